@@ -1,0 +1,7 @@
+//! loader
+/// Loader.
+#[derive(Debug)]
+pub struct Loader;
+/// Loaded.
+#[derive(Debug)]
+pub struct Loaded;

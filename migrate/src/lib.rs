@@ -1,0 +1,1 @@
+//! appenv-migrate: under construction.

@@ -1,0 +1,1 @@
+//! appenv-observability: under construction.

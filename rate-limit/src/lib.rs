@@ -1,0 +1,1 @@
+//! appenv-rate-limit: under construction.
