@@ -193,7 +193,10 @@ mod tests {
 
     #[test]
     fn unset_and_empty_mean_local() {
-        assert_eq!(AppEnv::from_lookup(|_| None).unwrap(), (AppEnv::Local, true));
+        assert_eq!(
+            AppEnv::from_lookup(|_| None).unwrap(),
+            (AppEnv::Local, true)
+        );
         assert_eq!(
             AppEnv::from_lookup(|_| Some("  ")).unwrap(),
             (AppEnv::Local, true)

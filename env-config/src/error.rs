@@ -118,15 +118,12 @@ pub(crate) fn describe_figment_error(err: &figment::Error) -> String {
             format!("expected {expected}, found {len} element(s)")
         }
         Kind::UnknownVariant(_, expected) => format!("expected one of: {}", expected.join(", ")),
-        Kind::UnknownField(field, expected) => format!(
-            "unknown key `{field}`; known keys: {}",
-            expected.join(", ")
-        ),
+        Kind::UnknownField(field, expected) => {
+            format!("unknown key `{field}`; known keys: {}", expected.join(", "))
+        }
         Kind::MissingField(field) => format!("missing key `{field}`"),
         Kind::DuplicateField(field) => format!("duplicate key `{field}`"),
-        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => {
-            "number out of range".to_owned()
-        }
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".to_owned(),
         Kind::Unsupported(actual) => format!("unsupported value type {actual}"),
         Kind::UnsupportedKey(actual, expected) => {
             format!("unsupported key type {actual}, expected {expected}")

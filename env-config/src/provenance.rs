@@ -83,7 +83,10 @@ pub(crate) struct Provenance {
 
 impl Provenance {
     pub(crate) fn record(&mut self, key: String, source: Source, value: Json) {
-        self.layers.entry(key).or_default().push(Layer { source, value });
+        self.layers
+            .entry(key)
+            .or_default()
+            .push(Layer { source, value });
     }
 
     /// The winning source of `key`, or of the nearest parent that a source
@@ -171,7 +174,13 @@ fn render(value: &Json) -> String {
 
 impl fmt::Display for Explain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key_w = self.entries.iter().map(|e| e.key.len()).max().unwrap_or(3).max(3);
+        let key_w = self
+            .entries
+            .iter()
+            .map(|e| e.key.len())
+            .max()
+            .unwrap_or(3)
+            .max(3);
         let val_w = self
             .entries
             .iter()
@@ -179,7 +188,11 @@ impl fmt::Display for Explain {
             .max()
             .unwrap_or(5)
             .max(5);
-        writeln!(f, "environment: {}  fingerprint: {}", self.env, self.fingerprint)?;
+        writeln!(
+            f,
+            "environment: {}  fingerprint: {}",
+            self.env, self.fingerprint
+        )?;
         writeln!(f, "{:key_w$}  {:val_w$}  SOURCE", "KEY", "VALUE")?;
         for e in &self.entries {
             let mut value = render(&e.value);

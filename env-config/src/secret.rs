@@ -258,7 +258,10 @@ mod tests {
     fn url_password_is_redacted_even_when_unparseable() {
         let cases = [
             ("postgres://u:p@h/db", "postgres://u:[REDACTED]@h/db"),
-            ("postgres://u:p/w@rd@h:5432/db", "postgres://u:[REDACTED]@h:5432/db"),
+            (
+                "postgres://u:p/w@rd@h:5432/db",
+                "postgres://u:[REDACTED]@h:5432/db",
+            ),
             (
                 "a postgres://u:x@h/db and mysql://r:y@m/db",
                 "a postgres://u:[REDACTED]@h/db and mysql://r:[REDACTED]@m/db",
@@ -266,7 +269,10 @@ mod tests {
             ("sqlite://data/app.db", "sqlite://data/app.db"),
             ("postgres://user@h/db", "postgres://user@h/db"),
             ("no url at all", "no url at all"),
-            ("postgres://u:[REDACTED]@h/db", "postgres://u:[REDACTED]@h/db"),
+            (
+                "postgres://u:[REDACTED]@h/db",
+                "postgres://u:[REDACTED]@h/db",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact_url(input), want, "{input}");

@@ -1,0 +1,131 @@
+//! Sentinel secret values never reach any output path: Debug, explain
+//! (table and JSON, effective and shadowed), the policy report, warnings and
+//! errors.
+
+mod support;
+
+use support::{DB_SENTINEL, SENTINEL, Scratch};
+
+fn assert_clean(what: &str, text: &str) {
+    assert!(!text.contains(SENTINEL), "{what} leaks the secret: {text}");
+    assert!(
+        !text.contains(DB_SENTINEL),
+        "{what} leaks the DB password: {text}"
+    );
+}
+
+#[test]
+fn loaded_configuration_never_prints_secrets() {
+    let s = Scratch::new();
+    // The secret is set in three layers so shadowed values are covered too.
+    s.write(
+        "config/default.toml",
+        &format!("jwt_secret = \"{SENTINEL}-file\"\n"),
+    );
+    let secret_file = s.write("jwt", &format!("{SENTINEL}\n"));
+    let db_url = format!("postgres://app:{DB_SENTINEL}@db.internal:5432/events?sslmode=require");
+    let db_url_low = format!("postgres://app:{DB_SENTINEL}-old@db.internal/events");
+    s.write(
+        "config/production.toml",
+        &format!("[database]\nurl = \"{db_url_low}\"\n"),
+    );
+    let vars = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_FILE", secret_file.to_str().unwrap()),
+        ("DATABASE_URL", db_url.as_str()),
+        ("CORS_ORIGIN", "*"),
+    ];
+    let loaded = s.load(vars).unwrap();
+    assert_eq!(
+        loaded.config().jwt_secret.as_ref().unwrap().expose(),
+        SENTINEL
+    );
+    assert_eq!(loaded.config().database.url.expose(), db_url);
+
+    assert_clean("Loaded Debug", &format!("{loaded:?}"));
+    assert_clean("config Debug", &format!("{:?}", loaded.config()));
+    assert_clean("explain table", &loaded.explain().to_string());
+    assert_clean("explain JSON", &loaded.explain().to_json().to_string());
+    assert_clean("policy report", &loaded.policy().to_string());
+    assert_clean("policy JSON", &loaded.policy().to_json().to_string());
+    assert_clean("warnings", &loaded.warnings().join("\n"));
+
+    let jwt = loaded.explain().get("jwt_secret").unwrap();
+    assert_eq!(jwt.value, "[REDACTED]");
+    assert!(jwt.source.starts_with("secret file"), "{}", jwt.source);
+    // The file layer is shadowed and redacted; the default (unset) is null.
+    assert_eq!(jwt.shadowed[0].value, "[REDACTED]");
+    assert!(
+        jwt.shadowed
+            .iter()
+            .all(|s| s.value == "[REDACTED]" || s.value.is_null())
+    );
+    let url = loaded.explain().get("database.url").unwrap();
+    assert_eq!(
+        url.value,
+        "postgres://app:[REDACTED]@db.internal:5432/events?sslmode=require"
+    );
+
+    let err = loaded.enforce().unwrap_err();
+    assert_clean("policy error", &err.to_string());
+    assert_clean("policy error Debug", &format!("{err:?}"));
+}
+
+#[test]
+fn errors_never_echo_secrets() {
+    let s = Scratch::new();
+    // A secret of the wrong shape (a table where a string is expected).
+    s.write(
+        "config/default.toml",
+        &format!("[jwt_secret]\nvalue = \"{SENTINEL}\"\n"),
+    );
+    let err = s.load([]).unwrap_err();
+    assert!(err.to_string().contains("jwt_secret"), "{err}");
+    assert_clean("type error", &err.to_string());
+    assert_clean("type error Debug", &format!("{err:?}"));
+
+    // A malformed file holding a secret on the bad line.
+    let s = Scratch::new();
+    s.write(
+        "config/default.toml",
+        &format!("jwt_secret = \"{SENTINEL}\" trailing\n"),
+    );
+    let err = s.load([]).unwrap_err();
+    assert_clean("parse error", &err.to_string());
+    assert_clean("parse error Debug", &format!("{err:?}"));
+
+    // A malformed .env line holding a secret.
+    let s = Scratch::new();
+    s.write(".env", &format!("JWT_SECRET='{SENTINEL}\n"));
+    let err = s.load([]).unwrap_err();
+    assert_clean(".env error", &err.to_string());
+    assert_clean(".env error Debug", &format!("{err:?}"));
+
+    // A database URL in a key of the wrong type: the password is masked.
+    let s = Scratch::new();
+    let bad = format!("postgres://app:{DB_SENTINEL}@db/app");
+    let err = s
+        .load([("DATABASE__MAX_CONNECTIONS", bad.as_str())])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("database.max_connections"),
+        "{err}"
+    );
+    assert_clean("URL in wrong key", &err.to_string());
+
+    // Both NAME and NAME_FILE set: neither value is printed.
+    let s = Scratch::new();
+    let file = s.write("jwt", SENTINEL);
+    let err = s
+        .load([
+            ("JWT_SECRET", SENTINEL),
+            ("JWT_SECRET_FILE", file.to_str().unwrap()),
+        ])
+        .unwrap_err();
+    assert_clean("conflict error", &err.to_string());
+
+    // Near-miss warnings name the variable, not its value.
+    let loaded = s.load([("JWT_SECRTE", SENTINEL)]).unwrap();
+    assert!(loaded.warnings().join("\n").contains("JWT_SECRTE"));
+    assert_clean("did-you-mean warning", &loaded.warnings().join("\n"));
+}
