@@ -1,0 +1,485 @@
+//! [`RateLimitConfig`]: the `rate_limit` configuration section, its
+//! per-environment defaults, validation and policy rules.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use appenv_config::{AppEnv, Registry, SecretUrl, Section};
+use http::HeaderName;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// The rate-limit section, registered by services at the key `rate_limit`.
+///
+/// | key | variable | local | staging | production |
+/// |---|---|---|---|---|
+/// | `enabled` | `DISABLE_RATE_LIMITING` (inverted), `RATE_LIMIT_ENABLED` | off | on | on |
+/// | `window_ms` | `RATE_LIMIT_WINDOW_MS` | 60000 | 60000 | 60000 |
+/// | `max` | `RATE_LIMIT_MAX` | 100 | 100 | 100 |
+/// | `burst` | `RATE_LIMIT_BURST` | 0 (= `max`) | 0 | 0 |
+/// | `key` | `RATE_LIMIT_KEY` | `ip` | `ip` | `ip` |
+/// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` (comma list) | empty | empty | empty |
+/// | `backend` | `RATE_LIMIT_BACKEND` | `memory` | `memory` | `memory` |
+/// | `redis_url` | `RATE_LIMIT_REDIS_URL` | empty | empty | empty |
+/// | `redis_timeout_ms` | `RATE_LIMIT_REDIS_TIMEOUT_MS` | 100 | 50 | 50 |
+/// | `redis_prefix` | `RATE_LIMIT_REDIS_PREFIX` | `appenv-rl` | `appenv-rl` | `appenv-rl` |
+/// | `failure_mode` | `RATE_LIMIT_FAILURE_MODE` | `open` | `open` | `local` |
+/// | `max_tracked_keys` | `RATE_LIMIT_MAX_TRACKED_KEYS` | 100000 | 100000 | 100000 |
+/// | `overflow` | `RATE_LIMIT_OVERFLOW` | `pass` | `pass` | `shared` |
+/// | `header_style` | `RATE_LIMIT_HEADER_STYLE` | `ietf` | `ietf` | `ietf` |
+/// | `shadow` | `RATE_LIMIT_SHADOW` | off | off | off |
+/// | `policy` | `RATE_LIMIT_POLICY` | `default` | `default` | `default` |
+///
+/// The quota is `max` requests per `window_ms`, replenished smoothly (GCRA:
+/// one request every `window_ms / max`), with up to `burst` requests at once
+/// (`0` means `burst = max`, so a fresh client gets exactly `max` requests in
+/// a burst).
+///
+/// Policy rules (ids are stable; waive with `policy.allow`):
+///
+/// | rule | when | level |
+/// |---|---|---|
+/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`, `burst` above 10×`max`, `backend = "redis"` without a URL | refused everywhere, not waivable |
+/// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
+/// | `rate-limit.shadow` | `shadow` on | violation |
+/// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
+/// | `rate-limit.overflow-pass` | `overflow = "pass"` | violation |
+/// | `rate-limit.trust-all` | a trusted proxy range of prefix length 0 (`0.0.0.0/0`, `::/0`) | violation |
+///
+/// Violations are refused in production and warnings elsewhere, so staging
+/// may run with `overflow = "pass"` and `failure_mode = "open"` (its
+/// defaults) while production may not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Whether requests are limited at all. When off, the layer passes every
+    /// request through untouched.
+    pub enabled: bool,
+    /// The quota window in milliseconds.
+    pub window_ms: u64,
+    /// Requests allowed per window.
+    pub max: u32,
+    /// Requests allowed at once; `0` means `max`.
+    pub burst: u32,
+    /// What identifies a client.
+    pub key: KeyKind,
+    /// Proxies (CIDRs or single addresses) whose `X-Forwarded-For` /
+    /// `Forwarded` entries are believed.
+    #[serde(deserialize_with = "deserialize_nets")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Where the limiter state lives.
+    pub backend: Backend,
+    /// The Redis URL for `backend = "redis"`; its password is redacted in
+    /// every output.
+    pub redis_url: SecretUrl,
+    /// Deadline for one Redis decision, in milliseconds.
+    pub redis_timeout_ms: u64,
+    /// Prefix of every Redis key the limiter writes.
+    pub redis_prefix: String,
+    /// What happens when Redis cannot answer.
+    pub failure_mode: FailureMode,
+    /// Hard cap on client keys tracked in memory.
+    pub max_tracked_keys: usize,
+    /// What happens to requests that cannot be identified, and to new keys
+    /// beyond `max_tracked_keys`.
+    pub overflow: Overflow,
+    /// Which rate-limit response headers are sent.
+    pub header_style: HeaderStyle,
+    /// Count and log decisions but never reject.
+    pub shadow: bool,
+    /// The policy name used in `RateLimit`/`RateLimit-Policy` and in Redis
+    /// keys; give each route group its own.
+    pub policy: String,
+}
+
+/// What identifies a client. Written `ip`, `global` or `header:<name>`
+/// (for example `header:x-api-key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// The client IP: the peer address, or the address found by walking
+    /// `Forwarded` / `X-Forwarded-For` through trusted proxies. IPv6
+    /// addresses are grouped by their /64.
+    Ip,
+    /// The value of a request header, such as an API key. The value is
+    /// hashed before it is stored or logged.
+    Header(HeaderName),
+    /// One quota shared by every request.
+    Global,
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyKind::Ip => f.write_str("ip"),
+            KeyKind::Global => f.write_str("global"),
+            KeyKind::Header(name) => write!(f, "header:{name}"),
+        }
+    }
+}
+
+impl FromStr for KeyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        match s.to_ascii_lowercase().as_str() {
+            "ip" => return Ok(KeyKind::Ip),
+            "global" => return Ok(KeyKind::Global),
+            _ => {}
+        }
+        if let Some(name) = s
+            .strip_prefix("header:")
+            .or_else(|| s.strip_prefix("HEADER:"))
+        {
+            return HeaderName::from_str(name.trim())
+                .map(KeyKind::Header)
+                .map_err(|_| format!("`{}` is not a valid header name", name.trim()));
+        }
+        Err(format!(
+            "unknown key kind `{s}`; expected `ip`, `global` or `header:<name>` (e.g. `header:x-api-key`)"
+        ))
+    }
+}
+
+impl Serialize for KeyKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn deserialize_nets<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_net(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Parses a CIDR (`10.0.0.0/8`) or a single address (`10.0.0.1`, taken as
+/// `/32` or `/128`).
+pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        format!("`{s}` is not a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or an IP address")
+    })
+}
+
+/// Where limiter state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Backend {
+    /// In this process: each replica has its own quota.
+    Memory,
+    /// In Redis: every replica shares one quota.
+    Redis,
+}
+
+/// What the Redis backend does when Redis cannot answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FailureMode {
+    /// Allow the request (no limit while Redis is down).
+    Open,
+    /// Refuse the request with `503` and the
+    /// `temporary-reduced-capacity` problem type.
+    Closed,
+    /// Decide with this replica's in-memory limiter (same quota, per
+    /// replica) until Redis answers again.
+    Local,
+}
+
+/// What happens to a request whose client cannot be identified (no peer
+/// address, missing key header) and to new keys beyond `max_tracked_keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Overflow {
+    /// They all share one bucket with the configured quota.
+    Shared,
+    /// They pass without being limited (counted and logged).
+    Pass,
+}
+
+/// Which rate-limit headers responses carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum HeaderStyle {
+    /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers).
+    Ietf,
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
+    Legacy,
+    /// Both sets.
+    Both,
+    /// Only `Retry-After` on rejections.
+    None,
+}
+
+impl HeaderStyle {
+    pub(crate) fn ietf(self) -> bool {
+        matches!(self, HeaderStyle::Ietf | HeaderStyle::Both)
+    }
+
+    pub(crate) fn legacy(self) -> bool {
+        matches!(self, HeaderStyle::Legacy | HeaderStyle::Both)
+    }
+}
+
+impl RateLimitConfig {
+    /// The burst actually used (`burst`, or `max` when `burst` is 0).
+    pub fn effective_burst(&self) -> u32 {
+        if self.burst == 0 {
+            self.max
+        } else {
+            self.burst
+        }
+    }
+
+    /// The quota window.
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms)
+    }
+
+    /// Checks the values a limiter cannot be built from. The error names
+    /// the key (`rate_limit.max`).
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some((key, message)) = self.problems().into_iter().next() {
+            return Err(Error::invalid(key, message));
+        }
+        Ok(())
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.max == 0 {
+            out.push((
+                "max",
+                "must be at least 1 request per window (to turn limiting off, set enabled = false)"
+                    .to_owned(),
+            ));
+        }
+        if self.window_ms == 0 {
+            out.push(("window_ms", "must be at least 1 millisecond".to_owned()));
+        }
+        if self.max > 0 && u64::from(self.burst) > u64::from(self.max) * 10 {
+            out.push((
+                "burst",
+                format!(
+                    "{} is more than 10 times max ({}); a burst that large defeats the limit",
+                    self.burst, self.max
+                ),
+            ));
+        }
+        if self.max_tracked_keys == 0 {
+            out.push(("max_tracked_keys", "must be at least 1".to_owned()));
+        }
+        if self.redis_timeout_ms == 0 {
+            out.push((
+                "redis_timeout_ms",
+                "must be at least 1 millisecond".to_owned(),
+            ));
+        }
+        if self.backend == Backend::Redis && self.redis_url.is_empty() {
+            out.push((
+                "redis_url",
+                "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
+            ));
+        }
+        if self.policy.is_empty() || sfv::StringRef::from_str(&self.policy).is_err() {
+            out.push((
+                "policy",
+                "must be a non-empty printable ASCII name (e.g. `default`, `search`)".to_owned(),
+            ));
+        }
+        out
+    }
+}
+
+impl Section for RateLimitConfig {
+    fn defaults(env: AppEnv) -> Self {
+        RateLimitConfig {
+            enabled: !env.is_local(),
+            window_ms: 60_000,
+            max: 100,
+            burst: 0,
+            key: KeyKind::Ip,
+            trusted_proxies: Vec::new(),
+            backend: Backend::Memory,
+            redis_url: SecretUrl::default(),
+            redis_timeout_ms: if env.is_local() { 100 } else { 50 },
+            redis_prefix: "appenv-rl".to_owned(),
+            failure_mode: if env.is_production() {
+                FailureMode::Local
+            } else {
+                FailureMode::Open
+            },
+            max_tracked_keys: 100_000,
+            overflow: if env.is_production() {
+                Overflow::Shared
+            } else {
+                Overflow::Pass
+            },
+            header_style: HeaderStyle::Ietf,
+            shadow: false,
+            policy: "default".to_owned(),
+        }
+    }
+
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.alias_inverted("DISABLE_RATE_LIMITING", "enabled")
+            .alias("RATE_LIMIT_REDIS_URL", "redis_url")
+            .rule("rate-limit.invalid", |check, cfg: &Self| {
+                for (key, message) in cfg.problems() {
+                    check.forbid(key, message, "fix the value; see RateLimitConfig docs");
+                }
+                Ok(())
+            })
+            .rule("rate-limit.disabled", |check, cfg: &Self| {
+                if !cfg.enabled {
+                    check.violation(
+                        "enabled",
+                        "rate limiting is off",
+                        "unset DISABLE_RATE_LIMITING (or set it to false)",
+                    );
+                }
+                Ok(())
+            })
+            .rule("rate-limit.shadow", |check, cfg: &Self| {
+                if cfg.enabled && cfg.shadow {
+                    check.violation(
+                        "shadow",
+                        "shadow mode logs rate-limit decisions but rejects nothing",
+                        "set RATE_LIMIT_SHADOW=false once the quotas are tuned",
+                    );
+                }
+                Ok(())
+            })
+            .rule("rate-limit.fail-open", |check, cfg: &Self| {
+                if cfg.enabled
+                    && cfg.backend == Backend::Redis
+                    && cfg.failure_mode == FailureMode::Open
+                {
+                    check.violation(
+                        "failure_mode",
+                        "when Redis fails every request passes unlimited",
+                        "set RATE_LIMIT_FAILURE_MODE=local (per-replica fallback) or closed",
+                    );
+                }
+                Ok(())
+            })
+            .rule("rate-limit.overflow-pass", |check, cfg: &Self| {
+                if cfg.enabled && cfg.overflow == Overflow::Pass {
+                    check.violation(
+                        "overflow",
+                        "unidentified clients and keys beyond max_tracked_keys pass unlimited",
+                        "set RATE_LIMIT_OVERFLOW=shared",
+                    );
+                }
+                Ok(())
+            })
+            .rule("rate-limit.trust-all", |check, cfg: &Self| {
+                if cfg.trusted_proxies.iter().any(|net| net.prefix_len() == 0) {
+                    check.violation(
+                        "trusted_proxies",
+                        "every address is a trusted proxy, so clients choose their own key with X-Forwarded-For",
+                        "list only your load balancers' ranges in RATE_LIMIT_TRUSTED_PROXIES",
+                    );
+                }
+                Ok(())
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_environment() {
+        let local = RateLimitConfig::defaults(AppEnv::Local);
+        let staging = RateLimitConfig::defaults(AppEnv::Staging);
+        let prod = RateLimitConfig::defaults(AppEnv::Production);
+        assert!(!local.enabled);
+        assert!(staging.enabled && prod.enabled);
+        assert_eq!(staging.failure_mode, FailureMode::Open);
+        assert_eq!(prod.failure_mode, FailureMode::Local);
+        assert_eq!(staging.overflow, Overflow::Pass);
+        assert_eq!(prod.overflow, Overflow::Shared);
+        assert!(!prod.shadow);
+        for cfg in [local, staging, prod] {
+            cfg.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn key_kinds_parse_and_print() {
+        assert_eq!("ip".parse::<KeyKind>().unwrap(), KeyKind::Ip);
+        assert_eq!(" Global ".parse::<KeyKind>().unwrap(), KeyKind::Global);
+        let kind: KeyKind = "header:X-Api-Key".parse().unwrap();
+        assert_eq!(kind.to_string(), "header:x-api-key");
+        let err = "cookie".parse::<KeyKind>().unwrap_err();
+        assert!(err.contains("unknown key kind `cookie`"), "{err}");
+        assert!("header:bad name".parse::<KeyKind>().is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_addresses_and_comma_lists() {
+        let json = serde_json::json!("10.0.0.0/8, 192.168.1.7 ,2001:db8::/32");
+        let nets = deserialize_nets(json).unwrap();
+        assert_eq!(nets.len(), 3);
+        assert_eq!(nets[1].to_string(), "192.168.1.7/32");
+        let err = deserialize_nets(serde_json::json!(["10.0.0.0/33"])).unwrap_err();
+        assert!(
+            err.to_string().contains("`10.0.0.0/33` is not a CIDR"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
+        cfg.max = 0;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid value for rate_limit.max:"),
+            "{err}"
+        );
+
+        let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
+        cfg.window_ms = 0;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.window_ms"), "{err}");
+
+        let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
+        cfg.backend = Backend::Redis;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.redis_url"), "{err}");
+    }
+}

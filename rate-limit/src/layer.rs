@@ -1,0 +1,180 @@
+//! [`RateLimitLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::request::Parts;
+use tower_layer::Layer;
+
+use crate::config::RateLimitConfig;
+use crate::decision::Decision;
+use crate::error::Error;
+use crate::key::ClientKey;
+use crate::limiter::{Core, Weigher};
+use crate::service::RateLimit;
+use crate::stats::Stats;
+
+/// Applies a rate limit to a service: see the [crate docs](crate).
+///
+/// Cloning is cheap and clones share one quota (the state lives behind an
+/// `Arc`), so the same layer may be applied to several routers. Build one
+/// layer per route group for per-route quotas, each with its own
+/// [`policy`](RateLimitBuilder::policy) name.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    core: Arc<Core>,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("policy", &self.core.policy)
+            .field("enabled", &self.core.enabled)
+            .field("shadow", &self.core.shadow)
+            .field("params", self.core.local.params())
+            .field("redis", &self.core.redis)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimitLayer {
+    /// A layer for `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the key when a value is out of range,
+    /// [`Error::RedisUrl`] when the Redis URL cannot be used. Nothing is
+    /// connected yet: Redis is reached on the first request, and while it
+    /// cannot be, the failure mode applies.
+    pub fn new(config: &RateLimitConfig) -> Result<Self, Error> {
+        RateLimitBuilder::new(config).build()
+    }
+
+    /// A builder starting from `config`, for per-route quotas and request
+    /// weights.
+    pub fn builder(config: &RateLimitConfig) -> RateLimitBuilder {
+        RateLimitBuilder::new(config)
+    }
+
+    /// One check of `key` at `weight`, counted against this layer's quota
+    /// exactly like a request (useful outside HTTP, e.g. for jobs).
+    pub async fn check(&self, key: &ClientKey, weight: u32) -> Decision {
+        self.core.decide(key, weight).await
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::new(inner, Arc::clone(&self.core))
+    }
+}
+
+/// Builds a [`RateLimitLayer`]: a configuration section plus per-route
+/// settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use appenv_config::{AppEnv, Section};
+/// use appenv_rate_limit::{RateLimitConfig, RateLimitLayer};
+///
+/// let config = RateLimitConfig::defaults(AppEnv::Production);
+/// // Searches cost 5 and have their own quota of 60 per minute.
+/// let search = RateLimitLayer::builder(&config)
+///     .policy("search")
+///     .quota(60, Duration::from_secs(60))
+///     .weight(5)
+///     .build()
+///     .unwrap();
+/// # let _ = search;
+/// ```
+#[must_use]
+pub struct RateLimitBuilder {
+    config: RateLimitConfig,
+    weigher: Weigher,
+    retry_interval: Option<Duration>,
+}
+
+impl fmt::Debug for RateLimitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("config", &self.config)
+            .field("weigher", &self.weigher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimitBuilder {
+    fn new(config: &RateLimitConfig) -> Self {
+        RateLimitBuilder {
+            config: config.clone(),
+            weigher: Weigher::Fixed(1),
+            retry_interval: None,
+        }
+    }
+
+    /// The policy name, shown in `RateLimit`/`RateLimit-Policy` and used in
+    /// Redis keys: give each route group its own.
+    pub fn policy(mut self, name: impl Into<String>) -> Self {
+        self.config.policy = name.into();
+        self
+    }
+
+    /// `max` requests per `window` (the burst stays as configured; `0`
+    /// means `max`).
+    pub fn quota(mut self, max: u32, window: Duration) -> Self {
+        self.config.max = max;
+        self.config.window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Requests allowed at once.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.config.burst = burst;
+        self
+    }
+
+    /// Every request costs `weight` (at least 1; a weight above the burst is
+    /// charged as the whole burst, so such a request still passes when the
+    /// client has been idle).
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weigher = Weigher::Fixed(weight);
+        self
+    }
+
+    /// The cost of each request is computed from its head.
+    pub fn weigh_with<F>(mut self, weigh: F) -> Self
+    where
+        F: Fn(&Parts) -> u32 + Send + Sync + 'static,
+    {
+        self.weigher = Weigher::Custom(Arc::new(weigh));
+        self
+    }
+
+    /// How long Redis is left alone after a failure before one request
+    /// probes it again (default 1 s). Meanwhile the failure mode decides,
+    /// without waiting on Redis.
+    pub fn redis_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = Some(interval);
+        self
+    }
+
+    /// Builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// As [`RateLimitLayer::new`].
+    pub fn build(self) -> Result<RateLimitLayer, Error> {
+        let core = Core::new(&self.config, self.weigher, self.retry_interval)?;
+        Ok(RateLimitLayer {
+            core: Arc::new(core),
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The shared core of a layer: key extraction, backends, counters, events.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::Request;
+use http::request::Parts;
+
+use crate::config::{Backend, FailureMode, Overflow, RateLimitConfig};
+use crate::decision::{Decision, DecisionSource};
+use crate::headers::Fields;
+use crate::key::{ClientKey, KeyExtractor};
+use crate::local::{LocalLimiter, QuotaParams};
+use crate::redis_backend::RedisLimiter;
+use crate::stats::{Counters, Stats};
+
+/// How much a request costs.
+#[derive(Clone)]
+pub(crate) enum Weigher {
+    Fixed(u32),
+    Custom(Arc<dyn Fn(&Parts) -> u32 + Send + Sync>),
+}
+
+impl fmt::Debug for Weigher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weigher::Fixed(n) => write!(f, "Fixed({n})"),
+            Weigher::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// What the service does with a request after the decision.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Call the inner service and add these fields to its response.
+    Pass(Option<http::HeaderMap>),
+    /// Answer `429`.
+    Limited(Decision),
+    /// Answer `503` (backend down, `failure_mode = "closed"`).
+    Unavailable(Decision),
+}
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) enabled: bool,
+    pub(crate) shadow: bool,
+    pub(crate) overflow: Overflow,
+    pub(crate) failure_mode: FailureMode,
+    pub(crate) policy: String,
+    pub(crate) extractor: KeyExtractor,
+    pub(crate) local: LocalLimiter,
+    pub(crate) redis: Option<RedisLimiter>,
+    pub(crate) fields: Fields,
+    pub(crate) weigher: Weigher,
+    pub(crate) counters: Counters,
+}
+
+impl Core {
+    pub(crate) fn new(
+        config: &RateLimitConfig,
+        weigher: Weigher,
+        retry_interval: Option<std::time::Duration>,
+    ) -> Result<Self, crate::Error> {
+        config.validate()?;
+        let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
+        let redis = match config.backend {
+            Backend::Memory => None,
+            Backend::Redis => {
+                let mut redis = RedisLimiter::new(
+                    &config.redis_url,
+                    std::time::Duration::from_millis(config.redis_timeout_ms),
+                    &config.redis_prefix,
+                    &config.policy,
+                    params,
+                )?;
+                if let Some(interval) = retry_interval {
+                    redis.set_retry_interval(interval);
+                }
+                Some(redis)
+            }
+        };
+        Ok(Core {
+            enabled: config.enabled,
+            shadow: config.shadow,
+            overflow: config.overflow,
+            failure_mode: config.failure_mode,
+            policy: config.policy.clone(),
+            extractor: KeyExtractor::new(config.key.clone(), config.trusted_proxies.clone()),
+            local: LocalLimiter::new(params, config.max_tracked_keys, config.overflow),
+            redis,
+            fields: Fields::new(&config.policy, &params, config.header_style),
+            weigher,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The request's weight; the request is taken apart and rebuilt only for
+    /// a custom weigher.
+    pub(crate) fn weigh<B>(&self, req: Request<B>) -> (Request<B>, u32) {
+        match &self.weigher {
+            Weigher::Fixed(n) => (req, *n),
+            Weigher::Custom(f) => {
+                let (parts, body) = req.into_parts();
+                let weight = f(&parts);
+                (Request::from_parts(parts, body), weight)
+            }
+        }
+    }
+
+    /// The request's key; `None` means "pass unlimited" (unidentified with
+    /// `overflow = "pass"`).
+    pub(crate) fn key_of<B>(&self, req: &Request<B>) -> Option<ClientKey> {
+        match self.extractor.extract(req) {
+            Some(key) => Some(key),
+            None => {
+                self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    target: "appenv_rate_limit",
+                    event = "unidentified",
+                    policy = %self.policy,
+                    overflow = ?self.overflow,
+                    "request without a usable client key"
+                );
+                match self.overflow {
+                    Overflow::Shared => Some(ClientKey::Overflow),
+                    Overflow::Pass => None,
+                }
+            }
+        }
+    }
+
+    /// The decision, when it can be made without waiting (memory backend).
+    pub(crate) fn decide_now(&self, key: &ClientKey, weight: u32) -> Option<Decision> {
+        match self.redis {
+            None => Some(self.local.check(key, weight, DecisionSource::Memory)),
+            Some(_) => None,
+        }
+    }
+
+    /// The decision, from whichever backend is configured.
+    pub(crate) async fn decide(&self, key: &ClientKey, weight: u32) -> Decision {
+        let Some(redis) = &self.redis else {
+            return self.local.check(key, weight, DecisionSource::Memory);
+        };
+        match redis.check(key, weight).await {
+            Ok(decision) => decision,
+            Err(_) => match self.failure_mode {
+                FailureMode::Local => {
+                    self.counters.fallback.fetch_add(1, Ordering::Relaxed);
+                    self.local.check(key, weight, DecisionSource::Fallback)
+                }
+                FailureMode::Open => {
+                    self.counters.fail_open.fetch_add(1, Ordering::Relaxed);
+                    Decision::allowed(0, std::time::Duration::ZERO, DecisionSource::FailOpen)
+                }
+                FailureMode::Closed => {
+                    self.counters.fail_closed.fetch_add(1, Ordering::Relaxed);
+                    Decision::limited(redis_retry(redis), DecisionSource::FailClosed)
+                }
+            },
+        }
+    }
+
+    /// Counts and logs the decision and says what to do with the request.
+    pub(crate) fn verdict(&self, key: &ClientKey, decision: Decision) -> Verdict {
+        let source = decision.source.as_str();
+        if decision.allowed {
+            self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                target: "appenv_rate_limit",
+                event = "decision",
+                outcome = "allowed",
+                policy = %self.policy,
+                source,
+                remaining = decision.remaining,
+            );
+            if self.shadow || decision.source == DecisionSource::FailOpen {
+                return Verdict::Pass(None);
+            }
+            return Verdict::Pass(Some(self.fields.allowed(&decision)));
+        }
+        if decision.source == DecisionSource::FailClosed {
+            tracing::info!(
+                target: "appenv_rate_limit",
+                event = "decision",
+                outcome = "unavailable",
+                policy = %self.policy,
+                source,
+                "request refused: the rate-limit backend is down and failure_mode is closed"
+            );
+            if self.shadow {
+                return Verdict::Pass(None);
+            }
+            return Verdict::Unavailable(decision);
+        }
+        if self.shadow {
+            self.counters.shadow_limited.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                target: "appenv_rate_limit",
+                event = "decision",
+                outcome = "shadow_limited",
+                policy = %self.policy,
+                source,
+                client = %key,
+                retry_after_s = decision.retry_after_secs(),
+                "request over quota passed because shadow mode is on"
+            );
+            return Verdict::Pass(None);
+        }
+        self.counters.limited.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            target: "appenv_rate_limit",
+            event = "decision",
+            outcome = "limited",
+            policy = %self.policy,
+            source,
+            client = %key,
+            retry_after_s = decision.retry_after_secs(),
+            "request over quota refused"
+        );
+        Verdict::Limited(decision)
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.counters;
+        Stats {
+            allowed: load(&c.allowed),
+            limited: load(&c.limited),
+            shadow_limited: load(&c.shadow_limited),
+            unidentified: load(&c.unidentified),
+            overflowed: load(&self.local.store().counters.overflowed),
+            backend_errors: self.redis.as_ref().map_or(0, |r| load(&r.counters.errors)),
+            fallback: load(&c.fallback),
+            fail_open: load(&c.fail_open),
+            fail_closed: load(&c.fail_closed),
+            tracked_keys: self.local.tracked_keys(),
+            backend_down: self.redis.as_ref().is_some_and(RedisLimiter::is_failing),
+        }
+    }
+}
+
+fn redis_retry(redis: &RedisLimiter) -> std::time::Duration {
+    redis.retry_interval()
+}

@@ -1,0 +1,192 @@
+//! A governor state store with a hard cap on tracked keys.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::state::keyed::ShrinkableKeyedStateStore;
+
+use crate::config::Overflow;
+use crate::key::ClientKey;
+
+const MAX_SHARDS: usize = 16;
+
+/// What the store did with a key beyond the cap.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCounters {
+    /// Decisions made for new keys that found the store full.
+    pub(crate) overflowed: AtomicU64,
+}
+
+/// Keyed GCRA state (one theoretical arrival time per key) in a few
+/// mutex-guarded shards, holding at most `cap` keys in total.
+///
+/// A key that is not tracked and finds its shard full is handled by the
+/// overflow policy: `shared` decides it against one overflow cell (so new
+/// keys share one quota until room is made), `pass` decides it as a fresh
+/// key and does not remember it. [`ClientKey::Overflow`] always uses the
+/// overflow cell. Room is made by [`ShrinkableKeyedStateStore::retain_recent`],
+/// which drops keys whose state equals a fresh one, so expiry never changes
+/// a decision.
+#[derive(Debug)]
+pub(crate) struct BoundedStore {
+    shards: Box<[Mutex<HashMap<ClientKey, Nanos>>]>,
+    shard_cap: usize,
+    overflow_cell: Mutex<Option<Nanos>>,
+    overflow: Overflow,
+    hasher: RandomState,
+    full: AtomicBool,
+    pub(crate) counters: StoreCounters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data is a plain map updated by a non-panicking closure;
+    // a poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl BoundedStore {
+    pub(crate) fn new(cap: usize, overflow: Overflow) -> Self {
+        let cap = cap.max(1);
+        let shards = MAX_SHARDS.min(cap);
+        let shard_cap = cap / shards;
+        BoundedStore {
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shard_cap,
+            overflow_cell: Mutex::new(None),
+            overflow,
+            hasher: RandomState::new(),
+            full: AtomicBool::new(false),
+            counters: StoreCounters::default(),
+        }
+    }
+
+    /// The most keys this store will ever hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shard_cap * self.shards.len()
+    }
+
+    /// Whether a new key found its shard full since the last sweep.
+    pub(crate) fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, key: &ClientKey) -> &Mutex<HashMap<ClientKey, Nanos>> {
+        let idx = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        &self.shards[idx]
+    }
+
+    fn in_overflow_cell<T, F, E>(&self, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut cell = lock(&self.overflow_cell);
+        let (out, next) = f(*cell)?;
+        *cell = Some(next);
+        Ok(out)
+    }
+}
+
+impl StateStore for BoundedStore {
+    type Key = ClientKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &ClientKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        if matches!(key, ClientKey::Overflow) {
+            return self.in_overflow_cell(f);
+        }
+        {
+            let mut map = lock(self.shard(key));
+            if let Some(tat) = map.get_mut(key) {
+                let (out, next) = f(Some(*tat))?;
+                *tat = next;
+                return Ok(out);
+            }
+            if map.len() < self.shard_cap {
+                let (out, next) = f(None)?;
+                map.insert(key.clone(), next);
+                return Ok(out);
+            }
+        }
+        if !self.full.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "appenv_rate_limit",
+                event = "key_cap_reached",
+                max_tracked_keys = self.capacity(),
+                overflow = ?self.overflow,
+                "rate limiter tracks the maximum number of client keys; new keys go to the overflow policy until old ones expire"
+            );
+        }
+        self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+        match self.overflow {
+            Overflow::Shared => self.in_overflow_cell(f),
+            Overflow::Pass => f(None).map(|(out, _)| out),
+        }
+    }
+}
+
+impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        for shard in &self.shards {
+            lock(shard).retain(|_, tat| *tat > drop_below);
+        }
+        let mut cell = lock(&self.overflow_cell);
+        if cell.is_some_and(|tat| tat <= drop_below) {
+            *cell = None;
+        }
+        drop(cell);
+        self.full.store(false, Ordering::Relaxed);
+    }
+
+    fn shrink_to_fit(&self) {
+        for shard in &self.shards {
+            lock(shard).shrink_to_fit();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A [`BoundedStore`] shared between the governor limiter and its owner.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedStore(pub(crate) Arc<BoundedStore>);
+
+impl StateStore for SharedStore {
+    type Key = ClientKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &ClientKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<ClientKey> for SharedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.0.retain_recent(drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        self.0.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
