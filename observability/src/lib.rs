@@ -1,1 +1,20 @@
-//! appenv-observability: under construction.
+//! Tracing and OpenTelemetry per `APP_ENV`: console formats, OTLP export,
+//! redaction, an HTTP telemetry layer and health checks.
+#![doc = include_str!("docs/overview.md")]
+
+mod config;
+mod error;
+mod format;
+mod http;
+mod init;
+mod logs;
+mod otel;
+mod redact;
+
+pub use config::{LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
+pub use error::Error;
+pub use http::{
+    HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER, RequestId,
+    ResponseFuture,
+};
+pub use init::{TelemetryBuilder, TelemetryGuard, init};

@@ -1,0 +1,618 @@
+//! [`TelemetryConfig`]: the telemetry section of a service's configuration,
+//! with per-environment defaults, the standard variable names and the
+//! production policy rules.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use appenv_config::{AppEnv, Registry, Section, redact_url};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// The telemetry section: log level and format, filter directives, service
+/// identity, OTLP export and sampling.
+///
+/// | key | variable | local | staging | production |
+/// |---|---|---|---|---|
+/// | `log_level` | `LOG_LEVEL` | debug | debug | info |
+/// | `log_format` | `LOG_FORMAT` (`pretty`, `compact`, `json`) | pretty | json | json |
+/// | `rust_log` | `RUST_LOG` (overrides `log_level`) | unset | unset | unset |
+/// | `service_name` | `OTEL_SERVICE_NAME`, `SERVICE_NAME` | `unknown_service` | | |
+/// | `service_version` | `SERVICE_VERSION` | unset | | |
+/// | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (no export) | | |
+/// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
+/// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
+/// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
+/// | `traces_sampler` | `OTEL_TRACES_SAMPLER` | parentbased_always_on | parentbased_always_on | parentbased_traceidratio |
+/// | `traces_sampler_arg` | `OTEL_TRACES_SAMPLER_ARG` | 1.0 | 1.0 | 0.1 |
+/// | `sdk_disabled` | `OTEL_SDK_DISABLED` | false | false | false |
+/// | `metric_export_interval_ms` | `OTEL_METRIC_EXPORT_INTERVAL` | 60000 | 60000 | 60000 |
+/// | `shutdown_timeout_ms` | `OTEL_SHUTDOWN_TIMEOUT` | 5000 | 5000 | 5000 |
+/// | `redact_fields` | `LOG_REDACT_FIELDS` (comma list) | empty | empty | empty |
+///
+/// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
+/// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
+/// OpenTelemetry specification says; the per-signal endpoints are used as
+/// they are. OTLP headers, compression and certificates are read by the
+/// exporter itself from the standard `OTEL_EXPORTER_OTLP_*` variables of the
+/// process.
+///
+/// Policy rules (waivable by id with `policy.allow`):
+/// `telemetry.debug-level` and `telemetry.pretty-format` (production
+/// violations), `telemetry.otlp-missing` (production warning) and
+/// `telemetry.otlp-plaintext` (an `http://` endpoint to a host other than
+/// loopback, in production).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The level below which events are dropped (unless `rust_log` is set).
+    pub log_level: LogLevel,
+    /// The console format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directives (`RUST_LOG` syntax); when set they replace
+    /// `log_level` for the console and the log export.
+    pub rust_log: String,
+    /// `service.name`.
+    pub service_name: String,
+    /// `service.version` (empty: not reported).
+    pub service_version: String,
+    /// Base OTLP endpoint for all signals (empty: no export unless a
+    /// per-signal endpoint is set).
+    pub otlp_endpoint: String,
+    /// OTLP endpoint for traces, used as is.
+    pub otlp_traces_endpoint: String,
+    /// OTLP endpoint for metrics, used as is.
+    pub otlp_metrics_endpoint: String,
+    /// OTLP endpoint for logs, used as is.
+    pub otlp_logs_endpoint: String,
+    /// OTLP transport.
+    pub otlp_protocol: OtlpProtocol,
+    /// Timeout of one export, in milliseconds.
+    pub otlp_timeout_ms: u64,
+    /// The trace sampler.
+    pub traces_sampler: SamplerKind,
+    /// The ratio for the `traceidratio` samplers, between 0 and 1.
+    pub traces_sampler_arg: f64,
+    /// Turns every OpenTelemetry signal off (console logging stays).
+    pub sdk_disabled: bool,
+    /// Interval between metric exports, in milliseconds.
+    pub metric_export_interval_ms: u64,
+    /// Deadline for flushing everything at shutdown, in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// Field names redacted in addition to the built-in ones (password,
+    /// secret, token, authorization, cookie, api_key, jwt).
+    pub redact_fields: Vec<String>,
+}
+
+impl TelemetryConfig {
+    /// Sets the service name and version, typically from the binary's
+    /// `CARGO_PKG_NAME` and `CARGO_PKG_VERSION`. Values set by configuration
+    /// take precedence when applied after this.
+    #[must_use]
+    pub fn with_service(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self.service_version = version.into();
+        self
+    }
+
+    /// The deadline for flushing at shutdown.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// The endpoint for `signal`, resolved as the specification says, or
+    /// `None` when that signal is not exported.
+    pub fn endpoint_for(&self, signal: Signal) -> Option<String> {
+        let specific = match signal {
+            Signal::Traces => &self.otlp_traces_endpoint,
+            Signal::Metrics => &self.otlp_metrics_endpoint,
+            Signal::Logs => &self.otlp_logs_endpoint,
+        };
+        if !specific.trim().is_empty() {
+            return Some(specific.trim().to_owned());
+        }
+        let base = self.otlp_endpoint.trim();
+        if base.is_empty() {
+            return None;
+        }
+        Some(match self.otlp_protocol {
+            OtlpProtocol::Grpc => base.to_owned(),
+            OtlpProtocol::HttpProtobuf => {
+                format!("{}/{}", base.trim_end_matches('/'), signal.http_path())
+            }
+        })
+    }
+
+    /// Whether any signal is exported over OTLP.
+    pub fn exports(&self) -> bool {
+        !self.sdk_disabled && Signal::ALL.iter().any(|s| self.endpoint_for(*s).is_some())
+    }
+
+    /// Checks values that deserialization cannot: endpoint URLs, the sampler
+    /// ratio and the durations. The error names the variable.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (key, variable, value) in self.endpoints() {
+            if value.trim().is_empty() {
+                continue;
+            }
+            let parsed = url::Url::parse(value.trim()).map_err(|err| Error::InvalidConfig {
+                key,
+                variable,
+                value: redact_url(value).into_owned(),
+                expected: format!("an absolute http:// or https:// URL ({err})"),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(Error::InvalidConfig {
+                    key,
+                    variable,
+                    value: redact_url(value).into_owned(),
+                    expected: "an absolute http:// or https:// URL with a host".into(),
+                });
+            }
+            #[cfg(not(feature = "tls"))]
+            if parsed.scheme() == "https" {
+                return Err(Error::InvalidConfig {
+                    key,
+                    variable,
+                    value: redact_url(value).into_owned(),
+                    expected: "an http:// URL: https:// needs appenv-observability's `tls` feature"
+                        .into(),
+                });
+            }
+        }
+        if !(0.0..=1.0).contains(&self.traces_sampler_arg) || self.traces_sampler_arg.is_nan() {
+            return Err(Error::InvalidConfig {
+                key: "traces_sampler_arg",
+                variable: "OTEL_TRACES_SAMPLER_ARG",
+                value: self.traces_sampler_arg.to_string(),
+                expected: "a ratio between 0 and 1".into(),
+            });
+        }
+        for (key, variable, value) in [
+            (
+                "otlp_timeout_ms",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                self.otlp_timeout_ms,
+            ),
+            (
+                "metric_export_interval_ms",
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                self.metric_export_interval_ms,
+            ),
+            (
+                "shutdown_timeout_ms",
+                "OTEL_SHUTDOWN_TIMEOUT",
+                self.shutdown_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(Error::InvalidConfig {
+                    key,
+                    variable,
+                    value: value.to_string(),
+                    expected: "a positive number of milliseconds".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn endpoints(&self) -> [(&'static str, &'static str, &str); 4] {
+        [
+            (
+                "otlp_endpoint",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &self.otlp_endpoint,
+            ),
+            (
+                "otlp_traces_endpoint",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                &self.otlp_traces_endpoint,
+            ),
+            (
+                "otlp_metrics_endpoint",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                &self.otlp_metrics_endpoint,
+            ),
+            (
+                "otlp_logs_endpoint",
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                &self.otlp_logs_endpoint,
+            ),
+        ]
+    }
+}
+
+/// One OpenTelemetry signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metrics.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// `traces`, `metrics` or `logs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "v1/traces",
+            Signal::Metrics => "v1/metrics",
+            Signal::Logs => "v1/logs",
+        }
+    }
+}
+
+impl Section for TelemetryConfig {
+    fn defaults(env: AppEnv) -> Self {
+        let production = env.is_production();
+        TelemetryConfig {
+            log_level: if production {
+                LogLevel::Info
+            } else {
+                LogLevel::Debug
+            },
+            log_format: if env.is_local() {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            },
+            rust_log: String::new(),
+            service_name: "unknown_service".into(),
+            service_version: String::new(),
+            otlp_endpoint: String::new(),
+            otlp_traces_endpoint: String::new(),
+            otlp_metrics_endpoint: String::new(),
+            otlp_logs_endpoint: String::new(),
+            otlp_protocol: OtlpProtocol::Grpc,
+            otlp_timeout_ms: 10_000,
+            traces_sampler: if production {
+                SamplerKind::ParentBasedTraceIdRatio
+            } else {
+                SamplerKind::ParentBasedAlwaysOn
+            },
+            traces_sampler_arg: if production { 0.1 } else { 1.0 },
+            sdk_disabled: false,
+            metric_export_interval_ms: 60_000,
+            shutdown_timeout_ms: 5_000,
+            redact_fields: Vec::new(),
+        }
+    }
+
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.alias("LOG_LEVEL", "log_level")
+            .alias("LOG_FORMAT", "log_format")
+            .alias("RUST_LOG", "rust_log")
+            .alias("SERVICE_NAME", "service_name")
+            .alias("OTEL_SERVICE_NAME", "service_name")
+            .alias("SERVICE_VERSION", "service_version")
+            .alias("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint")
+            .alias("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint")
+            .alias(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "otlp_metrics_endpoint",
+            )
+            .alias("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint")
+            .alias("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol")
+            .alias("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms")
+            .alias("OTEL_TRACES_SAMPLER", "traces_sampler")
+            .alias("OTEL_TRACES_SAMPLER_ARG", "traces_sampler_arg")
+            .alias("OTEL_SDK_DISABLED", "sdk_disabled")
+            .alias("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms")
+            .alias("OTEL_SHUTDOWN_TIMEOUT", "shutdown_timeout_ms")
+            .alias("LOG_REDACT_FIELDS", "redact_fields")
+            .rule("telemetry.debug-level", |check, cfg: &Self| {
+                if !check.env().is_production() {
+                    return Ok(());
+                }
+                if cfg.log_level.is_verbose() {
+                    check.violation(
+                        "log_level",
+                        format!(
+                            "log level {} in production logs request data and costs throughput",
+                            cfg.log_level
+                        ),
+                        "set LOG_LEVEL=info (or warn)",
+                    );
+                }
+                if directives_are_verbose(&cfg.rust_log) {
+                    check.violation(
+                        "rust_log",
+                        "RUST_LOG enables debug or trace output in production",
+                        "remove RUST_LOG or limit it to info and above",
+                    );
+                }
+                Ok(())
+            })
+            .rule("telemetry.pretty-format", |check, cfg: &Self| {
+                if check.env().is_production() && cfg.log_format == LogFormat::Pretty {
+                    check.violation(
+                        "log_format",
+                        "pretty multi-line logs cannot be parsed by log collectors",
+                        "set LOG_FORMAT=json (or unset it)",
+                    );
+                }
+                Ok(())
+            })
+            .rule("telemetry.otlp-missing", |check, cfg: &Self| {
+                if check.env().is_production() && !cfg.sdk_disabled && !cfg.exports() {
+                    check.warn(
+                        "otlp_endpoint",
+                        "no OTLP endpoint: traces, metrics and logs are not exported",
+                        "set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true to say so)",
+                    );
+                }
+                Ok(())
+            })
+            .rule("telemetry.otlp-plaintext", |check, cfg: &Self| {
+                if !check.env().is_production() || cfg.sdk_disabled {
+                    return Ok(());
+                }
+                for (key, variable, value) in cfg.endpoints() {
+                    if is_plaintext_remote(value) {
+                        check.violation(
+                            key,
+                            format!(
+                                "{variable} sends telemetry unencrypted to {}",
+                                redact_url(value.trim())
+                            ),
+                            "use an https:// endpoint, or a collector on localhost",
+                        );
+                    }
+                }
+                Ok(())
+            });
+    }
+}
+
+fn directives_are_verbose(directives: &str) -> bool {
+    directives.split(',').any(|d| {
+        let level = d
+            .rsplit('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        level == "debug" || level == "trace"
+    })
+}
+
+fn is_plaintext_remote(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint.trim()) else {
+        return false;
+    };
+    if url.scheme() != "http" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Declares a string enum parsed case-insensitively, with an error listing
+/// the accepted spellings, and (de)serialized as its canonical name.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $canon:literal $(| $alt:literal)*),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// The canonical spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $canon),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let lower = s.trim().to_ascii_lowercase();
+                $(if lower == $canon $(|| lower == $alt)* { return Ok($name::$variant); })+
+                Err(format!(
+                    concat!("\"{}\" is not a ", $what, "; accepted values: {}"),
+                    s,
+                    [$($canon),+].join(", ")
+                ))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// A log level.
+    LogLevel, "log level" {
+        /// Everything.
+        Trace => "trace",
+        /// Debugging detail.
+        Debug => "debug",
+        /// Normal operation.
+        Info => "info",
+        /// Something unexpected that was handled.
+        Warn => "warn" | "warning",
+        /// A failure.
+        Error => "error",
+        /// Nothing.
+        Off => "off",
+    }
+}
+
+impl LogLevel {
+    /// Whether this is `debug` or `trace`.
+    pub fn is_verbose(self) -> bool {
+        matches!(self, LogLevel::Trace | LogLevel::Debug)
+    }
+}
+
+string_enum! {
+    /// The console output format.
+    LogFormat, "log format" {
+        /// Multi-line, coloured, for people.
+        Pretty => "pretty",
+        /// One line per event, for people.
+        Compact => "compact" | "text" | "full",
+        /// One JSON object per line, for machines.
+        Json => "json",
+    }
+}
+
+string_enum! {
+    /// The OTLP transport.
+    OtlpProtocol, "supported OTLP protocol (http/json is not supported)" {
+        /// gRPC (port 4317 by convention).
+        Grpc => "grpc",
+        /// Protobuf over HTTP (port 4318 by convention).
+        HttpProtobuf => "http/protobuf" | "http" | "http/proto",
+    }
+}
+
+string_enum! {
+    /// The trace sampler, as named by `OTEL_TRACES_SAMPLER`.
+    SamplerKind, "trace sampler" {
+        /// Record every trace.
+        AlwaysOn => "always_on",
+        /// Record nothing.
+        AlwaysOff => "always_off",
+        /// Record a ratio of traces (`traces_sampler_arg`).
+        TraceIdRatio => "traceidratio",
+        /// Follow the parent's decision; record every root trace.
+        ParentBasedAlwaysOn => "parentbased_always_on",
+        /// Follow the parent's decision; record no root trace.
+        ParentBasedAlwaysOff => "parentbased_always_off",
+        /// Follow the parent's decision; record a ratio of root traces.
+        ParentBasedTraceIdRatio => "parentbased_traceidratio",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_environment() {
+        let local = TelemetryConfig::defaults(AppEnv::Local);
+        assert_eq!(local.log_level, LogLevel::Debug);
+        assert_eq!(local.log_format, LogFormat::Pretty);
+        let staging = TelemetryConfig::defaults(AppEnv::Staging);
+        assert_eq!(staging.log_level, LogLevel::Debug);
+        assert_eq!(staging.log_format, LogFormat::Json);
+        let prod = TelemetryConfig::defaults(AppEnv::Production);
+        assert_eq!(prod.log_level, LogLevel::Info);
+        assert_eq!(prod.log_format, LogFormat::Json);
+        assert_eq!(prod.traces_sampler, SamplerKind::ParentBasedTraceIdRatio);
+        assert!(!prod.exports());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively_and_list_accepted_values() {
+        assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!(
+            "http/protobuf".parse::<OtlpProtocol>(),
+            Ok(OtlpProtocol::HttpProtobuf)
+        );
+        let err = "xml".parse::<LogFormat>().unwrap_err();
+        assert!(err.contains("pretty, compact, json"), "{err}");
+        let err = "http/json".parse::<OtlpProtocol>().unwrap_err();
+        assert!(err.contains("grpc"), "{err}");
+    }
+
+    #[test]
+    fn http_endpoints_get_signal_paths_and_grpc_ones_do_not() {
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.otlp_endpoint = "http://collector:4318/".into();
+        cfg.otlp_protocol = OtlpProtocol::HttpProtobuf;
+        cfg.otlp_logs_endpoint = "http://logs:9000/ingest".into();
+        assert_eq!(
+            cfg.endpoint_for(Signal::Traces).as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            cfg.endpoint_for(Signal::Logs).as_deref(),
+            Some("http://logs:9000/ingest")
+        );
+        cfg.otlp_protocol = OtlpProtocol::Grpc;
+        assert_eq!(
+            cfg.endpoint_for(Signal::Metrics).as_deref(),
+            Some("http://collector:4318/")
+        );
+    }
+
+    #[test]
+    fn validation_names_the_variable() {
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.otlp_endpoint = "collector:4317".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
+
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.traces_sampler_arg = 1.5;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("OTEL_TRACES_SAMPLER_ARG"), "{err}");
+    }
+
+    #[test]
+    fn invalid_endpoint_error_redacts_the_password() {
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.otlp_endpoint = "ftp://user:hunter2-sentinel@collector:4317".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(!err.contains("hunter2-sentinel"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_detection_allows_loopback() {
+        assert!(is_plaintext_remote("http://collector.internal:4317"));
+        assert!(!is_plaintext_remote("http://localhost:4317"));
+        assert!(!is_plaintext_remote("http://127.0.0.1:4317"));
+        assert!(!is_plaintext_remote("http://[::1]:4317"));
+        assert!(!is_plaintext_remote("https://collector.internal:4317"));
+        assert!(!is_plaintext_remote(""));
+    }
+
+    #[test]
+    fn verbose_directives_are_detected() {
+        assert!(directives_are_verbose("info,my_app=debug"));
+        assert!(directives_are_verbose("trace"));
+        assert!(!directives_are_verbose("info,hyper=warn"));
+        assert!(!directives_are_verbose(""));
+    }
+}

@@ -1,0 +1,140 @@
+//! The response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::Response;
+use opentelemetry::KeyValue;
+use pin_project_lite::pin_project;
+use tracing::Span;
+
+use super::layer::HttpMetrics;
+use super::request_id::{REQUEST_ID_HEADER, RequestId};
+
+/// Counts the request as active until dropped (completed or cancelled).
+#[derive(Debug)]
+pub(crate) struct ActiveGuard {
+    metrics: Arc<HttpMetrics>,
+    attributes: Vec<KeyValue>,
+}
+
+impl ActiveGuard {
+    pub(crate) fn new(metrics: Arc<HttpMetrics>, attributes: Vec<KeyValue>) -> Self {
+        metrics.active.add(1, &attributes);
+        ActiveGuard {
+            metrics,
+            attributes,
+        }
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.metrics.active.add(-1, &self.attributes);
+    }
+}
+
+pin_project! {
+    /// The future of [`HttpTelemetry`](super::HttpTelemetry): polls the
+    /// inner future inside the request span, then records the status, the
+    /// duration and the request id header.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+        start: Instant,
+        request_id: RequestId,
+        attributes: Vec<KeyValue>,
+        active: Option<ActiveGuard>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        span: Span,
+        start: Instant,
+        request_id: RequestId,
+        attributes: Vec<KeyValue>,
+        active: ActiveGuard,
+    ) -> Self {
+        ResponseFuture {
+            inner,
+            span,
+            start,
+            request_id,
+            attributes,
+            active: Some(active),
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let elapsed = this.start.elapsed().as_secs_f64();
+        let mut attributes = std::mem::take(this.attributes);
+        let result = match result {
+            Ok(mut response) => {
+                let status = response.status();
+                this.span
+                    .record("http.response.status_code", i64::from(status.as_u16()));
+                attributes.push(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status.as_u16()),
+                ));
+                if status.is_server_error() {
+                    this.span.record("error.type", status.as_str());
+                    this.span.record("otel.status_code", "ERROR");
+                    attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
+                    tracing::error!(
+                        target: "appenv_observability::http",
+                        status = status.as_u16(),
+                        duration_s = elapsed,
+                        "request failed"
+                    );
+                } else {
+                    tracing::debug!(
+                        target: "appenv_observability::http",
+                        status = status.as_u16(),
+                        duration_s = elapsed,
+                        "request completed"
+                    );
+                }
+                response
+                    .headers_mut()
+                    .entry(REQUEST_ID_HEADER)
+                    .or_insert_with(|| this.request_id.header_value().clone());
+                Ok(response)
+            }
+            Err(err) => {
+                let kind = std::any::type_name::<E>();
+                this.span.record("error.type", kind);
+                this.span.record("otel.status_code", "ERROR");
+                attributes.push(KeyValue::new("error.type", kind));
+                tracing::error!(
+                    target: "appenv_observability::http",
+                    error_type = kind,
+                    duration_s = elapsed,
+                    "request failed in the service"
+                );
+                Err(err)
+            }
+        };
+        if let Some(active) = this.active.take() {
+            active.metrics.duration.record(elapsed, &attributes);
+        }
+        Poll::Ready(result)
+    }
+}

@@ -1,0 +1,90 @@
+//! The layer.
+
+use std::sync::Arc;
+
+use opentelemetry::metrics::{Histogram, MeterProvider, UpDownCounter};
+use tower_layer::Layer;
+
+use super::DURATION_BUCKETS;
+use super::service::HttpTelemetry;
+
+/// A tower layer that traces and measures HTTP requests, for any
+/// `Service<http::Request<B>, Response = http::Response<B2>>` (axum, hyper,
+/// tonic).
+///
+/// For each request it:
+/// - takes `x-request-id` when well-formed or generates one, records it on
+///   the span as `request_id`, makes it available as a
+///   [`RequestId`](super::RequestId) extension and echoes it in the response;
+/// - continues the trace of an incoming W3C `traceparent`/`tracestate`;
+/// - opens a server span named `{method} {route}` (the route from axum's
+///   `MatchedPath` when the `axum` feature is on and the layer is added with
+///   `Router::layer`; the method alone otherwise) with `http.request.method`,
+///   `url.path`, `url.scheme`, `http.route`, `http.response.status_code`,
+///   `client.address` (from axum's `ConnectInfo` or a `SocketAddr`
+///   extension), `user_agent.original` and `error.type` on 5xx; the span
+///   status is Error only on 5xx (and on service errors);
+/// - records `http.server.request.duration` (seconds, advised buckets) and
+///   `http.server.active_requests`.
+///
+/// The query string and headers other than `user-agent` are never
+/// recorded. The span's target is [`HTTP_SPAN_TARGET`](super::HTTP_SPAN_TARGET),
+/// which the OpenTelemetry layer always admits, so the console level never
+/// breaks propagation.
+///
+/// Create it after [`init`](crate::init) (its metrics use OpenTelemetry's
+/// global meter provider at creation), or from the guard with
+/// [`TelemetryGuard::http_layer`](crate::TelemetryGuard::http_layer).
+#[derive(Debug, Clone)]
+pub struct HttpTelemetryLayer {
+    pub(crate) metrics: Arc<HttpMetrics>,
+}
+
+#[derive(Debug)]
+pub(crate) struct HttpMetrics {
+    pub(crate) duration: Histogram<f64>,
+    pub(crate) active: UpDownCounter<i64>,
+}
+
+impl HttpTelemetryLayer {
+    /// A layer whose metrics go to OpenTelemetry's global meter provider.
+    pub fn new() -> Self {
+        Self::from_meter(opentelemetry::global::meter("appenv-observability"))
+    }
+
+    /// A layer whose metrics go to `provider`.
+    pub fn with_meter_provider<P: MeterProvider + ?Sized>(provider: &P) -> Self {
+        Self::from_meter(provider.meter("appenv-observability"))
+    }
+
+    fn from_meter(meter: opentelemetry::metrics::Meter) -> Self {
+        let duration = meter
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests.")
+            .with_boundaries(DURATION_BUCKETS.to_vec())
+            .build();
+        let active = meter
+            .i64_up_down_counter("http.server.active_requests")
+            .with_unit("{request}")
+            .with_description("Number of active HTTP server requests.")
+            .build();
+        HttpTelemetryLayer {
+            metrics: Arc::new(HttpMetrics { duration, active }),
+        }
+    }
+}
+
+impl Default for HttpTelemetryLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for HttpTelemetryLayer {
+    type Service = HttpTelemetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpTelemetry::new(inner, self.clone())
+    }
+}

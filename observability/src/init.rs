@@ -1,0 +1,448 @@
+//! Building the subscriber ([`TelemetryBuilder`]), installing it ([`init`])
+//! and shutting it down ([`TelemetryGuard`]).
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use appenv_config::AppEnv;
+use opentelemetry::logs::LoggerProvider as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Dispatch;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::DefaultFields;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, Registry};
+
+use crate::config::{LogFormat, TelemetryConfig};
+use crate::error::Error;
+use crate::format::{JsonFields, JsonFormat, PrettyFormat};
+use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer};
+use crate::logs::{EXPORTER_TARGETS, LogBridge};
+use crate::otel::{self, Providers};
+use crate::redact::{RedactingFields, Redactor};
+
+const INSTRUMENTATION_NAME: &str = "appenv-observability";
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Set by the first successful [`init`]; a second call fails fast, before
+/// building anything.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Sets up logging and OpenTelemetry for `env` from `config`, installs it as
+/// the global `tracing` subscriber and returns the guard that flushes
+/// everything when dropped (or on [`TelemetryGuard::shutdown`]).
+///
+/// Also installs the W3C trace-context propagator and the tracer and meter
+/// providers as OpenTelemetry's globals. Console output goes to stdout.
+///
+/// # Errors
+///
+/// [`Error::AlreadyInitialized`] when called a second time in the process
+/// (or after another crate installed a global subscriber); configuration
+/// and exporter errors as [`TelemetryBuilder::build`].
+pub fn init(env: AppEnv, config: &TelemetryConfig) -> Result<TelemetryGuard, Error> {
+    TelemetryBuilder::new(env, config).init()
+}
+
+/// Builds the telemetry stack, either installed globally ([`init`](Self::init))
+/// or as a [`Dispatch`] for a scope ([`build`](Self::build)), which is what
+/// tests use to run in parallel with their own writer.
+#[must_use]
+pub struct TelemetryBuilder<'a> {
+    env: AppEnv,
+    config: &'a TelemetryConfig,
+    writer: Option<BoxMakeWriter>,
+}
+
+impl fmt::Debug for TelemetryBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("env", &self.env)
+            .field("config", &self.config)
+            .field("custom_writer", &self.writer.is_some())
+            .finish()
+    }
+}
+
+impl<'a> TelemetryBuilder<'a> {
+    /// Starts from `env` and `config`.
+    pub fn new(env: AppEnv, config: &'a TelemetryConfig) -> Self {
+        TelemetryBuilder {
+            env,
+            config,
+            writer: None,
+        }
+    }
+
+    /// Sends console output to `writer` instead of stdout (colours off).
+    pub fn with_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// Builds the subscriber without installing it. Use it with
+    /// [`tracing::dispatcher::with_default`] or
+    /// [`tracing::dispatcher::set_default`]. Nothing global is touched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] and [`Error::Filter`] naming the variable at
+    /// fault, [`Error::Exporter`] when an OTLP exporter cannot be built,
+    /// [`Error::Runtime`] when the export runtime cannot start.
+    pub fn build(self) -> Result<(Dispatch, TelemetryGuard), Error> {
+        let config = self.config;
+        config.validate()?;
+        let redactor = Redactor::new(&config.redact_fields);
+        let directives = Directives::new(config);
+
+        let ansi = self.writer.is_none()
+            && config.log_format == LogFormat::Pretty
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stdout().is_terminal();
+        let writer = self
+            .writer
+            .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+
+        let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
+        let console = console_layer(self.env, config, &redactor, writer, ansi);
+        layers.push(console.with_filter(directives.console()?).boxed());
+
+        let providers = if config.sdk_disabled {
+            None
+        } else {
+            Some(otel::build(self.env, config)?)
+        };
+        if let Some(providers) = &providers {
+            let tracer = providers.tracer.tracer(INSTRUMENTATION_NAME);
+            // The request span always reaches OpenTelemetry, whatever the
+            // console level, so propagation never breaks.
+            let filter = directives
+                .export()?
+                .or(filter_fn(|meta| meta.target() == HTTP_SPAN_TARGET))
+                .and(filter_fn(|meta| !is_exporter_target(meta.target())));
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(filter)
+                    .boxed(),
+            );
+            if let Some(logger_provider) = &providers.logger {
+                let bridge = LogBridge::new(
+                    logger_provider.logger(INSTRUMENTATION_NAME),
+                    redactor.clone(),
+                );
+                let filter = directives
+                    .export()?
+                    .and(filter_fn(|meta| !is_exporter_target(meta.target())));
+                layers.push(bridge.with_filter(filter).boxed());
+            }
+        }
+
+        let dispatch = Dispatch::new(Registry::default().with(layers));
+        let guard = TelemetryGuard {
+            providers,
+            deadline: config.shutdown_timeout(),
+        };
+        Ok((dispatch, guard))
+    }
+
+    /// Builds the subscriber and installs it globally, with the W3C
+    /// propagator and the providers as OpenTelemetry's globals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyInitialized`] on a second call; otherwise as
+    /// [`build`](Self::build).
+    pub fn init(self) -> Result<TelemetryGuard, Error> {
+        if INSTALLED.swap(true, Ordering::SeqCst) {
+            return Err(Error::AlreadyInitialized);
+        }
+        let env = self.env;
+        let service = self.config.service_name.clone();
+        let (dispatch, guard) = match self.build() {
+            Ok(built) => built,
+            Err(err) => {
+                INSTALLED.store(false, Ordering::SeqCst);
+                return Err(err);
+            }
+        };
+        if tracing::dispatcher::set_global_default(dispatch).is_err() {
+            // Another crate installed a subscriber first; keep INSTALLED set,
+            // the process cannot be initialised by us any more.
+            return Err(Error::AlreadyInitialized);
+        }
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        if let Some(providers) = &guard.providers {
+            opentelemetry::global::set_tracer_provider(providers.tracer.clone());
+            if let Some(meter) = &providers.meter {
+                opentelemetry::global::set_meter_provider(meter.clone());
+            }
+        }
+        tracing::info!(
+            target: "appenv_observability",
+            environment = env.as_str(),
+            service = %service,
+            "telemetry initialised"
+        );
+        Ok(guard)
+    }
+}
+
+fn is_exporter_target(target: &str) -> bool {
+    EXPORTER_TARGETS.iter().any(|crate_name| {
+        target
+            .strip_prefix(crate_name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+fn console_layer(
+    env: AppEnv,
+    config: &TelemetryConfig,
+    redactor: &Redactor,
+    writer: BoxMakeWriter,
+    ansi: bool,
+) -> BoxedLayer {
+    let base = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi);
+    match config.log_format {
+        LogFormat::Json => base
+            .fmt_fields(JsonFields::new(redactor.clone()))
+            .event_format(JsonFormat {
+                environment: env.as_str(),
+                service: config.service_name.trim().to_owned(),
+                redactor: redactor.clone(),
+            })
+            .boxed(),
+        LogFormat::Pretty => base
+            .fmt_fields(RedactingFields::new(DefaultFields::new(), redactor.clone()))
+            .event_format(PrettyFormat {
+                redactor: redactor.clone(),
+            })
+            .boxed(),
+        LogFormat::Compact => base
+            .fmt_fields(RedactingFields::new(DefaultFields::new(), redactor.clone()))
+            .compact()
+            .boxed(),
+    }
+}
+
+/// The filter directives: `RUST_LOG` when set, else `LOG_LEVEL` with the
+/// exporter's chatty dependencies capped at `info` on the console.
+struct Directives {
+    text: String,
+    variable: &'static str,
+    verbose: bool,
+}
+
+impl Directives {
+    fn new(config: &TelemetryConfig) -> Self {
+        if config.rust_log.trim().is_empty() {
+            Directives {
+                text: config.log_level.as_str().to_owned(),
+                variable: "LOG_LEVEL",
+                verbose: config.log_level.is_verbose(),
+            }
+        } else {
+            Directives {
+                text: config.rust_log.trim().to_owned(),
+                variable: "RUST_LOG",
+                verbose: false,
+            }
+        }
+    }
+
+    fn parse(&self, text: &str) -> Result<EnvFilter, Error> {
+        EnvFilter::builder()
+            .with_regex(false)
+            .parse(text)
+            .map_err(|source| Error::Filter {
+                variable: self.variable,
+                value: self.text.clone(),
+                source,
+            })
+    }
+
+    fn console(&self) -> Result<EnvFilter, Error> {
+        if self.verbose {
+            let caps: Vec<String> = EXPORTER_TARGETS
+                .iter()
+                .map(|t| format!("{t}=info"))
+                .collect();
+            self.parse(&format!("{},{}", self.text, caps.join(",")))
+        } else {
+            self.parse(&self.text)
+        }
+    }
+
+    fn export(&self) -> Result<EnvFilter, Error> {
+        self.parse(&self.text)
+    }
+}
+
+/// Keeps telemetry running; flushes and shuts down every signal when dropped
+/// or on [`shutdown`](Self::shutdown), within the configured deadline
+/// (`shutdown_timeout_ms`).
+///
+/// Shutdown runs on a separate OS thread and the exporters' connections on a
+/// runtime of their own, so it neither deadlocks nor loses data on a
+/// current-thread tokio runtime, and it never waits longer than the
+/// deadline.
+#[must_use = "dropping the guard shuts telemetry down at once"]
+pub struct TelemetryGuard {
+    providers: Option<Providers>,
+    deadline: Duration,
+}
+
+impl fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("otel", &self.providers.is_some())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl TelemetryGuard {
+    /// The tracer provider (`None` when the SDK is disabled).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.providers.as_ref().map(|p| &p.tracer)
+    }
+
+    /// The meter provider (`None` when metrics are not exported).
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.providers.as_ref().and_then(|p| p.meter.as_ref())
+    }
+
+    /// The logger provider (`None` when logs are not exported).
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.providers.as_ref().and_then(|p| p.logger.as_ref())
+    }
+
+    /// An [`HttpTelemetryLayer`] recording its metrics through this guard's
+    /// meter provider (OpenTelemetry's global one when metrics are not
+    /// exported).
+    pub fn http_layer(&self) -> HttpTelemetryLayer {
+        match self.meter_provider() {
+            Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
+            None => HttpTelemetryLayer::new(),
+        }
+    }
+
+    /// The shutdown deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Flushes and shuts down traces, metrics and logs, waiting at most the
+    /// deadline. Safe to call from async code on any runtime flavour (it
+    /// blocks the calling thread for at most the deadline).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShutdownTimeout`] when the deadline passed first,
+    /// [`Error::Shutdown`] when a provider reported a failure (for example
+    /// an unreachable collector).
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), Error> {
+        let Some(providers) = self.providers.take() else {
+            return Ok(());
+        };
+        let deadline = self.deadline;
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("appenv-otel-shutdown".into())
+            .spawn(move || {
+                let _ = tx.send(shutdown_providers(providers, deadline));
+            });
+        if spawned.is_err() {
+            return Err(Error::ShutdownTimeout { deadline });
+        }
+        match rx.recv_timeout(deadline + Duration::from_millis(100)) {
+            Ok(result) => result,
+            Err(_) => Err(Error::ShutdownTimeout { deadline }),
+        }
+    }
+}
+
+fn shutdown_providers(providers: Providers, deadline: Duration) -> Result<(), Error> {
+    let start = Instant::now();
+    let remaining = || deadline.saturating_sub(start.elapsed());
+    let mut first_error = None;
+    let mut note = |signal: &'static str, result: opentelemetry_sdk::error::OTelSdkResult| {
+        if let Err(source) = result
+            && !matches!(
+                source,
+                opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown
+            )
+            && first_error.is_none()
+        {
+            first_error = Some(Error::Shutdown { signal, source });
+        }
+    };
+    note(
+        "traces",
+        providers.tracer.shutdown_with_timeout(remaining()),
+    );
+    if let Some(meter) = &providers.meter {
+        note("metrics", meter.shutdown_with_timeout(remaining()));
+    }
+    if let Some(logger) = &providers.logger {
+        note("logs", logger.shutdown_with_timeout(remaining()));
+    }
+    let Providers {
+        tracer,
+        meter,
+        logger,
+        runtime,
+    } = providers;
+    drop((tracer, meter, logger));
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(remaining());
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None if start.elapsed() > deadline => Err(Error::ShutdownTimeout { deadline }),
+        None => Ok(()),
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown_inner() {
+            eprintln!("appenv-observability: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exporter_targets_match_crates_not_prefixes() {
+        assert!(is_exporter_target("hyper"));
+        assert!(is_exporter_target("hyper::proto::h1"));
+        assert!(is_exporter_target("opentelemetry_sdk"));
+        assert!(!is_exporter_target("hyperion"));
+        assert!(!is_exporter_target("my_app"));
+    }
+}

@@ -1,0 +1,268 @@
+//! OpenTelemetry providers: resource, sampler, OTLP exporters (gRPC and
+//! HTTP/protobuf) and the redacting span exporter.
+
+use std::time::Duration;
+
+use appenv_config::AppEnv;
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData};
+
+use crate::config::{OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
+use crate::error::Error;
+use crate::redact::Redactor;
+
+/// The built providers. The tracer provider always exists (it gives spans
+/// their ids, for log correlation and propagation, even without export);
+/// the meter and logger providers only when their signal is exported.
+#[derive(Debug)]
+pub(crate) struct Providers {
+    pub(crate) tracer: SdkTracerProvider,
+    pub(crate) meter: Option<SdkMeterProvider>,
+    pub(crate) logger: Option<SdkLoggerProvider>,
+    /// Drives the gRPC exporters' connections, so export does not depend on
+    /// the application's runtime (or its flavour).
+    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+}
+
+pub(crate) fn resource(env: AppEnv, config: &TelemetryConfig) -> Resource {
+    let mut attributes = vec![KeyValue::new("deployment.environment.name", env.as_str())];
+    if !config.service_version.trim().is_empty() {
+        attributes.push(KeyValue::new(
+            "service.version",
+            config.service_version.trim().to_owned(),
+        ));
+    }
+    Resource::builder()
+        .with_service_name(config.service_name.trim().to_owned())
+        .with_attributes(attributes)
+        .build()
+}
+
+fn sampler(config: &TelemetryConfig) -> Sampler {
+    let ratio = config.traces_sampler_arg;
+    match config.traces_sampler {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerKind::ParentBasedTraceIdRatio => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}
+
+/// Builds the providers. Exporters are built on a separate OS thread inside
+/// a dedicated runtime: the blocking HTTP client must not be created on an
+/// async thread, and the gRPC channel must live on a runtime that keeps
+/// running while the application's runtime is blocked in shutdown.
+pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, Error> {
+    let resource = resource(env, config);
+    let redactor = Redactor::new(&config.redact_fields);
+    let endpoint = |signal| {
+        if config.sdk_disabled {
+            None
+        } else {
+            config.endpoint_for(signal)
+        }
+    };
+    let (traces, metrics, logs) = (
+        endpoint(Signal::Traces),
+        endpoint(Signal::Metrics),
+        endpoint(Signal::Logs),
+    );
+    let runtime = if config.otlp_protocol == OtlpProtocol::Grpc
+        && (traces.is_some() || metrics.is_some() || logs.is_some())
+    {
+        Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("appenv-otlp")
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Runtime { source })?,
+        )
+    } else {
+        None
+    };
+    let timeout = Duration::from_millis(config.otlp_timeout_ms);
+    let protocol = config.otlp_protocol;
+    let handle = runtime.as_ref().map(|rt| rt.handle().clone());
+
+    let exporters = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<_, Error> {
+                let _entered = handle.as_ref().map(|h| h.enter());
+                let span = traces
+                    .as_deref()
+                    .map(|ep| span_exporter(protocol, ep, timeout))
+                    .transpose()?;
+                let metric = metrics
+                    .as_deref()
+                    .map(|ep| metric_exporter(protocol, ep, timeout))
+                    .transpose()?;
+                let log = logs
+                    .as_deref()
+                    .map(|ep| log_exporter(protocol, ep, timeout))
+                    .transpose()?;
+                Ok((span, metric, log))
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    let (span, metric, log) = exporters;
+
+    let mut tracer = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_sampler(sampler(config));
+    if let Some(exporter) = span {
+        tracer = tracer.with_batch_exporter(RedactingSpanExporter {
+            inner: exporter,
+            redactor,
+        });
+    }
+    let meter = metric.map(|exporter| {
+        SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(Duration::from_millis(config.metric_export_interval_ms))
+                    .build(),
+            )
+            .build()
+    });
+    let logger = log.map(|exporter| {
+        SdkLoggerProvider::builder()
+            .with_resource(resource.clone())
+            .with_batch_exporter(exporter)
+            .build()
+    });
+    Ok(Providers {
+        tracer: tracer.build(),
+        meter,
+        logger,
+        runtime,
+    })
+}
+
+fn span_exporter(
+    protocol: OtlpProtocol,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<SpanExporter, Error> {
+    match protocol {
+        OtlpProtocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+    }
+    .map_err(|source| Error::Exporter {
+        signal: "traces",
+        source,
+    })
+}
+
+fn metric_exporter(
+    protocol: OtlpProtocol,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<MetricExporter, Error> {
+    match protocol {
+        OtlpProtocol::Grpc => MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+    }
+    .map_err(|source| Error::Exporter {
+        signal: "metrics",
+        source,
+    })
+}
+
+fn log_exporter(
+    protocol: OtlpProtocol,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<LogExporter, Error> {
+    match protocol {
+        OtlpProtocol::Grpc => LogExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+        OtlpProtocol::HttpProtobuf => LogExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+    }
+    .map_err(|source| Error::Exporter {
+        signal: "logs",
+        source,
+    })
+}
+
+/// Replaces the values of sensitive attributes (span attributes and span
+/// event attributes) with `[REDACTED]` before export.
+#[derive(Debug)]
+struct RedactingSpanExporter<E> {
+    inner: E,
+    redactor: Redactor,
+}
+
+pub(crate) fn redact_attributes(redactor: &Redactor, attributes: &mut [KeyValue]) {
+    for kv in attributes {
+        if redactor.is_sensitive(kv.key.as_str()) {
+            kv.value = Value::from(appenv_config::REDACTED);
+        }
+    }
+}
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for RedactingSpanExporter<E>
+{
+    fn export(
+        &self,
+        mut batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            redact_attributes(&self.redactor, &mut span.attributes);
+            for event in &mut span.events.events {
+                redact_attributes(&self.redactor, &mut event.attributes);
+            }
+        }
+        self.inner.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
