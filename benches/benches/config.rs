@@ -34,9 +34,9 @@ fn config_load(c: &mut Criterion) {
     });
     group.bench_function("figment", |b| {
         b.iter(|| {
-            figment::Figment::from(figment::providers::Serialized::defaults(
-                Config::defaults(AppEnv::Staging),
-            ))
+            figment::Figment::from(figment::providers::Serialized::defaults(Config::defaults(
+                AppEnv::Staging,
+            )))
             .merge(figment::providers::Serialized::default("server.port", 4001))
             .extract::<Config>()
             .unwrap()
