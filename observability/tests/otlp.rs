@@ -1,0 +1,290 @@
+//! OTLP export against an in-process collector, over gRPC and HTTP/protobuf.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use appenv_config::{AppEnv, Section};
+use appenv_observability::{OtlpProtocol, TelemetryBuilder, TelemetryConfig};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use support::{Capture, Collector, attr, body_text, hex, wait_for};
+use tower::ServiceExt;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+const SENTINEL: &str = "SENTINEL-7f3a";
+
+fn config(protocol: OtlpProtocol, endpoint: String) -> TelemetryConfig {
+    let mut config = TelemetryConfig::defaults(AppEnv::Staging).with_service("orders", "1.2.3");
+    config.otlp_endpoint = endpoint;
+    config.otlp_protocol = protocol;
+    config.metric_export_interval_ms = 60_000;
+    config.shutdown_timeout_ms = 5_000;
+    config
+}
+
+fn app(layer: appenv_observability::HttpTelemetryLayer) -> Router {
+    Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                tracing::info!(
+                    password = SENTINEL,
+                    api_key = SENTINEL,
+                    user = "ada",
+                    "handling order"
+                );
+                "ok"
+            }),
+        )
+        .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .layer(layer)
+}
+
+async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collector) {
+    let capture = Capture::default();
+    let cfg = config(protocol, endpoint);
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(capture.clone())
+        .build()
+        .expect("telemetry builds");
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let app = app(guard.http_layer());
+
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get(format!("/orders/7?token={SENTINEL}&page=2"))
+                .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+                .header("user-agent", "test-agent/1.0")
+                .header("x-request-id", "req-42")
+                .header("authorization", format!("Bearer {SENTINEL}"))
+                .header("cookie", format!("session={SENTINEL}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "req-42");
+
+    let response = app
+        .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID request id is generated");
+
+    drop(_scope);
+    // Shutdown blocks this (current-thread or multi-thread) runtime's thread;
+    // the exporters run on their own runtime, so nothing is lost.
+    guard.shutdown().expect("shutdown flushes everything");
+    wait_for("spans", || collector.spans().len() >= 2);
+    wait_for("metrics", || !collector.metrics().is_empty());
+    wait_for("logs", || !collector.logs().is_empty());
+
+    let spans = collector.spans();
+    let order = spans
+        .iter()
+        .find(|s| s.name == "GET /orders/{id}")
+        .unwrap_or_else(|| panic!("no server span: {spans:#?}"));
+    assert_eq!(
+        hex(&order.trace_id),
+        TRACE_ID,
+        "continues the incoming trace"
+    );
+    assert_eq!(
+        hex(&order.parent_span_id),
+        PARENT_ID,
+        "child of the incoming span"
+    );
+    assert_eq!(order.kind, 2, "SPAN_KIND_SERVER");
+    let a = &order.attributes;
+    assert_eq!(attr(a, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attr(a, "url.path").as_deref(), Some("/orders/7"));
+    assert_eq!(attr(a, "url.scheme").as_deref(), Some("http"));
+    assert_eq!(attr(a, "http.route").as_deref(), Some("/orders/{id}"));
+    assert_eq!(attr(a, "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        attr(a, "user_agent.original").as_deref(),
+        Some("test-agent/1.0")
+    );
+    assert_eq!(attr(a, "request_id").as_deref(), Some("req-42"));
+    assert_eq!(attr(a, "error.type"), None);
+    assert_ne!(
+        order.status.as_ref().map(|s| s.code),
+        Some(2),
+        "2xx is not an error"
+    );
+
+    let boom = spans
+        .iter()
+        .find(|s| s.name == "GET /boom")
+        .expect("5xx span");
+    assert_eq!(
+        boom.status.as_ref().map(|s| s.code),
+        Some(2),
+        "5xx is STATUS_CODE_ERROR"
+    );
+    assert_eq!(attr(&boom.attributes, "error.type").as_deref(), Some("500"));
+    assert_eq!(
+        attr(&boom.attributes, "request_id").as_deref(),
+        Some(generated.as_str())
+    );
+
+    for resource in collector.span_resources() {
+        assert_eq!(
+            attr(&resource, "deployment.environment.name").as_deref(),
+            Some("staging")
+        );
+        assert_eq!(attr(&resource, "service.name").as_deref(), Some("orders"));
+        assert_eq!(attr(&resource, "service.version").as_deref(), Some("1.2.3"));
+    }
+
+    let metrics = collector.metrics();
+    let duration = metrics
+        .iter()
+        .find(|m| m.name == "http.server.request.duration")
+        .unwrap_or_else(|| panic!("no duration histogram: {metrics:#?}"));
+    assert_eq!(duration.unit, "s");
+    let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Histogram(histogram)) =
+        &duration.data
+    else {
+        panic!("duration is not a histogram: {duration:?}");
+    };
+    let point = histogram
+        .data_points
+        .iter()
+        .find(|p| attr(&p.attributes, "http.route").as_deref() == Some("/orders/{id}"))
+        .expect("a data point for the route");
+    assert_eq!(point.count, 1);
+    assert_eq!(
+        point.explicit_bounds,
+        vec![
+            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
+        ]
+    );
+    assert_eq!(
+        attr(&point.attributes, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.name == "http.server.active_requests")
+    );
+
+    let logs = collector.logs();
+    let log = logs
+        .iter()
+        .find(|l| body_text(&l.body).as_deref() == Some("handling order"))
+        .unwrap_or_else(|| panic!("no log record: {logs:#?}"));
+    assert_eq!(
+        hex(&log.trace_id),
+        TRACE_ID,
+        "log record carries the trace context"
+    );
+    assert_eq!(hex(&log.span_id), hex(&order.span_id));
+    assert_eq!(attr(&log.attributes, "user").as_deref(), Some("ada"));
+    assert_eq!(
+        attr(&log.attributes, "password").as_deref(),
+        Some("[REDACTED]")
+    );
+
+    let dump = collector.dump();
+    assert!(!dump.contains(SENTINEL), "a secret reached the collector");
+    let console = capture.text();
+    assert!(console.contains("handling order"), "{console}");
+    assert!(
+        !console.contains(SENTINEL),
+        "a secret reached the console:\n{console}"
+    );
+}
+
+#[tokio::test]
+async fn grpc_collector_receives_span_histogram_log_and_resource_on_current_thread_runtime() {
+    let collector = Collector::start();
+    let endpoint = collector.grpc_endpoint();
+    exercise(OtlpProtocol::Grpc, endpoint, &collector).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_collector_receives_span_histogram_log_and_resource() {
+    let collector = Collector::start();
+    let endpoint = collector.http_endpoint();
+    exercise(OtlpProtocol::HttpProtobuf, endpoint, &collector).await;
+}
+
+#[tokio::test]
+async fn unreachable_collector_keeps_serving_and_shutdown_meets_its_deadline() {
+    // A listener that accepts connections and never answers: the worst case.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = config(
+        OtlpProtocol::Grpc,
+        format!("http://{}", silent.local_addr().unwrap()),
+    );
+    cfg.otlp_timeout_ms = 300;
+    cfg.shutdown_timeout_ms = 1_000;
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let app = app(guard.http_layer());
+    for _ in 0..200 {
+        let response = app
+            .clone()
+            .oneshot(Request::get("/orders/1").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    drop(_scope);
+    let start = Instant::now();
+    let result = guard.shutdown();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(2_500),
+        "shutdown took {took:?} with a 1s deadline ({result:?})"
+    );
+}
+
+#[tokio::test]
+async fn request_span_reaches_the_collector_whatever_the_console_level() {
+    let collector = Collector::start();
+    let mut cfg = config(OtlpProtocol::Grpc, collector.grpc_endpoint());
+    cfg.rust_log = "error".into();
+    let capture = Capture::default();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(capture.clone())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let response = app(guard.http_layer())
+        .oneshot(
+            Request::get("/orders/9")
+                .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(_scope);
+    guard.shutdown().unwrap();
+    wait_for("the request span", || !collector.spans().is_empty());
+    let span = &collector.spans()[0];
+    assert_eq!(span.name, "GET /orders/{id}");
+    assert_eq!(hex(&span.parent_span_id), PARENT_ID);
+    assert!(
+        !capture.text().contains("handling order"),
+        "info filtered from the console"
+    );
+}
