@@ -13,6 +13,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::decision::Decision;
+use crate::headers::Fields;
 use crate::key::ClientKey;
 use crate::limiter::{Core, Verdict};
 
@@ -170,11 +171,7 @@ where
                 StateProj::Calling { future, headers } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(extra) = headers.take() {
-                        for (name, value) in extra {
-                            if let Some(name) = name {
-                                response.headers_mut().insert(name, value);
-                            }
-                        }
+                        Fields::merge(extra, response.headers_mut());
                     }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }

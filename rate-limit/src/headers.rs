@@ -115,6 +115,30 @@ impl Fields {
         }
     }
 
+    /// Adds `extra` (this layer's fields) to a response that may already
+    /// carry fields of an inner layer (a route group's own quota): the
+    /// structured fields become lists with one member per policy, inner
+    /// first; legacy fields keep the inner, more specific values.
+    pub(crate) fn merge(extra: HeaderMap, into: &mut HeaderMap) {
+        for (name, value) in extra {
+            let Some(name) = name else { continue };
+            match into.get(&name) {
+                None => {
+                    into.insert(name, value);
+                }
+                Some(existing) if name == RATELIMIT || name == RATELIMIT_POLICY => {
+                    let mut joined = existing.as_bytes().to_vec();
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(value.as_bytes());
+                    if let Ok(joined) = HeaderValue::from_bytes(&joined) {
+                        into.insert(name, joined);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     /// The fields of an allowed response.
     pub(crate) fn allowed(&self, decision: &Decision) -> HeaderMap {
         let mut headers = HeaderMap::new();

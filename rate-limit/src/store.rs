@@ -34,7 +34,8 @@ pub(crate) struct StoreCounters {
 #[derive(Debug)]
 pub(crate) struct BoundedStore {
     shards: Box<[Mutex<HashMap<ClientKey, Nanos>>]>,
-    shard_cap: usize,
+    /// Per shard; they add up to the cap.
+    shard_caps: Box<[usize]>,
     overflow_cell: Mutex<Option<Nanos>>,
     overflow: Overflow,
     hasher: RandomState,
@@ -52,10 +53,11 @@ impl BoundedStore {
     pub(crate) fn new(cap: usize, overflow: Overflow) -> Self {
         let cap = cap.max(1);
         let shards = MAX_SHARDS.min(cap);
-        let shard_cap = cap / shards;
         BoundedStore {
             shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
-            shard_cap,
+            shard_caps: (0..shards)
+                .map(|i| cap / shards + usize::from(i < cap % shards))
+                .collect(),
             overflow_cell: Mutex::new(None),
             overflow,
             hasher: RandomState::new(),
@@ -66,7 +68,7 @@ impl BoundedStore {
 
     /// The most keys this store will ever hold.
     pub(crate) fn capacity(&self) -> usize {
-        self.shard_cap * self.shards.len()
+        self.shard_caps.iter().sum()
     }
 
     /// Whether a new key found its shard full since the last sweep.
@@ -74,9 +76,9 @@ impl BoundedStore {
         self.full.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, key: &ClientKey) -> &Mutex<HashMap<ClientKey, Nanos>> {
+    fn shard(&self, key: &ClientKey) -> (&Mutex<HashMap<ClientKey, Nanos>>, usize) {
         let idx = (self.hasher.hash_one(key) as usize) % self.shards.len();
-        &self.shards[idx]
+        (&self.shards[idx], self.shard_caps[idx])
     }
 
     fn in_overflow_cell<T, F, E>(&self, f: F) -> Result<T, E>
@@ -101,13 +103,14 @@ impl StateStore for BoundedStore {
             return self.in_overflow_cell(f);
         }
         {
-            let mut map = lock(self.shard(key));
+            let (shard, shard_cap) = self.shard(key);
+            let mut map = lock(shard);
             if let Some(tat) = map.get_mut(key) {
                 let (out, next) = f(Some(*tat))?;
                 *tat = next;
                 return Ok(out);
             }
-            if map.len() < self.shard_cap {
+            if map.len() < shard_cap {
                 let (out, next) = f(None)?;
                 map.insert(key.clone(), next);
                 return Ok(out);

@@ -1,0 +1,659 @@
+//! The layer in memory: quotas, headers, client keys, key cap, shadow mode,
+//! per-route quotas, under axum and a plain tower service. Time is tokio's
+//! paused clock.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use appenv_config::{AppEnv, Section};
+use appenv_rate_limit::{
+    ClientKey, HeaderStyle, KeyKind, Overflow, RATELIMIT, RATELIMIT_POLICY, RateLimitConfig,
+    RateLimitLayer,
+};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn config(env: AppEnv, max: u32, window_ms: u64) -> RateLimitConfig {
+    let mut cfg = RateLimitConfig::defaults(env);
+    cfg.enabled = true;
+    cfg.max = max;
+    cfg.window_ms = window_ms;
+    cfg
+}
+
+fn app(layer: RateLimitLayer) -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+fn request(peer: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().uri("/");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut req = builder.body(Body::empty()).unwrap();
+    let peer: std::net::IpAddr = peer.parse().unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(peer, 40000)));
+    req
+}
+
+async fn status(app: &Router, req: Request<Body>) -> StatusCode {
+    app.clone().oneshot(req).await.unwrap().status()
+}
+
+/// `RateLimit` / `RateLimit-Policy` parsed back with sfv's parser: one
+/// (policy name, integer parameters) per list member.
+fn parse_all(headers: &HeaderMap, name: &http::HeaderName) -> Vec<(String, Vec<(String, i64)>)> {
+    let raw = headers
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .to_str()
+        .unwrap();
+    let list: sfv::List = sfv::Parser::new(raw)
+        .parse()
+        .expect("valid structured field");
+    list.iter()
+        .map(|entry| {
+            let sfv::ListEntry::Item(item) = entry else {
+                panic!("{name} member is not an item: {raw}");
+            };
+            let policy = item
+                .bare_item
+                .as_string()
+                .expect("policy name is an sf-string")
+                .as_str()
+                .to_owned();
+            let params = item
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let v = v.as_integer().expect("integer parameter");
+                    (k.as_str().to_owned(), i64::from(v))
+                })
+                .collect();
+            (policy, params)
+        })
+        .collect()
+}
+
+/// The only member of a field.
+fn parse_field(headers: &HeaderMap, name: &http::HeaderName) -> (String, Vec<(String, i64)>) {
+    let mut all = parse_all(headers, name);
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0)
+}
+
+fn param(params: &[(String, i64)], name: &str) -> i64 {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("parameter {name} missing in {params:?}"))
+        .1
+}
+
+#[tokio::test(start_paused = true)]
+async fn quota_is_exact_at_the_boundary() {
+    // 5 per 10 s: one request every 2 s, burst 5.
+    let app = app(RateLimitLayer::new(&config(AppEnv::Staging, 5, 10_000)).unwrap());
+    for i in 0..5 {
+        assert_eq!(
+            status(&app, request("192.0.2.1", &[])).await,
+            StatusCode::OK,
+            "request {i}"
+        );
+    }
+    assert_eq!(
+        status(&app, request("192.0.2.1", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // One interval later, exactly one more request passes; a nanosecond
+    // earlier, none does.
+    tokio::time::advance(Duration::from_secs(2) - Duration::from_nanos(1)).await;
+    assert_eq!(
+        status(&app, request("192.0.2.1", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert_eq!(
+        status(&app, request("192.0.2.1", &[])).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, request("192.0.2.1", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // After a whole window the full burst is back, and not one more.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    for _ in 0..5 {
+        assert_eq!(
+            status(&app, request("192.0.2.1", &[])).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        status(&app, request("192.0.2.1", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn headers_parse_back_and_retry_after_matches_t() {
+    // 3 per 1.5 s: an interval of 500 ms, so every wait is sub-second at
+    // some point and must still round up to 1.
+    let app = app(RateLimitLayer::new(&config(AppEnv::Production, 3, 1_500)).unwrap());
+
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let res = app
+            .clone()
+            .oneshot(request("192.0.2.7", &[]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let (policy, params) = parse_field(res.headers(), &RATELIMIT);
+        assert_eq!(policy, "default");
+        remaining.push(param(&params, "r"));
+        let (policy, params) = parse_field(res.headers(), &RATELIMIT_POLICY);
+        assert_eq!(policy, "default");
+        // A 1.5 s window is sent as the same rate over 2 s.
+        assert_eq!((param(&params, "q"), param(&params, "w")), (4, 2));
+    }
+    assert_eq!(remaining, vec![2, 1, 0]);
+
+    for step_ms in [0u64, 1, 200, 298] {
+        tokio::time::advance(Duration::from_millis(step_ms)).await;
+        let res = app
+            .clone()
+            .oneshot(request("192.0.2.7", &[]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: i64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1, "Retry-After {retry_after}");
+        let (_, params) = parse_field(res.headers(), &RATELIMIT);
+        assert_eq!(param(&params, "r"), 0);
+        assert_eq!(param(&params, "t"), retry_after, "Retry-After and t agree");
+        // The quota really is available after Retry-After seconds.
+        assert!(retry_after == 1);
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        status(&app, request("192.0.2.7", &[])).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejection_is_a_problem_document_with_legacy_headers_on_request() {
+    let mut cfg = config(AppEnv::Production, 1, 60_000);
+    cfg.header_style = HeaderStyle::Both;
+    let app = app(RateLimitLayer::new(&cfg).unwrap());
+    let ok = app
+        .clone()
+        .oneshot(request("192.0.2.9", &[]))
+        .await
+        .unwrap();
+    assert_eq!(ok.headers()["x-ratelimit-limit"], "1");
+    assert_eq!(ok.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(ok.headers()["x-ratelimit-reset"], "60");
+
+    let res = app
+        .clone()
+        .oneshot(request("192.0.2.9", &[]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["retry-after"], "60");
+    assert_eq!(res.headers()["x-ratelimit-reset"], "60");
+    assert_eq!(res.headers()["x-ratelimit-remaining"], "0");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        doc["type"],
+        "https://iana.org/assignments/http-problem-types#quota-exceeded"
+    );
+    assert_eq!(doc["status"], 429);
+    assert_eq!(doc["retry_after"], 60);
+    assert!(
+        doc["detail"]
+            .as_str()
+            .unwrap()
+            .contains("retry in 60 seconds")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn spoofed_forwarding_headers_from_an_untrusted_peer_do_not_change_the_key() {
+    let mut cfg = config(AppEnv::Production, 2, 60_000);
+    cfg.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    let app = app(RateLimitLayer::new(&cfg).unwrap());
+    let spoofs = [
+        ("x-forwarded-for", "1.1.1.1"),
+        ("x-forwarded-for", "2.2.2.2, 10.0.0.1"),
+        ("forwarded", "for=3.3.3.3"),
+        ("x-forwarded-for", "4.4.4.4"),
+    ];
+    let mut codes = Vec::new();
+    for spoof in spoofs {
+        codes.push(status(&app, request("203.0.113.50", &[spoof])).await);
+    }
+    assert_eq!(
+        codes,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn trusted_proxy_chains_resolve_to_the_client() {
+    let mut cfg = config(AppEnv::Production, 1, 60_000);
+    cfg.trusted_proxies = vec![
+        "10.0.0.0/8".parse().unwrap(),
+        "192.168.0.0/16".parse().unwrap(),
+    ];
+    let app = app(RateLimitLayer::new(&cfg).unwrap());
+    // Client A behind two proxies, with a spoofed entry of its own.
+    let a = [("x-forwarded-for", "6.6.6.6, 198.51.100.1, 192.168.0.5")];
+    assert_eq!(status(&app, request("10.0.0.2", &a)).await, StatusCode::OK);
+    assert_eq!(
+        status(&app, request("10.0.0.2", &a)).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Changing its spoofed part does not help A.
+    let a2 = [("x-forwarded-for", "7.7.7.7, 198.51.100.1, 192.168.0.5")];
+    assert_eq!(
+        status(&app, request("10.0.0.3", &a2)).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Client B through the same proxies has its own quota.
+    let b = [("x-forwarded-for", "198.51.100.2, 192.168.0.5")];
+    assert_eq!(status(&app, request("10.0.0.2", &b)).await, StatusCode::OK);
+    // RFC 7239 Forwarded names the same client A.
+    let a3 = [("forwarded", "for=198.51.100.1;proto=https, for=192.168.0.5")];
+    assert_eq!(
+        status(&app, request("10.0.0.2", &a3)).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ipv6_clients_are_grouped_by_their_64() {
+    let app = app(RateLimitLayer::new(&config(AppEnv::Production, 2, 60_000)).unwrap());
+    assert_eq!(
+        status(&app, request("2001:db8:1:1::1", &[])).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, request("2001:db8:1:1:ffff::2", &[])).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, request("2001:db8:1:1:1234:5678:9abc:def0", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        status(&app, request("2001:db8:1:2::1", &[])).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn key_cap_holds_under_one_million_distinct_keys() {
+    const CAP: usize = 10_000;
+    let mut cfg = config(AppEnv::Production, 5, 60_000);
+    cfg.max_tracked_keys = CAP;
+    assert_eq!(cfg.overflow, Overflow::Shared);
+    let layer = RateLimitLayer::new(&cfg).unwrap();
+
+    let mut allowed = 0u64;
+    for i in 0..1_000_000u32 {
+        // Rotating IPv6 /64s: each is a distinct key.
+        let ip = std::net::Ipv6Addr::from((0x2001_0db8_u128 << 96) | (u128::from(i) << 64));
+        let decision = layer.check(&ClientKey::from_ip(ip.into()), 1).await;
+        allowed += u64::from(decision.allowed);
+        if i % 100_000 == 0 {
+            assert!(layer.stats().tracked_keys <= CAP);
+        }
+    }
+    let stats = layer.stats();
+    assert_eq!(stats.tracked_keys, CAP);
+    assert_eq!(stats.overflowed, 1_000_000 - CAP as u64);
+    // Production: every tracked key got its first request; all the keys
+    // beyond the cap shared one bucket of the same quota (5).
+    assert_eq!(allowed, CAP as u64 + 5);
+
+    // Once the keys' state has expired, the limiter drops them by itself
+    // and new clients are tracked again.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let fresh = ClientKey::from_ip("198.51.100.77".parse().unwrap());
+    assert!(layer.check(&fresh, 1).await.allowed);
+    let stats = layer.stats();
+    assert!(
+        stats.tracked_keys <= 1,
+        "tracked after expiry: {}",
+        stats.tracked_keys
+    );
+    let again = ClientKey::from_ip("198.51.100.78".parse().unwrap());
+    assert!(layer.check(&again, 1).await.allowed);
+    assert_eq!(
+        layer.stats().tracked_keys,
+        1 + usize::from(stats.tracked_keys == 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn staging_lets_keys_beyond_the_cap_pass_untracked() {
+    let mut cfg = config(AppEnv::Staging, 1, 60_000);
+    cfg.max_tracked_keys = 100;
+    let layer = RateLimitLayer::new(&cfg).unwrap();
+    for i in 0..1_000u32 {
+        let key = ClientKey::from_ip(std::net::Ipv4Addr::from(0x0a00_0000 + i).into());
+        assert!(layer.check(&key, 1).await.allowed);
+    }
+    assert_eq!(layer.stats().tracked_keys, 100);
+    assert_eq!(layer.stats().overflowed, 900);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unidentified_requests_follow_the_overflow_rule() {
+    let bare = || Request::builder().uri("/").body(Body::empty()).unwrap();
+
+    // Production: one shared bucket, never a 500.
+    let layer = RateLimitLayer::new(&config(AppEnv::Production, 2, 60_000)).unwrap();
+    let prod = app(layer.clone());
+    assert_eq!(status(&prod, bare()).await, StatusCode::OK);
+    assert_eq!(status(&prod, bare()).await, StatusCode::OK);
+    assert_eq!(status(&prod, bare()).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(layer.stats().unidentified, 3);
+
+    // Staging: they pass, without rate-limit fields.
+    let staging = app(RateLimitLayer::new(&config(AppEnv::Staging, 1, 60_000)).unwrap());
+    for _ in 0..5 {
+        let res = staging.clone().oneshot(bare()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(RATELIMIT).is_none());
+    }
+
+    // Header keys: a missing API key is unidentified too.
+    let mut cfg = config(AppEnv::Production, 1, 60_000);
+    cfg.key = KeyKind::Header(http::HeaderName::from_static("x-api-key"));
+    let by_key = app(RateLimitLayer::new(&cfg).unwrap());
+    let keyed = |k: &str| {
+        Request::builder()
+            .uri("/")
+            .header("x-api-key", k)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(status(&by_key, keyed("alpha")).await, StatusCode::OK);
+    assert_eq!(
+        status(&by_key, keyed("alpha")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(status(&by_key, keyed("beta")).await, StatusCode::OK);
+    assert_eq!(status(&by_key, bare()).await, StatusCode::OK);
+    assert_eq!(status(&by_key, bare()).await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_default_is_off_and_global_key_is_shared() {
+    let local = RateLimitConfig::defaults(AppEnv::Local);
+    let app_local = app(RateLimitLayer::new(&local).unwrap());
+    for _ in 0..500 {
+        let res = app_local
+            .clone()
+            .oneshot(request("192.0.2.1", &[]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(RATELIMIT).is_none());
+    }
+
+    let mut cfg = config(AppEnv::Production, 2, 60_000);
+    cfg.key = KeyKind::Global;
+    let global = app(RateLimitLayer::new(&cfg).unwrap());
+    assert_eq!(
+        status(&global, request("192.0.2.1", &[])).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&global, request("192.0.2.2", &[])).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&global, request("192.0.2.3", &[])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_counts_but_never_rejects() {
+    let mut cfg = config(AppEnv::Staging, 2, 60_000);
+    cfg.shadow = true;
+    let layer = RateLimitLayer::new(&cfg).unwrap();
+    let app = app(layer.clone());
+    for _ in 0..10 {
+        let res = app
+            .clone()
+            .oneshot(request("192.0.2.1", &[]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(RATELIMIT).is_none());
+    }
+    let stats = layer.stats();
+    assert_eq!(
+        (stats.allowed, stats.shadow_limited, stats.limited),
+        (2, 8, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_route_quotas_and_request_weight() {
+    let cfg = config(AppEnv::Production, 100, 60_000);
+    let search = RateLimitLayer::builder(&cfg)
+        .policy("search")
+        .quota(10, Duration::from_secs(60))
+        .weight(4)
+        .build()
+        .unwrap();
+    let writes = RateLimitLayer::builder(&cfg)
+        .policy("writes")
+        .quota(6, Duration::from_secs(60))
+        .weigh_with(|parts| {
+            if parts.method == http::Method::POST {
+                3
+            } else {
+                1
+            }
+        })
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/search", get(|| async { "results" }).route_layer(search))
+        .route(
+            "/items",
+            get(|| async { "items" })
+                .post(|| async { "created" })
+                .route_layer(writes),
+        )
+        .layer(RateLimitLayer::new(&cfg).unwrap());
+
+    let call = |method: http::Method, uri: &str| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 1))));
+        app.clone().oneshot(req)
+    };
+
+    // Search costs 4 of 10: two pass, the third is refused.
+    let first = call(http::Method::GET, "/search").await.unwrap();
+    // Both policies that applied are listed, the route's own first.
+    let fields = parse_all(first.headers(), &RATELIMIT);
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    assert_eq!(
+        (fields[0].0.as_str(), param(&fields[0].1, "r")),
+        ("search", 6)
+    );
+    assert_eq!(
+        (fields[1].0.as_str(), param(&fields[1].1, "r")),
+        ("default", 99)
+    );
+    let policies = parse_all(first.headers(), &RATELIMIT_POLICY);
+    assert_eq!(param(&policies[0].1, "q"), 10);
+    assert_eq!(param(&policies[1].1, "q"), 100);
+    assert_eq!(
+        call(http::Method::GET, "/search").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(http::Method::GET, "/search").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Other routes have their own quotas: POST costs 3 of 6.
+    assert_eq!(
+        call(http::Method::POST, "/items").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(http::Method::POST, "/items").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(http::Method::POST, "/items").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::advance(Duration::from_secs(10)).await;
+    // 10 s gave back one unit: a GET (weight 1) passes, a POST would not.
+    assert_eq!(
+        call(http::Method::GET, "/items").await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[derive(Clone)]
+struct Greeter;
+
+impl<B: Send + 'static> Service<Request<B>> for Greeter {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        let mut res = Response::new(Full::new(Bytes::from_static(b"\x00\x00\x00\x00\x00")));
+        res.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        std::future::ready(Ok(res))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn works_in_a_tonic_style_service_with_a_plain_socket_addr() {
+    let mut cfg = config(AppEnv::Production, 1, 60_000);
+    cfg.policy = "grpc".to_owned();
+    let mut svc = ServiceBuilder::new()
+        .layer(RateLimitLayer::new(&cfg).unwrap())
+        .service(Greeter);
+    let req = || {
+        let mut req = Request::builder()
+            .uri("/helloworld.Greeter/SayHello")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut()
+            .insert(SocketAddr::from(([192, 0, 2, 44], 5000)));
+        req
+    };
+    let ok = ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(req())
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["content-type"], "application/grpc");
+    let (policy, _) = parse_field(ok.headers(), &RATELIMIT);
+    assert_eq!(policy, "grpc");
+    assert_eq!(ok.into_body().collect().await.unwrap().to_bytes().len(), 5);
+    let refused = ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(req())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Records the events under the crate's target.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "appenv_rate_limit" {
+            return;
+        }
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", field.name(), value));
+            }
+        }
+        let mut fields = Fields(format!("{} ", event.metadata().level()));
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn decisions_are_tracing_events_with_metric_fields() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = app(RateLimitLayer::new(&config(AppEnv::Production, 1, 60_000)).unwrap());
+    status(&app, request("192.0.2.1", &[])).await;
+    status(&app, request("192.0.2.1", &[])).await;
+
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].contains("event=\"decision\""), "{events:?}");
+    assert!(events[0].contains("outcome=\"allowed\""), "{events:?}");
+    assert!(events[0].contains("source=\"memory\""), "{events:?}");
+    assert!(events[1].starts_with("INFO"), "{events:?}");
+    assert!(events[1].contains("outcome=\"limited\""), "{events:?}");
+    assert!(events[1].contains("policy=default"), "{events:?}");
+    assert!(events[1].contains("client=ip:192.0.2.1"), "{events:?}");
+}
