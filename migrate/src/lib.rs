@@ -1,1 +1,62 @@
-//! appenv-migrate: under construction.
+//! refinery migrations over sqlx pools with per-environment policy, a
+//! cross-replica lock, a destructive-change lint and an audit table.
+//!
+//! Migrations are refinery's (`embed_migrations!` or a directory of
+//! `V{n}__{name}.sql` files) and the history table is refinery's own
+//! `refinery_schema_history`, so refinery's native drivers and this crate
+//! read each other's databases. PostgreSQL, MySQL/MariaDB and SQLite are
+//! driven through sqlx 0.9.
+//!
+//! The startup call is three lines — apply in local, verify in staging and
+//! production:
+//!
+//! ```
+//! use appenv_config::{AppEnv, Section};
+//! use appenv_migrate::{DatabaseConfig, MigrationFile, Migrations, StartupOutcome};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), appenv_migrate::Error> {
+//! # let dir = std::env::temp_dir().join(format!("appenv-migrate-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! # let url = format!("sqlite://{}/app.db", dir.display());
+//! let env = AppEnv::Local;
+//! let config = DatabaseConfig::defaults(env); // normally loaded with appenv-config
+//! let migrations = Migrations::from_files([MigrationFile::new(
+//!     "V1__create_users.sql",
+//!     "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);",
+//! )?]);
+//! // `migrations` usually comes from `Migrations::embedded(&embedded::migrations::runner())`
+//! // or `Migrations::from_dir("migrations")`; the database from a sqlx pool or a URL.
+//!
+//! let outcome = appenv_migrate::run_startup(env, &config, url.as_str(), migrations).await?;
+//!
+//! assert!(matches!(outcome, StartupOutcome::Applied(ref r) if r.applied == vec![1]));
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+//!
+#![doc = include_str!("docs/workflow.md")]
+
+mod audit;
+mod backend;
+mod cli;
+mod config;
+mod driver;
+mod error;
+mod lint;
+mod lock;
+mod migrator;
+mod source;
+mod status;
+
+pub use audit::{AUDIT_TABLE, Actor};
+pub use backend::{Backend, Database, IntoDatabase};
+pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
+pub use config::{DatabaseConfig, RULE_AUTO_APPLY};
+pub use error::{Error, exit};
+pub use lint::{Finding, lint, lint_all, rules};
+pub use lock::PG_LOCK_KEY;
+pub use migrator::{Migrator, Plan, PlannedMigration, StartupOutcome, UpReport, run_startup};
+pub use source::{ALLOW_DESTRUCTIVE, MigrationFile, Migrations, NO_TRANSACTION};
+pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

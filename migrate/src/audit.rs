@@ -1,0 +1,263 @@
+//! The `appenv_migration_audit` table: one row per apply, verify and
+//! baseline run, written on failure too.
+
+use std::time::Duration;
+
+use appenv_config::{AppEnv, redact_url};
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::backend::Conn;
+use crate::error::Error;
+
+/// Name of the audit table.
+pub const AUDIT_TABLE: &str = "appenv_migration_audit";
+
+/// Who ran a migration command, from where and with which build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Actor {
+    /// `MIGRATE_ACTOR`, else a CI actor variable, else the OS user.
+    pub actor: String,
+    /// Host name.
+    pub host: String,
+    /// Binary version (`CARGO_PKG_VERSION` of the binary, or the one given).
+    pub binary_version: String,
+    /// `GIT_SHA` or a CI commit variable.
+    pub git_sha: Option<String>,
+}
+
+impl Actor {
+    /// Reads the actor from a variable lookup (the process environment in
+    /// [`Actor::from_env`]).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>, binary_version: &str) -> Actor {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+        };
+        let actor = first(&["MIGRATE_ACTOR"])
+            .or_else(|| {
+                first(&[
+                    "GITHUB_ACTOR",
+                    "GITLAB_USER_LOGIN",
+                    "BUILDKITE_BUILD_CREATOR",
+                    "CIRCLE_USERNAME",
+                ])
+                .map(|a| format!("ci:{a}"))
+            })
+            .or_else(|| first(&["USER", "USERNAME", "LOGNAME"]))
+            .unwrap_or_else(|| "unknown".into());
+        let host = first(&["HOSTNAME"])
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let git_sha = first(&[
+            "GIT_SHA",
+            "GITHUB_SHA",
+            "CI_COMMIT_SHA",
+            "BUILDKITE_COMMIT",
+            "CIRCLE_SHA1",
+            "SOURCE_VERSION",
+        ]);
+        Actor {
+            actor,
+            host,
+            binary_version: binary_version.to_owned(),
+            git_sha,
+        }
+    }
+
+    /// Reads the actor from the process environment.
+    pub fn from_env(binary_version: &str) -> Actor {
+        Actor::from_lookup(|n| std::env::var(n).ok(), binary_version)
+    }
+}
+
+/// One audit row.
+#[derive(Debug, Clone)]
+pub(crate) struct Record<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) env: AppEnv,
+    pub(crate) versions: Vec<i64>,
+    pub(crate) checksums: Vec<String>,
+    pub(crate) actor: &'a Actor,
+    pub(crate) started: OffsetDateTime,
+    pub(crate) finished: OffsetDateTime,
+    pub(crate) lock_wait: Duration,
+    pub(crate) outcome: &'a str,
+    pub(crate) error: Option<String>,
+}
+
+fn create_sql(conn: &Conn) -> &'static str {
+    match conn {
+        Conn::Postgres(_) => {
+            "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
+                id BIGSERIAL PRIMARY KEY,
+                action VARCHAR(32) NOT NULL,
+                app_env VARCHAR(32) NOT NULL,
+                versions TEXT NOT NULL,
+                checksums TEXT NOT NULL,
+                actor VARCHAR(255) NOT NULL,
+                host VARCHAR(255) NOT NULL,
+                binary_version VARCHAR(64) NOT NULL,
+                git_sha VARCHAR(64),
+                started_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ NOT NULL,
+                lock_wait_ms BIGINT NOT NULL,
+                outcome VARCHAR(32) NOT NULL,
+                error TEXT)"
+        }
+        Conn::MySql(_) => {
+            "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
+                id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                action VARCHAR(32) NOT NULL,
+                app_env VARCHAR(32) NOT NULL,
+                versions TEXT NOT NULL,
+                checksums TEXT NOT NULL,
+                actor VARCHAR(255) NOT NULL,
+                host VARCHAR(255) NOT NULL,
+                binary_version VARCHAR(64) NOT NULL,
+                git_sha VARCHAR(64),
+                started_at DATETIME(6) NOT NULL,
+                finished_at DATETIME(6) NOT NULL,
+                lock_wait_ms BIGINT NOT NULL,
+                outcome VARCHAR(32) NOT NULL,
+                error TEXT)"
+        }
+        Conn::Sqlite(_) => {
+            "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                action TEXT NOT NULL,
+                app_env TEXT NOT NULL,
+                versions TEXT NOT NULL,
+                checksums TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                host TEXT NOT NULL,
+                binary_version TEXT NOT NULL,
+                git_sha TEXT,
+                started_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL,
+                lock_wait_ms INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                error TEXT)"
+        }
+    }
+}
+
+fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
+    match conn {
+        // DATETIME(6) takes `YYYY-MM-DD HH:MM:SS.ffffff`, in UTC.
+        Conn::MySql(_) => {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.microsecond()
+            )
+        }
+        _ => t.format(&Rfc3339).unwrap_or_default(),
+    }
+}
+
+/// Writes `record`, creating the table when needed.
+pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Error> {
+    conn.run(create_sql(conn))
+        .await
+        .map_err(Error::db("creating appenv_migration_audit"))?;
+    let join = |v: &[String]| v.join(",");
+    let versions = join(
+        &record
+            .versions
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>(),
+    );
+    let checksums = join(&record.checksums);
+    let started = timestamp(conn, record.started);
+    let finished = timestamp(conn, record.finished);
+    let lock_wait = i64::try_from(record.lock_wait.as_millis()).unwrap_or(i64::MAX);
+    let error = record.error.as_deref().map(|e| redact_url(e).into_owned());
+    let insert = match conn {
+        Conn::Postgres(_) => {
+            "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), $11, $12, $13)"
+        }
+        _ => {
+            "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        }
+    };
+    macro_rules! bind_all {
+        ($c:expr) => {
+            sqlx::query(AssertSqlSafe(insert))
+                .bind(record.action)
+                .bind(record.env.as_str())
+                .bind(&versions)
+                .bind(&checksums)
+                .bind(&record.actor.actor)
+                .bind(&record.actor.host)
+                .bind(&record.actor.binary_version)
+                .bind(record.actor.git_sha.as_deref())
+                .bind(&started)
+                .bind(&finished)
+                .bind(lock_wait)
+                .bind(record.outcome)
+                .bind(error.as_deref())
+                .execute(&mut *$c)
+                .await
+                .map(|_| ())
+        };
+    }
+    let outcome = match conn {
+        Conn::Postgres(c) => bind_all!(c),
+        Conn::MySql(c) => bind_all!(c),
+        Conn::Sqlite(c) => bind_all!(c),
+    };
+    outcome.map_err(Error::db("writing the appenv_migration_audit row"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_prefers_migrate_actor_then_ci_then_user() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let a = Actor::from_lookup(
+            vars(&[
+                ("MIGRATE_ACTOR", "alice"),
+                ("GITHUB_ACTOR", "bot"),
+                ("USER", "root"),
+                ("GIT_SHA", "abc123"),
+                ("HOSTNAME", "h1"),
+            ]),
+            "1.2.3",
+        );
+        assert_eq!(
+            (a.actor.as_str(), a.host.as_str(), a.git_sha.as_deref()),
+            ("alice", "h1", Some("abc123"))
+        );
+        let a = Actor::from_lookup(vars(&[("GITHUB_ACTOR", "bot"), ("USER", "root")]), "1");
+        assert_eq!(a.actor, "ci:bot");
+        let a = Actor::from_lookup(vars(&[("USER", "root")]), "1");
+        assert_eq!(a.actor, "root");
+    }
+}

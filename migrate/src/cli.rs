@@ -1,0 +1,495 @@
+//! The `migrate` command line: a clap subcommand a service mounts
+//! ([`MigrateArgs`]) and the standalone binary's parser ([`StandaloneCli`]).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use appenv_config::{AppEnv, Section};
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, IntoDatabase};
+use crate::config::DatabaseConfig;
+use crate::error::{Error, exit};
+use crate::lint::{self, Finding};
+use crate::migrator::Migrator;
+use crate::source::Migrations;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout (errors included).
+    Json,
+}
+
+/// The migration commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+#[non_exhaustive]
+pub enum MigrateCommand {
+    /// Applied, pending, divergent, missing and future migrations.
+    Status,
+    /// Pending migrations with their SQL and lint findings.
+    Plan,
+    /// Apply pending migrations under the lock (production needs --yes or
+    /// the environment name typed at the prompt).
+    Up {
+        /// Confirm applying in production without a prompt.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Fail when migrations are pending, divergent or missing.
+    Verify,
+    /// Lint every migration for destructive or blocking statements.
+    Lint {
+        /// SQL dialect when no database URL is given.
+        #[arg(long, value_parser = parse_backend)]
+        dialect: Option<Backend>,
+    },
+    /// Record migrations up to VERSION as applied without running them
+    /// (adopting an existing database).
+    Baseline {
+        /// The last version the database already has.
+        version: i64,
+    },
+    /// Create `V{next}__{name}.sql` in the migrations directory.
+    New {
+        /// Migration name (letters, digits and underscores).
+        name: String,
+    },
+}
+
+fn parse_backend(value: &str) -> Result<Backend, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" | "pg" => Ok(Backend::Postgres),
+        "mysql" | "mariadb" => Ok(Backend::MySql),
+        "sqlite" => Ok(Backend::Sqlite),
+        other => Err(format!(
+            "unknown dialect `{other}`: expected postgres, mysql or sqlite"
+        )),
+    }
+}
+
+fn parse_env(value: &str) -> Result<AppEnv, String> {
+    AppEnv::parse(value).map_err(|e| e.to_string())
+}
+
+/// Options shared by every migration command. Mount it in a service's CLI:
+///
+/// ```
+/// use clap::{Parser, Subcommand};
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(subcommand)]
+///     command: Option<Command>,
+/// }
+///
+/// #[derive(Subcommand)]
+/// enum Command {
+///     /// Database migrations.
+///     Migrate(appenv_migrate::MigrateArgs),
+/// }
+///
+/// let cli = Cli::parse_from(["example-api", "migrate", "--format", "json", "verify"]);
+/// assert!(matches!(cli.command, Some(Command::Migrate(_))));
+/// ```
+///
+/// then `args.run(env, &config, &pool, migrations).await` returns the exit
+/// code (see [`exit`]).
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct MigrateArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    /// Environment whose policy applies (default: APP_ENV, else local).
+    #[arg(long = "env", env = "APP_ENV", value_parser = parse_env, global = true)]
+    pub env: Option<AppEnv>,
+    /// Migrations directory (`new`, and the standalone binary's source).
+    #[arg(
+        long,
+        env = "MIGRATIONS_DIR",
+        default_value = "migrations",
+        global = true
+    )]
+    pub dir: PathBuf,
+    /// How long to wait for another migrator's lock, in milliseconds.
+    #[arg(long = "lock-wait-ms", global = true)]
+    pub lock_wait_ms: Option<u64>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: MigrateCommand,
+}
+
+/// The standalone `appenv-migrate` binary's arguments.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "appenv-migrate",
+    version,
+    about = "refinery migrations over sqlx with per-environment policy, lock, lint and audit",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 pending, 4 divergent/missing, 5 lint, \
+                  6 lock timeout, 7 migration failed, 8 production up not confirmed, 78 config"
+)]
+#[non_exhaustive]
+pub struct StandaloneCli {
+    /// Database URL (postgres://, mysql://, mariadb://, sqlite:).
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The shared options and command.
+    #[command(flatten)]
+    pub args: MigrateArgs,
+}
+
+impl StandaloneCli {
+    /// Runs the command with migrations from `--dir`; returns the exit code.
+    pub async fn run(&self) -> i32 {
+        let env = self.args.env.unwrap_or_default();
+        let config = DatabaseConfig::defaults(env);
+        let migrations = match &self.args.command {
+            MigrateCommand::New { .. } => Ok(Migrations::default()),
+            _ => Migrations::from_dir(&self.args.dir),
+        };
+        let migrations = match migrations {
+            Ok(m) => m,
+            Err(err) => return self.args.fail("load", &err),
+        };
+        self.args
+            .run_inner(env, &config, self.database_url.as_deref(), migrations)
+            .await
+    }
+}
+
+impl MigrateArgs {
+    /// Runs the command against `database` with `migrations` (a service
+    /// passes its pool and embedded migrations). Prints text or JSON and
+    /// returns the exit code. `--env` / `APP_ENV`, when given, overrides
+    /// `env`.
+    pub async fn run(
+        &self,
+        env: AppEnv,
+        config: &DatabaseConfig,
+        database: impl IntoDatabase,
+        migrations: Migrations,
+    ) -> i32 {
+        let env = self.env.unwrap_or(env);
+        self.run_inner(env, config, Some(database), migrations)
+            .await
+    }
+
+    async fn run_inner<D: IntoDatabase>(
+        &self,
+        env: AppEnv,
+        config: &DatabaseConfig,
+        database: Option<D>,
+        migrations: Migrations,
+    ) -> i32 {
+        let name = self.command_name();
+        match &self.command {
+            MigrateCommand::New { name: new_name } => {
+                return match new_migration(&self.dir, new_name) {
+                    Ok(path) => self.ok(
+                        name,
+                        json!({"file": path.display().to_string()}),
+                        format!("created {}", path.display()),
+                    ),
+                    Err(err) => self.fail(name, &err),
+                };
+            }
+            MigrateCommand::Lint {
+                dialect: Some(backend),
+            } => return self.lint(*backend, &migrations),
+            _ => {}
+        }
+        let Some(database) = database else {
+            let err = Error::UnsupportedUrl {
+                url: "(none: pass --database-url or set DATABASE_URL)".into(),
+            };
+            return self.fail(name, &err);
+        };
+        let migrator = match Migrator::with_config(database, migrations, env, config) {
+            Ok(m) => m,
+            Err(err) => return self.fail(name, &err),
+        };
+        let migrator = match self.lock_wait_ms {
+            Some(ms) => migrator.with_lock_wait(Duration::from_millis(ms)),
+            None => migrator,
+        };
+        match &self.command {
+            MigrateCommand::Status => match migrator.status().await {
+                Ok(s) => {
+                    let text = status_text(&s);
+                    let code = exit::OK;
+                    self.emit(
+                        name,
+                        true,
+                        code,
+                        serde_json::to_value(&s).unwrap_or_default(),
+                        &text,
+                    )
+                }
+                Err(err) => self.fail(name, &err),
+            },
+            MigrateCommand::Plan => match migrator.plan().await {
+                Ok(plan) => {
+                    let mut text = status_text(&plan.status);
+                    for m in &plan.migrations {
+                        text.push_str(&format!(
+                            "\n-- {}{}{}\n{}",
+                            m.file,
+                            if m.no_transaction {
+                                " (no transaction)"
+                            } else {
+                                ""
+                            },
+                            if m.refused {
+                                " REFUSED in this environment"
+                            } else {
+                                ""
+                            },
+                            m.sql.trim_end()
+                        ));
+                        for f in &m.findings {
+                            text.push_str(&format!("\n  lint: {f}"));
+                        }
+                    }
+                    if plan.migrations.is_empty() {
+                        text.push_str("\nnothing to apply");
+                    }
+                    self.ok(name, serde_json::to_value(&plan).unwrap_or_default(), text)
+                }
+                Err(err) => self.fail(name, &err),
+            },
+            MigrateCommand::Verify => match migrator.verify().await {
+                Ok(s) => {
+                    let text = format!("migrations are current\n{}", status_text(&s));
+                    self.ok(name, serde_json::to_value(&s).unwrap_or_default(), text)
+                }
+                Err(err) => self.fail(name, &err),
+            },
+            MigrateCommand::Up { yes } => {
+                if env.is_production() && !yes {
+                    match self.confirm(env, &migrator).await {
+                        Ok(()) => {}
+                        Err(err) => return self.fail(name, &err),
+                    }
+                }
+                match migrator.up().await {
+                    Ok(r) => {
+                        let text = if r.applied.is_empty() {
+                            "nothing to apply".to_owned()
+                        } else {
+                            format!("applied {}", r.files.join(", "))
+                        };
+                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+                    }
+                    Err(err) => self.fail(name, &err),
+                }
+            }
+            MigrateCommand::Baseline { version } => match migrator.baseline(*version).await {
+                Ok(r) => {
+                    let text = format!("recorded as applied: {}", r.files.join(", "));
+                    self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+                }
+                Err(err) => self.fail(name, &err),
+            },
+            MigrateCommand::Lint { .. } => {
+                self.lint(migrator.database().backend(), migrator.migrations())
+            }
+            MigrateCommand::New { .. } => unreachable!("handled above"),
+        }
+    }
+
+    async fn confirm(&self, env: AppEnv, migrator: &Migrator) -> Result<(), Error> {
+        let plan = migrator.plan().await?;
+        if plan.migrations.is_empty() {
+            return Ok(());
+        }
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(Error::NotConfirmed { env });
+        }
+        let mut err = std::io::stderr();
+        let _ = writeln!(
+            err,
+            "About to apply to {env} ({}):",
+            migrator.database().target()
+        );
+        for m in &plan.migrations {
+            let _ = writeln!(err, "  {}", m.file);
+        }
+        let _ = write!(err, "Type the environment name ({env}) to continue: ");
+        let _ = err.flush();
+        let mut line = String::new();
+        let _ = stdin.lock().read_line(&mut line);
+        if line.trim() == env.as_str() {
+            Ok(())
+        } else {
+            Err(Error::NotConfirmed { env })
+        }
+    }
+
+    fn lint(&self, backend: Backend, migrations: &Migrations) -> i32 {
+        let findings = lint::lint_all(backend, migrations);
+        let refused: Vec<&Finding> = findings.iter().filter(|f| f.allowed.is_none()).collect();
+        let code = if refused.is_empty() {
+            exit::OK
+        } else {
+            exit::LINT
+        };
+        let mut text = format!(
+            "{} migration(s) linted for {backend}: {} finding(s), {} not allowed",
+            migrations.len(),
+            findings.len(),
+            refused.len()
+        );
+        for f in &findings {
+            text.push_str(&format!("\n{f}"));
+        }
+        if !refused.is_empty() {
+            text.push_str("\nfix the migrations, or annotate reviewed ones with -- appenv:allow-destructive <reason>");
+        }
+        self.emit(
+            "lint",
+            refused.is_empty(),
+            code,
+            json!({"backend": backend.as_str(), "findings": findings}),
+            &text,
+        )
+    }
+
+    fn command_name(&self) -> &'static str {
+        match self.command {
+            MigrateCommand::Status => "status",
+            MigrateCommand::Plan => "plan",
+            MigrateCommand::Up { .. } => "up",
+            MigrateCommand::Verify => "verify",
+            MigrateCommand::Lint { .. } => "lint",
+            MigrateCommand::Baseline { .. } => "baseline",
+            MigrateCommand::New { .. } => "new",
+        }
+    }
+
+    fn ok(&self, command: &str, payload: Value, text: String) -> i32 {
+        self.emit(command, true, exit::OK, payload, &text)
+    }
+
+    fn emit(&self, command: &str, ok: bool, code: i32, payload: Value, text: &str) -> i32 {
+        match self.format {
+            Format::Json => {
+                let doc =
+                    json!({"command": command, "ok": ok, "exit_code": code, "result": payload});
+                println!("{doc}");
+            }
+            Format::Text if ok => println!("{text}"),
+            Format::Text => eprintln!("{text}"),
+        }
+        code
+    }
+
+    fn fail(&self, command: &str, err: &Error) -> i32 {
+        let code = err.exit_code();
+        match self.format {
+            Format::Json => {
+                let detail = match err {
+                    Error::Verify(p) => serde_json::to_value(p).unwrap_or_default(),
+                    Error::Lint { findings } => json!({"findings": findings}),
+                    Error::LockTimeout { holder, waited } => {
+                        json!({"holder": holder, "waited_ms": waited.as_millis() as u64})
+                    }
+                    _ => Value::Null,
+                };
+                let doc = json!({
+                    "command": command,
+                    "ok": false,
+                    "exit_code": code,
+                    "error": {"kind": err.kind(), "message": err.to_string(), "detail": detail},
+                });
+                println!("{doc}");
+            }
+            Format::Text => eprintln!("error: {err}"),
+        }
+        code
+    }
+}
+
+fn status_text(s: &crate::status::Status) -> String {
+    let mut out = format!(
+        "{}: {} applied, {} pending, {} divergent, {} missing, {} newer than this binary",
+        s.backend,
+        s.applied.len(),
+        s.pending.len(),
+        s.divergent.len(),
+        s.missing.len(),
+        s.future.len()
+    );
+    for a in &s.applied {
+        out.push_str(&format!(
+            "\n  applied  {:>6}  {}  {}",
+            a.version, a.file, a.applied_on
+        ));
+    }
+    for p in &s.pending {
+        let note = if p.out_of_order {
+            "  (out of order)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("\n  pending  {:>6}  {}{note}", p.version, p.file));
+    }
+    for d in &s.divergent {
+        out.push_str(&format!(
+            "\n  DIVERGENT {:>5}  {} (applied as {})",
+            d.version, d.file, d.applied_name
+        ));
+    }
+    for m in &s.missing {
+        out.push_str(&format!("\n  MISSING  {:>6}  {}", m.version, m.file));
+    }
+    for f in &s.future {
+        out.push_str(&format!(
+            "\n  future   {:>6}  {} (from a newer release)",
+            f.version, f.file
+        ));
+    }
+    out
+}
+
+/// Creates `V{next}__{name}.sql` in `dir`, next = highest version + 1.
+fn new_migration(dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(Error::InvalidMigration {
+            file: name.to_owned(),
+            message: "the name must be letters, digits and underscores".into(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let next = Migrations::from_dir(dir)?
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let path = dir.join(format!("V{next}__{name}.sql"));
+    let body = format!(
+        "-- {name}\n\
+         -- First line `-- appenv:no-transaction` runs this outside a transaction (CREATE INDEX CONCURRENTLY).\n\
+         -- `-- appenv:allow-destructive <reason>` accepts what `appenv-migrate lint` flags.\n\n"
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(body.as_bytes()))
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}

@@ -1,0 +1,119 @@
+//! The `database` configuration section and the policy rule it contributes.
+
+use std::time::Duration;
+
+use appenv_config::{AppEnv, Registry, SecretUrl, Section};
+use serde::{Deserialize, Serialize};
+
+/// Rule id: startup auto-apply outside local (refused in production unless
+/// waived with `policy.allow = ["migrate.auto-apply"]`, a warning in
+/// staging).
+pub const RULE_AUTO_APPLY: &str = "migrate.auto-apply";
+
+/// The `database` section of a service's configuration.
+///
+/// Register it at `database` so `DATABASE_URL` sets `database.url` (the
+/// full-path variable name needs no alias) and `MIGRATE_ON_STARTUP` sets
+/// `database.migrate_on_startup`:
+///
+/// ```
+/// use appenv_config::{AppEnv, Registry, Section};
+/// use appenv_migrate::DatabaseConfig;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct Config { database: DatabaseConfig }
+///
+/// impl Section for Config {
+///     fn defaults(env: AppEnv) -> Self { Config { database: DatabaseConfig::defaults(env) } }
+///     fn register(reg: &mut Registry<'_, Self>) { reg.section::<DatabaseConfig>("database"); }
+/// }
+///
+/// let local = DatabaseConfig::defaults(AppEnv::Local);
+/// assert!(local.migrate_on_startup);
+/// assert!(!DatabaseConfig::defaults(AppEnv::Production).migrate_on_startup);
+/// ```
+///
+/// | key | local | staging | production |
+/// |---|---|---|---|
+/// | `url` (`DATABASE_URL`) | unset | unset | unset |
+/// | `max_connections` | 5 | 10 | 20 |
+/// | `min_connections` | 0 | 1 | 2 |
+/// | `connect_timeout_ms` | 5000 | 10000 | 10000 |
+/// | `idle_timeout_ms` | 600000 | 600000 | 600000 |
+/// | `migrate_on_startup` (`MIGRATE_ON_STARTUP`) | true | false | false |
+/// | `migrate_lock_wait_ms` | 30000 | 120000 | 300000 |
+/// | `migrate_lock_timeout_ms` (Postgres `lock_timeout`, 0 = off) | 0 | 10000 | 5000 |
+/// | `migrate_statement_timeout_ms` (Postgres `statement_timeout`, 0 = off) | 0 | 900000 | 900000 |
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DatabaseConfig {
+    /// The database URL; its password is redacted in every output.
+    pub url: SecretUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Connections kept open.
+    pub min_connections: u32,
+    /// How long acquiring a connection may take.
+    pub connect_timeout_ms: u64,
+    /// Idle connections are closed after this long.
+    pub idle_timeout_ms: u64,
+    /// Apply pending migrations at startup (`true`) or only verify them.
+    pub migrate_on_startup: bool,
+    /// How long a migrator waits for another replica's migration lock.
+    pub migrate_lock_wait_ms: u64,
+    /// Postgres `lock_timeout` for migration statements (0 = off).
+    pub migrate_lock_timeout_ms: u64,
+    /// Postgres `statement_timeout` for migration statements (0 = off).
+    pub migrate_statement_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// Pool options with this section's sizes and timeouts.
+    pub fn pool_options<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(Duration::from_millis(self.connect_timeout_ms))
+            .idle_timeout(Some(Duration::from_millis(self.idle_timeout_ms)))
+    }
+}
+
+impl Section for DatabaseConfig {
+    fn defaults(env: AppEnv) -> Self {
+        let (max, min, connect, wait, lock, statement) = match env {
+            AppEnv::Local => (5, 0, 5_000, 30_000, 0, 0),
+            AppEnv::Staging => (10, 1, 10_000, 120_000, 10_000, 900_000),
+            _ => (20, 2, 10_000, 300_000, 5_000, 900_000),
+        };
+        DatabaseConfig {
+            url: SecretUrl::default(),
+            max_connections: max,
+            min_connections: min,
+            connect_timeout_ms: connect,
+            idle_timeout_ms: 600_000,
+            migrate_on_startup: env == AppEnv::Local,
+            migrate_lock_wait_ms: wait,
+            migrate_lock_timeout_ms: lock,
+            migrate_statement_timeout_ms: statement,
+        }
+    }
+
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.database_url("url")
+            .alias("MIGRATE_ON_STARTUP", "migrate_on_startup")
+            .rule(RULE_AUTO_APPLY, |check, cfg: &DatabaseConfig| {
+                if cfg.migrate_on_startup && check.env() != AppEnv::Local {
+                    check.violation(
+                        "migrate_on_startup",
+                        format!(
+                            "migrations are applied at startup in {}: replicas race the release, and a failed migration crash-loops every pod",
+                            check.env()
+                        ),
+                        "set MIGRATE_ON_STARTUP=false and run `appenv-migrate up` (or `<service> migrate up`) as a release step; startup then only verifies",
+                    );
+                }
+                Ok(())
+            });
+    }
+}

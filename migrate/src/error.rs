@@ -1,0 +1,207 @@
+//! The crate's error type and the exit codes the command line maps it to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::lint::Finding;
+use crate::status::Problems;
+
+/// Everything that can go wrong while checking or applying migrations.
+///
+/// Messages never contain the password of a database URL. Each variant maps
+/// to a documented process exit code through [`Error::exit_code`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database URL has a scheme this crate does not drive.
+    #[error(
+        "unsupported database URL `{url}`: expected a postgres://, postgresql://, mysql://, mariadb:// or sqlite: URL"
+    )]
+    UnsupportedUrl {
+        /// The URL, password redacted.
+        url: String,
+    },
+
+    /// The database URL could not be parsed by the driver.
+    #[error("invalid database URL `{url}`: {source}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// The driver's complaint.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Opening the dedicated migration connection failed.
+    #[error("cannot connect to {target} for migrations: {source}")]
+    Connect {
+        /// Where we tried to connect (host and database, no password).
+        target: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A statement of this crate's own (history, lock, audit) failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was being done.
+        context: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The migration lock was not acquired before its deadline.
+    #[error(
+        "timed out after {waited:?} waiting for the migration lock{}; another migrator is running. \
+         Wait for it to finish, or raise the lock timeout (--lock-wait-ms, or database.migrate_lock_wait_ms)",
+        holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
+    )]
+    LockTimeout {
+        /// How long we waited.
+        waited: Duration,
+        /// Who holds the lock, where the database can tell.
+        holder: Option<String>,
+    },
+
+    /// The migration lock could not be released cleanly (the connection is
+    /// closed anyway, which releases it).
+    #[error("the migration lock was not held when releasing it: {detail}")]
+    LockLost {
+        /// What the database answered.
+        detail: String,
+    },
+
+    /// `verify` (or `up`) found pending, divergent or missing migrations.
+    #[error("{0}")]
+    Verify(Problems),
+
+    /// The lint refused one or more migrations (production `up`, or the
+    /// `lint` command).
+    #[error(
+        "{} lint finding(s) refused:\n{}\nfix the migration, or annotate it with `-- appenv:allow-destructive <reason>`",
+        findings.len(),
+        findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    Lint {
+        /// The findings that are not allowed.
+        findings: Vec<Finding>,
+    },
+
+    /// A migration failed while being applied.
+    #[error("migration {file} failed: {message}")]
+    MigrationFailed {
+        /// The migration file name (`V3__add_index.sql`).
+        file: String,
+        /// The database's complaint.
+        message: String,
+        /// refinery's error.
+        #[source]
+        source: Box<refinery_core::Error>,
+    },
+
+    /// refinery refused the migration set (duplicate versions, bad names…).
+    #[error("refinery: {0}")]
+    Refinery(#[source] Box<refinery_core::Error>),
+
+    /// A migration directory or file could not be read.
+    #[error("cannot read migrations from {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A migration file is malformed (name, annotation).
+    #[error("invalid migration {file}: {message}")]
+    InvalidMigration {
+        /// The file name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// `baseline` was asked for something it cannot do.
+    #[error("baseline refused: {0}")]
+    Baseline(String),
+
+    /// Production `up` was not confirmed with `--yes` or the typed
+    /// environment name.
+    #[error(
+        "applying migrations in {env} needs confirmation: pass --yes, or type the environment name at the prompt"
+    )]
+    NotConfirmed {
+        /// The environment.
+        env: appenv_config::AppEnv,
+    },
+}
+
+/// Process exit codes of the `appenv-migrate` binary and the mounted
+/// [`MigrateCommand`](crate::MigrateCommand).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Any other failure (connection, SQL of this crate, IO).
+    pub const FAILURE: i32 = 1;
+    /// Bad command line (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// Pending migrations (`verify`).
+    pub const PENDING: i32 = 3;
+    /// Divergent (edited) or missing migration files.
+    pub const DIVERGENT: i32 = 4;
+    /// Lint findings (`lint`, or production `up` refusing a migration).
+    pub const LINT: i32 = 5;
+    /// The migration lock was not acquired in time.
+    pub const LOCK_TIMEOUT: i32 = 6;
+    /// A migration failed while being applied.
+    pub const MIGRATION_FAILED: i32 = 7;
+    /// Production `up` not confirmed.
+    pub const NOT_CONFIRMED: i32 = 8;
+    /// Configuration error (shared with appenv-config).
+    pub const CONFIG: i32 = appenv_config::EXIT_CONFIG;
+}
+
+impl Error {
+    /// The documented process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Verify(problems) if problems.is_divergent() => exit::DIVERGENT,
+            Error::Verify(_) => exit::PENDING,
+            Error::Lint { .. } => exit::LINT,
+            Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+            Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
+            Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
+            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } => exit::CONFIG,
+            _ => exit::FAILURE,
+        }
+    }
+
+    /// A short stable name of the variant, used in JSON output and the
+    /// audit table.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } => "config",
+            Error::Connect { .. } => "connect",
+            Error::Database { .. } => "database",
+            Error::LockTimeout { .. } => "lock-timeout",
+            Error::LockLost { .. } => "lock-lost",
+            Error::Verify(p) if p.is_divergent() => "divergent",
+            Error::Verify(_) => "pending",
+            Error::Lint { .. } => "lint",
+            Error::MigrationFailed { .. } => "migration-failed",
+            Error::Refinery(_) => "refinery",
+            Error::Io { .. } => "io",
+            Error::InvalidMigration { .. } => "invalid-migration",
+            Error::Baseline(_) => "baseline",
+            Error::NotConfirmed { .. } => "not-confirmed",
+        }
+    }
+
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Database { context, source }
+    }
+}

@@ -1,0 +1,366 @@
+//! Destructive and blocking migration lint, on sqlparser's AST for the
+//! backend's dialect.
+//!
+//! Each statement is parsed on its own (split at top-level semicolons by
+//! sqlparser's tokenizer, so semicolons inside strings and dollar-quoted
+//! bodies are safe), which gives every finding its line and lets one
+//! unparseable statement be reported without hiding the others. Statements
+//! on a table created earlier in the same file are not flagged: nothing
+//! reads that table yet.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Serialize;
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, ColumnOption, ObjectName, ObjectType, Statement,
+};
+use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+
+use crate::backend::Backend;
+use crate::source::{MigrationFile, Migrations};
+
+/// Stable lint rule ids.
+pub mod rules {
+    /// `DROP TABLE`.
+    pub const DROP_TABLE: &str = "drop-table";
+    /// `ALTER TABLE … DROP COLUMN`.
+    pub const DROP_COLUMN: &str = "drop-column";
+    /// Renaming a table.
+    pub const RENAME_TABLE: &str = "rename-table";
+    /// Renaming a column.
+    pub const RENAME_COLUMN: &str = "rename-column";
+    /// Changing a column's type.
+    pub const CHANGE_COLUMN_TYPE: &str = "change-column-type";
+    /// `ALTER COLUMN … SET NOT NULL`.
+    pub const SET_NOT_NULL: &str = "set-not-null";
+    /// Adding a `NOT NULL` column without a default.
+    pub const ADD_NOT_NULL_COLUMN: &str = "add-not-null-column-without-default";
+    /// `CREATE INDEX` without `CONCURRENTLY` on PostgreSQL.
+    pub const NON_CONCURRENT_INDEX: &str = "non-concurrent-index";
+    /// `CREATE INDEX CONCURRENTLY` in a migration that runs in a transaction.
+    pub const CONCURRENT_INDEX_IN_TRANSACTION: &str = "concurrent-index-in-transaction";
+    /// `TRUNCATE`.
+    pub const TRUNCATE: &str = "truncate";
+    /// SQL the parser cannot read.
+    pub const UNPARSEABLE: &str = "unparseable";
+}
+
+/// One lint finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Finding {
+    /// Stable rule id (see [`rules`]).
+    pub rule: &'static str,
+    /// Migration file name.
+    pub file: String,
+    /// 1-based line of the statement in the file.
+    pub line: u64,
+    /// What the statement does and why it hurts.
+    pub message: String,
+    /// How to do it safely.
+    pub fix: String,
+    /// The reason given by `-- appenv:allow-destructive <reason>`, when the
+    /// file carries it: the finding is then accepted everywhere.
+    pub allowed: Option<String>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: [{}] {}; fix: {}",
+            self.file, self.line, self.rule, self.message, self.fix
+        )?;
+        if let Some(reason) = &self.allowed {
+            write!(f, " (allowed: {reason})")?;
+        }
+        Ok(())
+    }
+}
+
+fn dialect(backend: Backend) -> Box<dyn Dialect> {
+    match backend {
+        Backend::Postgres => Box::new(PostgreSqlDialect {}),
+        Backend::MySql => Box::new(MySqlDialect {}),
+        Backend::Sqlite => Box::new(SQLiteDialect {}),
+    }
+}
+
+/// Lints every migration of the set.
+pub fn lint_all(backend: Backend, migrations: &Migrations) -> Vec<Finding> {
+    migrations.iter().flat_map(|m| lint(backend, m)).collect()
+}
+
+/// Lints one migration for `backend`'s dialect.
+pub fn lint(backend: Backend, migration: &MigrationFile) -> Vec<Finding> {
+    let mut findings = Linter {
+        backend,
+        file: migration.file(),
+        no_transaction: migration.no_transaction(),
+        created: HashSet::new(),
+        findings: Vec::new(),
+    }
+    .run(migration.sql());
+    if let Some(reason) = migration.allow_destructive() {
+        for f in &mut findings {
+            f.allowed = Some(reason.to_owned());
+        }
+    }
+    findings
+}
+
+struct Linter<'a> {
+    backend: Backend,
+    file: &'a str,
+    no_transaction: bool,
+    created: HashSet<String>,
+    findings: Vec<Finding>,
+}
+
+fn table_key(name: &ObjectName) -> String {
+    let text = name.to_string();
+    text.rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']')
+        .to_ascii_lowercase()
+}
+
+impl Linter<'_> {
+    fn run(mut self, sql: &str) -> Vec<Finding> {
+        let dialect = dialect(self.backend);
+        let tokens = match Tokenizer::new(dialect.as_ref(), sql).tokenize_with_location() {
+            Ok(tokens) => tokens,
+            Err(err) => {
+                self.push(
+                    rules::UNPARSEABLE,
+                    err.location.line.max(1),
+                    format!("the {} tokenizer cannot read this SQL: {}", self.backend, err.message),
+                    "check the syntax; if it is valid for the database, annotate the file with -- appenv:allow-destructive <reason>",
+                );
+                return self.findings;
+            }
+        };
+        let mut statement: Vec<TokenWithSpan> = Vec::new();
+        for token in tokens {
+            if token.token == Token::SemiColon {
+                self.statement(dialect.as_ref(), std::mem::take(&mut statement));
+            } else {
+                statement.push(token);
+            }
+        }
+        self.statement(dialect.as_ref(), statement);
+        self.findings
+    }
+
+    fn push(&mut self, rule: &'static str, line: u64, message: String, fix: &str) {
+        self.findings.push(Finding {
+            rule,
+            file: self.file.to_owned(),
+            line,
+            message,
+            fix: fix.to_owned(),
+            allowed: None,
+        });
+    }
+
+    fn statement(&mut self, dialect: &dyn Dialect, tokens: Vec<TokenWithSpan>) {
+        let Some(first) = tokens
+            .iter()
+            .find(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        else {
+            return;
+        };
+        let line = first.span.start.line;
+        let tokens: Vec<TokenWithSpan> = tokens
+            .into_iter()
+            .filter(|t| {
+                !matches!(
+                    t.token,
+                    Token::Whitespace(Whitespace::SingleLineComment { .. })
+                        | Token::Whitespace(Whitespace::MultiLineComment(_))
+                )
+            })
+            .collect();
+        let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
+        let parsed = parser.parse_statement().and_then(|stmt| {
+            let next = parser.peek_token();
+            if next.token == Token::EOF {
+                Ok(stmt)
+            } else {
+                Err(sqlparser::parser::ParserError::ParserError(format!(
+                    "unexpected `{}` at line {}",
+                    next.token, next.span.start.line
+                )))
+            }
+        });
+        match parsed {
+            Ok(stmt) => self.check(&stmt, line),
+            Err(err) => self.push(
+                rules::UNPARSEABLE,
+                line,
+                format!("the {} parser cannot read this statement: {err}", self.backend),
+                "check the syntax; if it is valid for the database, annotate the file with -- appenv:allow-destructive <reason> after reviewing it by hand",
+            ),
+        }
+    }
+
+    fn check(&mut self, stmt: &Statement, line: u64) {
+        match stmt {
+            Statement::CreateTable(create) => {
+                self.created.insert(table_key(&create.name));
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                names,
+                ..
+            } => {
+                for name in names {
+                    if !self.created.contains(&table_key(name)) {
+                        self.push(
+                            rules::DROP_TABLE,
+                            line,
+                            format!("drops table {name}; running code that still reads it fails and the data is gone"),
+                            "stop using the table in a release first, back it up, then drop it in a later migration annotated with -- appenv:allow-destructive <reason>",
+                        );
+                    }
+                }
+            }
+            Statement::RenameTable(renames) => {
+                for r in renames {
+                    self.push(
+                        rules::RENAME_TABLE,
+                        line,
+                        format!("renames table {} to {}; the running release still uses the old name", r.old_name, r.new_name),
+                        "create the new table (or a view), write to both, switch readers, then drop the old one in a later release",
+                    );
+                }
+            }
+            Statement::Truncate(_) => self.push(
+                rules::TRUNCATE,
+                line,
+                "TRUNCATE deletes every row and takes an exclusive lock".into(),
+                "delete in batches with a WHERE clause, or annotate with -- appenv:allow-destructive <reason> if the data is disposable",
+            ),
+            Statement::CreateIndex(index) => {
+                let new_table = self.created.contains(&table_key(&index.table_name));
+                if self.backend == Backend::Postgres && !index.concurrently && !new_table {
+                    self.push(
+                        rules::NON_CONCURRENT_INDEX,
+                        line,
+                        format!("CREATE INDEX on {} blocks writes to the table while it builds", index.table_name),
+                        "use CREATE INDEX CONCURRENTLY in its own migration whose first line is -- appenv:no-transaction",
+                    );
+                }
+                if index.concurrently && !self.no_transaction {
+                    self.push(
+                        rules::CONCURRENT_INDEX_IN_TRANSACTION,
+                        line,
+                        "CREATE INDEX CONCURRENTLY cannot run inside a transaction block".into(),
+                        "make `-- appenv:no-transaction` the first line of this migration, and keep the index alone in it",
+                    );
+                }
+            }
+            Statement::AlterTable(alter) => {
+                if self.created.contains(&table_key(&alter.name)) {
+                    return;
+                }
+                for op in &alter.operations {
+                    self.alter(&alter.name, op, line);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn alter(&mut self, table: &ObjectName, op: &AlterTableOperation, line: u64) {
+        match op {
+            AlterTableOperation::DropColumn { column_names, .. } => {
+                let cols: Vec<String> = column_names.iter().map(|c| c.to_string()).collect();
+                self.push(
+                    rules::DROP_COLUMN,
+                    line,
+                    format!("drops column(s) {} of {table}; the running release may still read them", cols.join(", ")),
+                    "stop reading and writing the column in one release, drop it in a later one with -- appenv:allow-destructive <reason>",
+                );
+            }
+            AlterTableOperation::RenameTable { .. } => self.push(
+                rules::RENAME_TABLE,
+                line,
+                format!("renames table {table}; the running release still uses the old name"),
+                "create the new table (or a view), write to both, switch readers, then drop the old one in a later release",
+            ),
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => self.rename_column(table, &old_column_name.to_string(), &new_column_name.to_string(), line),
+            AlterTableOperation::ChangeColumn {
+                old_name, new_name, ..
+            } => {
+                if !old_name.value.eq_ignore_ascii_case(&new_name.value) {
+                    self.rename_column(table, &old_name.to_string(), &new_name.to_string(), line);
+                }
+                self.type_change(table, &new_name.to_string(), line);
+            }
+            AlterTableOperation::ModifyColumn { col_name, .. } => {
+                self.type_change(table, &col_name.to_string(), line)
+            }
+            AlterTableOperation::AlterColumn { column_name, op } => match op {
+                AlterColumnOperation::SetNotNull => self.push(
+                    rules::SET_NOT_NULL,
+                    line,
+                    format!("SET NOT NULL on {table}.{column_name} scans the table under an exclusive lock and fails on existing NULLs"),
+                    "backfill, add a CHECK (col IS NOT NULL) NOT VALID constraint, VALIDATE it, then SET NOT NULL",
+                ),
+                AlterColumnOperation::SetDataType { .. } => {
+                    self.type_change(table, &column_name.to_string(), line)
+                }
+                _ => {}
+            },
+            AlterTableOperation::AddColumn { column_def, .. } => {
+                let not_null = column_def
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::NotNull));
+                let has_default = column_def.options.iter().any(|o| {
+                    matches!(
+                        o.option,
+                        ColumnOption::Default(_)
+                            | ColumnOption::Generated { .. }
+                            | ColumnOption::Materialized(_)
+                    )
+                });
+                if not_null && !has_default {
+                    self.push(
+                        rules::ADD_NOT_NULL_COLUMN,
+                        line,
+                        format!("adds NOT NULL column {} to {table} without a default; fails on a non-empty table and breaks inserts of the running release", column_def.name),
+                        "add the column nullable (or with a DEFAULT), backfill, then add NOT NULL in a later migration",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn rename_column(&mut self, table: &ObjectName, old: &str, new: &str, line: u64) {
+        self.push(
+            rules::RENAME_COLUMN,
+            line,
+            format!("renames column {table}.{old} to {new}; the running release still uses the old name"),
+            "add the new column, write to both, backfill, switch readers, then drop the old column in a later release",
+        );
+    }
+
+    fn type_change(&mut self, table: &ObjectName, column: &str, line: u64) {
+        self.push(
+            rules::CHANGE_COLUMN_TYPE,
+            line,
+            format!("changes the type of {table}.{column}; may rewrite the table under an exclusive lock and break the running release"),
+            "add a new column of the new type, backfill, switch readers, then drop the old column",
+        );
+    }
+}

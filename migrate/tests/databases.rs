@@ -1,0 +1,560 @@
+//! Migrator behaviour against real PostgreSQL, MariaDB and SQLite.
+
+mod support;
+
+use std::time::Duration;
+
+use appenv_config::AppEnv;
+use appenv_migrate::{Error, Migrations, Migrator, exit};
+use sqlx::Connection;
+use support::{Kind, TestDb, migrations, with};
+
+async fn count(db: &TestDb, from_where: &str) -> i64 {
+    let cast = match db.kind {
+        Kind::MySql => "CHAR",
+        _ => "VARCHAR(20)",
+    };
+    db.query_strings(&format!(
+        "SELECT CAST(COUNT(*) AS {cast}) FROM {from_where}"
+    ))
+    .await[0]
+        .parse()
+        .unwrap()
+}
+
+fn migrator(db: &TestDb, m: Migrations, env: AppEnv) -> Migrator {
+    Migrator::new(db.url.as_str(), m, env)
+        .unwrap()
+        .with_lock_wait(Duration::from_secs(60))
+        .with_poll_interval(Duration::from_millis(20))
+}
+
+/// Runs `$body(Kind)` as one test per backend.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Kind::Postgres).await }) *
+        }
+        mod mariadb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Kind::MySql).await }) *
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Kind::Sqlite).await }) *
+        }
+    };
+}
+
+per_backend!(
+    up_applies_once_then_verify_passes,
+    verify_names_pending_migrations,
+    edited_migration_is_divergent_for_verify_and_up,
+    deleted_migration_is_missing,
+    newer_database_migrations_are_allowed_with_a_warning,
+    eight_migrators_at_once_apply_exactly_once,
+    lock_wait_times_out_with_a_clear_error,
+    failed_migration_is_reported_and_audited,
+    production_up_refuses_flagged_migrations_unless_annotated,
+    baseline_adopts_an_existing_database,
+);
+
+async fn up_applies_once_then_verify_passes(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let m = migrator(&db, migrations(3), AppEnv::Local);
+    let report = m.up().await.unwrap();
+    assert_eq!(report.applied, vec![1, 2, 3]);
+    assert_eq!(report.files[0], "V1__table_1.sql");
+    let again = m.up().await.unwrap();
+    assert!(again.applied.is_empty(), "second run has nothing to do");
+
+    let status = m.verify().await.unwrap();
+    assert!(status.is_current());
+    assert_eq!(status.applied.len(), 3);
+    assert_eq!(count(&db, "refinery_schema_history").await, 3);
+    assert_eq!(count(&db, "t3").await, 0, "table t3 exists");
+    assert_eq!(
+        count(&db, "appenv_migration_audit WHERE action = 'up' AND outcome = 'success' AND versions = '1,2,3'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'up' AND outcome = 'noop'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'verify' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+}
+
+async fn verify_names_pending_migrations(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    migrator(&db, migrations(1), AppEnv::Production)
+        .up()
+        .await
+        .unwrap();
+    let err = migrator(&db, migrations(3), AppEnv::Production)
+        .verify()
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::PENDING, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("pending: version 2 file V2__table_2.sql"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pending: version 3 file V3__table_3.sql"),
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'verify' AND outcome = 'pending'"
+        )
+        .await,
+        1,
+        "a failed verify is audited"
+    );
+}
+
+async fn edited_migration_is_divergent_for_verify_and_up(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    migrator(&db, migrations(2), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    let mut files: Vec<_> = migrations(1).iter().cloned().collect();
+    files.push(
+        appenv_migrate::MigrationFile::new(
+            "V2__table_2.sql",
+            "CREATE TABLE t2 (id INTEGER PRIMARY KEY, note VARCHAR(60));",
+        )
+        .unwrap(),
+    );
+    let edited = Migrations::from_files(files);
+    let err = migrator(&db, edited.clone(), AppEnv::Staging)
+        .verify()
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::DIVERGENT);
+    assert!(
+        err.to_string()
+            .contains("divergent: version 2 file V2__table_2.sql"),
+        "{err}"
+    );
+
+    let err = migrator(
+        &db,
+        with(edited, &[("V3__more.sql", "CREATE TABLE t3 (id INTEGER);")]),
+        AppEnv::Local,
+    )
+    .up()
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Verify(_)), "{err}");
+    assert_eq!(err.exit_code(), exit::DIVERGENT);
+    assert_eq!(
+        count(&db, "refinery_schema_history").await,
+        2,
+        "nothing applied"
+    );
+
+    // Renaming a file is divergence too (refinery's checksum covers the name).
+    let renamed = with(
+        migrations(1),
+        &[(
+            "V2__renamed.sql",
+            "CREATE TABLE t2 (id INTEGER PRIMARY KEY, note VARCHAR(50));",
+        )],
+    );
+    let err = migrator(&db, renamed, AppEnv::Production)
+        .verify()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("applied as `table_2`"), "{err}");
+}
+
+async fn deleted_migration_is_missing(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    migrator(&db, migrations(3), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    let without_v2 =
+        Migrations::from_files(migrations(3).iter().filter(|m| m.version() != 2).cloned());
+    let err = migrator(&db, without_v2, AppEnv::Production)
+        .verify()
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::DIVERGENT);
+    assert!(
+        err.to_string()
+            .contains("missing: version 2 (V2__table_2.sql)"),
+        "{err}"
+    );
+}
+
+async fn newer_database_migrations_are_allowed_with_a_warning(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    migrator(&db, migrations(3), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    // An old replica still running release N-1 during a rolling deploy.
+    let old = migrator(&db, migrations(2), AppEnv::Production);
+    let status = old.verify().await.unwrap();
+    assert_eq!(status.future.len(), 1);
+    assert_eq!(status.future[0].version, 3);
+    assert!(status.warnings()[0].contains("V3__table_3.sql"));
+    // and its startup `up` (local policy) is a no-op, not a crash.
+    let report = migrator(&db, migrations(2), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    assert!(report.applied.is_empty());
+}
+
+async fn eight_migrators_at_once_apply_exactly_once(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let set = migrations(5);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let m = migrator(&db, set.clone(), AppEnv::Local);
+        tasks.push(tokio::spawn(async move { m.up().await }));
+    }
+    let mut applied = Vec::new();
+    for t in tasks {
+        let report = t.await.unwrap().expect("every migrator succeeds");
+        applied.extend(report.applied);
+    }
+    assert_eq!(
+        applied,
+        vec![1, 2, 3, 4, 5],
+        "each migration applied exactly once"
+    );
+    assert_eq!(count(&db, "refinery_schema_history").await, 5);
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'up' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'up' AND outcome = 'noop'"
+        )
+        .await,
+        7
+    );
+}
+
+async fn lock_wait_times_out_with_a_clear_error(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    // Someone else holds the lock on their own session.
+    let holder: Box<dyn std::any::Any + Send> = match kind {
+        Kind::Postgres => {
+            let mut c =
+                sqlx::PgConnection::connect(&format!("{}?application_name=release-job-42", db.url))
+                    .await
+                    .unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(appenv_migrate::PG_LOCK_KEY)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            Box::new(c)
+        }
+        Kind::MySql => {
+            let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+            let got: Option<i64> =
+                sqlx::query_scalar("SELECT GET_LOCK(CONCAT('appenv_migrate:', DATABASE()), 0)")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            assert_eq!(got, Some(1));
+            Box::new(c)
+        }
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
+                .await
+                .unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            Box::new(c)
+        }
+    };
+    let err = migrator(&db, migrations(1), AppEnv::Local)
+        .with_lock_wait(Duration::from_millis(1200))
+        .up()
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::LOCK_TIMEOUT, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("timed out") && text.contains("migration lock"),
+        "{text}"
+    );
+    match kind {
+        Kind::Postgres => assert!(text.contains("application_name 'release-job-42'"), "{text}"),
+        Kind::MySql => assert!(text.contains("held by connection"), "{text}"),
+        Kind::Sqlite => assert!(text.contains("held by another SQLite connection"), "{text}"),
+    }
+    drop(holder);
+    if kind != Kind::Sqlite {
+        assert_eq!(
+            count(&db, "appenv_migration_audit WHERE outcome = 'lock-timeout'").await,
+            1,
+            "the timeout is audited"
+        );
+    }
+}
+
+async fn failed_migration_is_reported_and_audited(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let set = with(
+        migrations(1),
+        &[("V2__broken.sql", "CREATE TABLE t1 (id INTEGER);")],
+    );
+    let err = migrator(&db, set, AppEnv::Local).up().await.unwrap_err();
+    assert_eq!(err.exit_code(), exit::MIGRATION_FAILED, "{err}");
+    assert!(
+        err.to_string().contains("migration V2__broken.sql failed"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&db, "refinery_schema_history").await,
+        1,
+        "V1 stays applied"
+    );
+    assert_eq!(
+        count(&db, "appenv_migration_audit WHERE outcome = 'migration-failed' AND versions = '2' AND error IS NOT NULL").await,
+        1
+    );
+}
+
+async fn production_up_refuses_flagged_migrations_unless_annotated(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    migrator(&db, migrations(1), AppEnv::Production)
+        .up()
+        .await
+        .unwrap();
+    let dropping = with(migrations(1), &[("V2__drop_t1.sql", "DROP TABLE t1;")]);
+    let err = migrator(&db, dropping.clone(), AppEnv::Production)
+        .up()
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::LINT, "{err}");
+    assert!(
+        err.to_string().contains("V2__drop_t1.sql:1: [drop-table]"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "refinery_schema_history").await, 1);
+    assert_eq!(
+        count(&db, "appenv_migration_audit WHERE outcome = 'lint'").await,
+        1
+    );
+
+    // Staging applies with a warning.
+    let staging_db = TestDb::new(kind).await.unwrap();
+    let report = migrator(&staging_db, dropping, AppEnv::Staging)
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![1, 2]);
+    assert!(report.warnings[0].contains("drop-table"));
+
+    // Annotated: production applies it.
+    let annotated = with(
+        migrations(1),
+        &[(
+            "V2__drop_t1.sql",
+            "-- appenv:allow-destructive t1 unused since release 41\nDROP TABLE t1;",
+        )],
+    );
+    let report = migrator(&db, annotated, AppEnv::Production)
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![2]);
+}
+
+async fn baseline_adopts_an_existing_database(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    db.exec("CREATE TABLE t1 (id INTEGER PRIMARY KEY, note VARCHAR(50)); CREATE TABLE t2 (id INTEGER PRIMARY KEY, note VARCHAR(50));")
+        .await;
+    let m = migrator(&db, migrations(3), AppEnv::Production);
+    let err = m.baseline(9).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no migration with version 9"),
+        "{err}"
+    );
+    let report = m.baseline(2).await.unwrap();
+    assert_eq!(report.applied, vec![1, 2]);
+    let err = m.verify().await.unwrap_err();
+    assert!(err.to_string().contains("pending: version 3"), "{err}");
+    let report = m.up().await.unwrap();
+    assert_eq!(report.applied, vec![3], "only V3 runs");
+    let err = m.baseline(1).await.unwrap_err();
+    assert!(
+        err.to_string().contains("already has migration history"),
+        "{err}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'baseline' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+}
+
+// ---- Postgres specifics ----
+
+#[tokio::test]
+async fn postgres_no_transaction_migration_runs_create_index_concurrently() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__idx.sql",
+            "-- appenv:no-transaction\nCREATE INDEX CONCURRENTLY t1_note ON t1 (note);",
+        )],
+    );
+    assert!(
+        migrator(&db, set.clone(), AppEnv::Production)
+            .lint()
+            .is_empty()
+    );
+    let report = migrator(&db, set, AppEnv::Production).up().await.unwrap();
+    assert_eq!(report.applied, vec![1, 2]);
+    assert_eq!(
+        count(&db, "pg_indexes WHERE indexname = 't1_note'").await,
+        1
+    );
+
+    // Without the marker Postgres refuses, and the failure is clean.
+    let db2 = TestDb::new(Kind::Postgres).await.unwrap();
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__idx.sql",
+            "CREATE INDEX CONCURRENTLY t1_note ON t1 (note);",
+        )],
+    );
+    let err = migrator(&db2, set, AppEnv::Local).up().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot run inside a transaction block"),
+        "{err}"
+    );
+    assert_eq!(count(&db2, "refinery_schema_history").await, 1);
+}
+
+#[tokio::test]
+async fn postgres_session_gets_lock_and_statement_timeouts_per_env() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let set = Migrations::from_files([appenv_migrate::MigrationFile::new(
+        "V1__settings.sql",
+        "CREATE TABLE settings AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('statement_timeout') AS statement_timeout;",
+    )
+    .unwrap()]);
+    migrator(&db, set, AppEnv::Production).up().await.unwrap();
+    let row = db
+        .query_strings("SELECT lock_timeout || '/' || statement_timeout FROM settings")
+        .await;
+    assert_eq!(row, vec!["5s/15min".to_owned()]);
+}
+
+#[tokio::test]
+async fn postgres_lock_is_released_and_connection_closed_after_up() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    migrator(&db, migrations(2), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(count(&db, "pg_locks WHERE locktype = 'advisory'").await, 0);
+    assert_eq!(
+        count(&db, "pg_stat_activity WHERE application_name = 'appenv-migrate' AND datname = current_database()").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn pool_from_the_service_is_not_used_for_migrations() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    // Hold the pool's only connection: migrations must still run.
+    let held = pool.acquire().await.unwrap();
+    let report = Migrator::new(&pool, migrations(2), AppEnv::Local)
+        .unwrap()
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![1, 2]);
+    drop(held);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn connection_errors_never_show_the_password() {
+    let err = Migrator::new(
+        "postgres://app:sup3r-s3cret-pw@127.0.0.1:1/app",
+        migrations(1),
+        AppEnv::Production,
+    )
+    .unwrap()
+    .up()
+    .await
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("sup3r-s3cret-pw"), "{text}");
+    assert!(text.contains("127.0.0.1:1/app"), "{text}");
+}
