@@ -17,7 +17,7 @@ use crate::provenance::{
     Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
 use crate::rules;
-use crate::secret::REDACTED;
+use crate::secret::{REDACTED, to_value_exposed};
 use crate::section::{Registry, Schema, Section};
 use crate::sources::{self, RawVar};
 
@@ -54,7 +54,7 @@ const POLICY_ALLOW_KEY: &str = "policy.allow";
 /// assert_eq!(loaded.config().port, 4001);
 /// assert_eq!(loaded.explain().get("port").unwrap().source, "env PORT");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct Loader {
     vars: BTreeMap<String, String>,
@@ -63,6 +63,23 @@ pub struct Loader {
     dotenv_dir: PathBuf,
     prefix: Option<String>,
     overrides: Vec<(String, Json)>,
+}
+
+impl fmt::Debug for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Variable and override values may be secrets: names and keys only.
+        f.debug_struct("Loader")
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field("env", &self.env)
+            .field("config_dir", &self.config_dir)
+            .field("dotenv_dir", &self.dotenv_dir)
+            .field("prefix", &self.prefix)
+            .field(
+                "overrides",
+                &self.overrides.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl Loader {
@@ -131,7 +148,8 @@ impl Loader {
     /// If `value` cannot be represented as JSON (a map with non-string
     /// keys); plain values never panic.
     pub fn set(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).expect("override value must serialize to JSON");
+        // A `Secret` or `SecretUrl` given here is loaded with its real value.
+        let value = to_value_exposed(&value).expect("override value must serialize to JSON");
         self.overrides.push((key.into(), value));
         self
     }
@@ -163,13 +181,19 @@ impl Loader {
             inverted: false,
         });
 
-        // 1. Defaults.
-        let mut defaults =
-            serde_json::to_value(C::defaults(env)).map_err(|err| Error::Invalid {
-                key: String::new(),
-                source_name: Source::Default.to_string(),
-                message: format!("the defaults do not serialize: {err}"),
-            })?;
+        // 1. Defaults. They are fed back into the loader, so secrets keep
+        // their real values here (a redacted default would load as
+        // `[REDACTED]`); the redacted form tells which keys hold secrets.
+        let typed_defaults = C::defaults(env);
+        let defaults_error = |err: serde_json::Error| Error::Invalid {
+            key: String::new(),
+            source_name: Source::Default.to_string(),
+            message: format!("the defaults do not serialize: {err}"),
+        };
+        let redacted_defaults = serde_json::to_value(&typed_defaults).map_err(defaults_error)?;
+        schema.redacted.extend(redacted_keys(&redacted_defaults));
+        let mut defaults = to_value_exposed(&typed_defaults).map_err(defaults_error)?;
+        drop(typed_defaults);
         if let Json::Object(map) = &mut defaults {
             map.entry(POLICY_KEY)
                 .or_insert_with(|| serde_json::json!({ "allow": [] }));
@@ -659,6 +683,18 @@ pub(crate) fn insert_path(tree: &mut Json, key: &str, value: Json) {
     }
 }
 
+/// The keys whose value serializes as `[REDACTED]` (a [`crate::Secret`]
+/// field, whatever its name).
+fn redacted_keys(tree: &Json) -> Vec<String> {
+    let mut leaves = Vec::new();
+    flatten("", tree, &mut leaves);
+    leaves
+        .into_iter()
+        .filter(|(_, value)| value.as_str() == Some(REDACTED))
+        .map(|(key, _)| key)
+        .collect()
+}
+
 fn record_tree(provenance: &mut Provenance, tree: &Json, source: Source) {
     let mut leaves = Vec::new();
     flatten("", tree, &mut leaves);
@@ -669,7 +705,14 @@ fn record_tree(provenance: &mut Provenance, tree: &Json, source: Source) {
 
 /// Whether a key's value is sensitive as a whole.
 pub(crate) fn is_sensitive(key: &str, schema: &Schema) -> bool {
-    if schema.secrets.iter().any(|s| s == key) {
+    // A registered secret may be a table: everything under it is secret.
+    let within = |s: &String| {
+        key == s
+            || key
+                .strip_prefix(s.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    if schema.secrets.iter().any(within) || schema.redacted.iter().any(within) {
         return true;
     }
     let leaf = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
@@ -689,6 +732,16 @@ pub(crate) fn is_sensitive(key: &str, schema: &Schema) -> bool {
     .any(|word| leaf.contains(word))
 }
 
+/// Whether a value holds `[REDACTED]` anywhere (as a whole string).
+fn holds_redacted(value: &Json) -> bool {
+    match value {
+        Json::String(s) => s == REDACTED,
+        Json::Array(items) => items.iter().any(holds_redacted),
+        Json::Object(map) => map.values().any(holds_redacted),
+        _ => false,
+    }
+}
+
 fn build_explain(
     env: AppEnv,
     effective: &Json,
@@ -702,6 +755,9 @@ fn build_explain(
         .map(|(key, value)| {
             let sensitive =
                 is_sensitive(&key, schema) || value == Json::String(REDACTED.to_owned());
+            // A list or table holding a secret (`Vec<SecretString>`) hides
+            // its lower layers entirely: they hold the plain values.
+            let hide_shadowed = sensitive || holds_redacted(&value);
             let layers = provenance.layers.get(&key);
             let source = provenance.source_of(&key);
             let shadowed = layers
@@ -712,7 +768,7 @@ fn build_explain(
                         .skip(1)
                         .map(|layer| Shadowed {
                             source: layer.source.to_string(),
-                            value: redact_value(&layer.value, sensitive),
+                            value: redact_value(&layer.value, hide_shadowed),
                         })
                         .collect()
                 })

@@ -1,6 +1,7 @@
 //! [`Secret`] and [`SecretUrl`]: values that never print.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox};
@@ -10,6 +11,33 @@ pub use secrecy::zeroize::Zeroize;
 
 /// What every redacted value prints as.
 pub const REDACTED: &str = "[REDACTED]";
+
+thread_local! {
+    /// Set while the loader serializes a section's defaults or an override:
+    /// those values are fed back into the loader, so they must keep their
+    /// real contents (a redacted default would load as `[REDACTED]`).
+    static EXPOSE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn exposing() -> bool {
+    EXPOSE.with(Cell::get)
+}
+
+/// Serializes `value` with every [`Secret`] and [`SecretUrl`] in plain text.
+/// Only the loader uses it, for values it reads back (defaults and
+/// overrides); what it returns never reaches an output unredacted.
+pub(crate) fn to_value_exposed<T: Serialize + ?Sized>(
+    value: &T,
+) -> serde_json::Result<serde_json::Value> {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EXPOSE.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(EXPOSE.with(|e| e.replace(true)));
+    serde_json::to_value(value)
+}
 
 /// A value that prints as `[REDACTED]` in `Debug`, `Display` and `Serialize`,
 /// and so in provenance output, logs and error messages. Read it with
@@ -68,9 +96,13 @@ impl<T: Zeroize> fmt::Display for Secret<T> {
     }
 }
 
-impl<T: Zeroize> Serialize for Secret<T> {
+impl<T: Zeroize + Serialize> Serialize for Secret<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(REDACTED)
+        if exposing() {
+            self.expose().serialize(serializer)
+        } else {
+            serializer.serialize_str(REDACTED)
+        }
     }
 }
 
@@ -163,7 +195,11 @@ impl fmt::Display for SecretUrl {
 
 impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.redacted())
+        if exposing() {
+            serializer.serialize_str(&self.0)
+        } else {
+            serializer.serialize_str(&self.redacted())
+        }
     }
 }
 
@@ -278,6 +314,22 @@ mod tests {
             assert_eq!(redact_url(input), want, "{input}");
         }
         assert!(matches!(redact_url("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn exposed_serialization_is_scoped_to_the_call() {
+        let s = Secret::new(String::from("plain"));
+        let url = SecretUrl::from("postgres://u:pw@h/db");
+        let exposed = to_value_exposed(&(&s, &url)).unwrap();
+        assert_eq!(
+            exposed,
+            serde_json::json!(["plain", "postgres://u:pw@h/db"])
+        );
+        let after = serde_json::to_value((&s, &url)).unwrap();
+        assert_eq!(
+            after,
+            serde_json::json!([REDACTED, "postgres://u:[REDACTED]@h/db"])
+        );
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub(crate) struct Schema {
     pub(crate) secrets: Vec<String>,
     pub(crate) database_urls: Vec<String>,
     pub(crate) rules: Vec<RuleDef>,
+    /// Keys whose default serializes as `[REDACTED]`: secret-typed fields,
+    /// redacted like registered secrets (but not checked by `secret.*`).
+    pub(crate) redacted: Vec<String>,
 }
 
 /// Where a [`Section`] declares what it needs. Keys given to it are

@@ -129,3 +129,122 @@ fn errors_never_echo_secrets() {
     assert!(loaded.warnings().join("\n").contains("JWT_SECRTE"));
     assert_clean("did-you-mean warning", &loaded.warnings().join("\n"));
 }
+
+/// A section whose secrets have real defaults, live in lists and tables,
+/// or are typed but not registered.
+mod vault {
+    use appenv_config::{AppEnv, Registry, Secret, SecretString, SecretUrl, Section};
+    use serde::{Deserialize, Serialize};
+
+    pub(crate) const LOCAL_JWT: &str = "local-only-jwt-secret-0123456789abcdef";
+    pub(crate) const LOCAL_DB: &str = "postgres://dev:devpass@127.0.0.1:5432/app";
+
+    #[derive(Debug, Serialize, Deserialize, Default)]
+    pub(crate) struct Credentials {
+        pub(crate) user: String,
+        pub(crate) pass: String,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Vault {
+        pub(crate) jwt_secret: SecretString,
+        pub(crate) db: SecretUrl,
+        pub(crate) pin: Secret<u32>,
+        pub(crate) upstreams: Vec<SecretString>,
+        pub(crate) credentials: Credentials,
+    }
+
+    impl Section for Vault {
+        fn defaults(_env: AppEnv) -> Self {
+            Vault {
+                jwt_secret: SecretString::from(LOCAL_JWT),
+                db: SecretUrl::from(LOCAL_DB),
+                pin: Secret::new(1234),
+                upstreams: Vec::new(),
+                credentials: Credentials::default(),
+            }
+        }
+        fn register(reg: &mut Registry<'_, Self>) {
+            reg.secret("jwt_secret")
+                .database_url("db")
+                .secret("credentials");
+        }
+    }
+}
+
+#[test]
+fn secret_defaults_and_overrides_load_their_real_values() {
+    let s = Scratch::new();
+    let loaded = s.loader([]).load::<vault::Vault>().unwrap();
+    let c = loaded.config();
+    assert_eq!(c.jwt_secret.expose(), vault::LOCAL_JWT);
+    assert_eq!(c.db.expose(), vault::LOCAL_DB);
+    assert_eq!(*c.pin.expose(), 1234);
+    // Still redacted in explain.
+    let table = loaded.explain().to_string();
+    assert!(
+        !table.contains(vault::LOCAL_JWT) && !table.contains("devpass"),
+        "{table}"
+    );
+
+    let loaded = s
+        .loader([])
+        .set("jwt_secret", appenv_config::SecretString::from(SENTINEL))
+        .load::<vault::Vault>()
+        .unwrap();
+    assert_eq!(loaded.config().jwt_secret.expose(), SENTINEL);
+    assert_clean("explain with override", &loaded.explain().to_string());
+    // Serializing a secret outside the loader still redacts.
+    assert_eq!(
+        serde_json::to_string(&loaded.config().jwt_secret).unwrap(),
+        "\"[REDACTED]\""
+    );
+}
+
+#[test]
+fn loader_debug_never_prints_variable_or_override_values() {
+    let db_url = format!("postgres://app:{DB_SENTINEL}@db/app");
+    let loader = appenv_config::Loader::hermetic([
+        ("JWT_SECRET", SENTINEL),
+        ("DATABASE_URL", db_url.as_str()),
+    ])
+    .set("jwt_secret", SENTINEL);
+    let debug = format!("{loader:?}");
+    assert!(debug.contains("JWT_SECRET"), "{debug}");
+    assert_clean("Loader Debug", &debug);
+}
+
+#[test]
+fn secrets_inside_lists_and_tables_stay_redacted_in_explain() {
+    let s = Scratch::new();
+    // A list of secrets set in two files: the lower one is shadowed.
+    s.write(
+        "config/default.toml",
+        &format!(
+            "upstreams = [\"{SENTINEL}-low\"]\n[credentials]\nuser = \"svc\"\npass = \"{SENTINEL}\"\n"
+        ),
+    );
+    s.write(
+        "config/local.toml",
+        &format!("upstreams = [\"{SENTINEL}-high\"]\n"),
+    );
+    let loaded = s.loader([]).load::<vault::Vault>().unwrap();
+    assert_eq!(loaded.config().credentials.pass, SENTINEL);
+    assert_clean("explain table", &loaded.explain().to_string());
+    assert_clean("explain JSON", &loaded.explain().to_json().to_string());
+    let pass = loaded.explain().get("credentials.pass").unwrap();
+    assert_eq!(pass.value, "[REDACTED]");
+}
+
+#[test]
+fn a_secret_typed_field_is_not_echoed_in_type_errors() {
+    let s = Scratch::new();
+    let err = s
+        .loader([("PIN", SENTINEL)])
+        .load::<vault::Vault>()
+        .unwrap_err();
+    assert!(err.to_string().contains("pin"), "{err}");
+    assert!(err.to_string().contains("env PIN"), "{err}");
+    assert_clean("type error", &err.to_string());
+    assert_clean("type error Debug", &format!("{err:?}"));
+}
