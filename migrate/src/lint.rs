@@ -364,3 +364,198 @@ impl Linter<'_> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PG: Backend = Backend::Postgres;
+    const MY: Backend = Backend::MySql;
+    const LITE: Backend = Backend::Sqlite;
+
+    fn rules_for(backend: Backend, sql: &str) -> Vec<&'static str> {
+        let file = MigrationFile::new("V7__change.sql", sql).unwrap();
+        lint(backend, &file).into_iter().map(|f| f.rule).collect()
+    }
+
+    /// (rule, backends it applies to, firing SQL, similar SQL that must not fire)
+    const CASES: &[(&str, &[Backend], &str, &str)] = &[
+        (
+            rules::DROP_TABLE,
+            &[PG, MY, LITE],
+            "DROP TABLE users;",
+            "CREATE TABLE scratch (id INT); DROP TABLE scratch;",
+        ),
+        (
+            rules::DROP_COLUMN,
+            &[PG, MY, LITE],
+            "ALTER TABLE users DROP COLUMN email;",
+            "ALTER TABLE users ADD COLUMN nick VARCHAR(20);",
+        ),
+        (
+            rules::RENAME_TABLE,
+            &[PG, MY, LITE],
+            "ALTER TABLE users RENAME TO people;",
+            "ALTER TABLE users ADD COLUMN x INT;",
+        ),
+        (
+            rules::RENAME_COLUMN,
+            &[PG, MY, LITE],
+            "ALTER TABLE users RENAME COLUMN email TO mail;",
+            "ALTER TABLE users ADD COLUMN mail VARCHAR(20);",
+        ),
+        (
+            rules::CHANGE_COLUMN_TYPE,
+            &[PG],
+            "ALTER TABLE users ALTER COLUMN age TYPE BIGINT;",
+            "ALTER TABLE users ALTER COLUMN age SET DEFAULT 0;",
+        ),
+        (
+            rules::CHANGE_COLUMN_TYPE,
+            &[MY],
+            "ALTER TABLE users MODIFY age BIGINT;",
+            "ALTER TABLE users ALTER COLUMN age SET DEFAULT 0;",
+        ),
+        (
+            rules::SET_NOT_NULL,
+            &[PG],
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;",
+        ),
+        (
+            rules::ADD_NOT_NULL_COLUMN,
+            &[PG, MY, LITE],
+            "ALTER TABLE users ADD COLUMN age INTEGER NOT NULL;",
+            "ALTER TABLE users ADD COLUMN age INTEGER NOT NULL DEFAULT 0;",
+        ),
+        (
+            rules::NON_CONCURRENT_INDEX,
+            &[PG],
+            "CREATE INDEX users_email ON users (email);",
+            "-- appenv:no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);",
+        ),
+        (
+            rules::TRUNCATE,
+            &[PG, MY],
+            "TRUNCATE TABLE users;",
+            "DELETE FROM users WHERE id < 10;",
+        ),
+    ];
+
+    #[test]
+    fn every_rule_fires_and_stays_quiet_per_dialect() {
+        for (rule, backends, firing, quiet) in CASES {
+            for backend in *backends {
+                let fired = rules_for(*backend, firing);
+                assert!(
+                    fired.contains(rule),
+                    "{rule} should fire on {backend} for `{firing}`, got {fired:?}"
+                );
+                let fired = rules_for(*backend, quiet);
+                assert!(
+                    fired.is_empty(),
+                    "nothing should fire on {backend} for `{quiet}`, got {fired:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mysql_specific_renames_and_changes_fire() {
+        assert_eq!(
+            rules_for(MY, "RENAME TABLE users TO people;"),
+            vec![rules::RENAME_TABLE]
+        );
+        let fired = rules_for(MY, "ALTER TABLE users CHANGE email mail VARCHAR(100);");
+        assert!(
+            fired.contains(&rules::RENAME_COLUMN) && fired.contains(&rules::CHANGE_COLUMN_TYPE),
+            "{fired:?}"
+        );
+        assert_eq!(
+            rules_for(MY, "ALTER TABLE users CHANGE email email VARCHAR(100);"),
+            vec![rules::CHANGE_COLUMN_TYPE]
+        );
+    }
+
+    #[test]
+    fn index_rules_only_where_they_matter() {
+        assert!(rules_for(MY, "CREATE INDEX users_email ON users (email);").is_empty());
+        assert!(rules_for(LITE, "CREATE INDEX users_email ON users (email);").is_empty());
+        assert!(
+            rules_for(PG, "CREATE TABLE t (a INT);\nCREATE INDEX t_a ON t (a);").is_empty(),
+            "an index on a table created in the same migration blocks nobody"
+        );
+        assert_eq!(
+            rules_for(
+                PG,
+                "CREATE INDEX CONCURRENTLY users_email ON users (email);"
+            ),
+            vec![rules::CONCURRENT_INDEX_IN_TRANSACTION]
+        );
+    }
+
+    #[test]
+    fn findings_carry_file_line_and_fix() {
+        let sql = "-- tidy up\nCREATE TABLE audit_old (id INT);\n\nALTER TABLE users\n  DROP COLUMN email;\n";
+        let file = MigrationFile::new("V7__tidy.sql", sql).unwrap();
+        let findings = lint(PG, &file);
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(
+            (f.rule, f.file.as_str(), f.line),
+            (rules::DROP_COLUMN, "V7__tidy.sql", 4)
+        );
+        assert!(f.fix.contains("later"), "{}", f.fix);
+        assert!(
+            f.to_string().starts_with("V7__tidy.sql:4: [drop-column]"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn semicolons_inside_strings_and_function_bodies_do_not_split() {
+        let sql = "CREATE FUNCTION f() RETURNS int AS $$ BEGIN PERFORM 1; RETURN 1; END $$ LANGUAGE plpgsql;\nINSERT INTO t VALUES ('a;b');\nDROP TABLE users;";
+        let file = MigrationFile::new("V1__f.sql", sql).unwrap();
+        let findings = lint(PG, &file);
+        assert_eq!(
+            findings
+                .iter()
+                .map(|f| (f.rule, f.line))
+                .collect::<Vec<_>>(),
+            vec![(rules::DROP_TABLE, 3)]
+        );
+    }
+
+    #[test]
+    fn unparseable_sql_is_reported_not_passed() {
+        let file = MigrationFile::new(
+            "V1__bad.sql",
+            "CREATE TABLE ok (id INT);\nALTER TABLE users FROBNICATE email;",
+        )
+        .unwrap();
+        let findings = lint(PG, &file);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            (findings[0].rule, findings[0].line),
+            (rules::UNPARSEABLE, 2)
+        );
+        let file =
+            MigrationFile::new("V1__bad.sql", "INSERT INTO t VALUES ('unterminated);").unwrap();
+        assert_eq!(lint(MY, &file)[0].rule, rules::UNPARSEABLE);
+    }
+
+    #[test]
+    fn allow_destructive_marks_findings_allowed_with_the_reason() {
+        let file = MigrationFile::new(
+            "V9__drop.sql",
+            "-- appenv:allow-destructive table unused since 2024-01\nDROP TABLE legacy;",
+        )
+        .unwrap();
+        let findings = lint(LITE, &file);
+        assert_eq!(
+            findings[0].allowed.as_deref(),
+            Some("table unused since 2024-01")
+        );
+        assert_eq!(findings[0].line, 2);
+    }
+}

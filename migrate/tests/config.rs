@@ -1,0 +1,138 @@
+//! `DatabaseConfig` loaded through appenv-config: variable names, per-env
+//! defaults, the `migrate.auto-apply` rule and URL redaction.
+
+use appenv_config::{AppEnv, Loader, Registry, Section};
+use appenv_migrate::{DatabaseConfig, RULE_AUTO_APPLY};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Config {
+    database: DatabaseConfig,
+}
+
+impl Section for Config {
+    fn defaults(env: AppEnv) -> Self {
+        Config {
+            database: DatabaseConfig::defaults(env),
+        }
+    }
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.section::<DatabaseConfig>("database");
+    }
+}
+
+const PROD_URL: &str = "postgres://app:Xq9-very-secret-pw@db.internal:5432/app?sslmode=require";
+
+fn load(env: AppEnv, vars: &[(&str, &str)]) -> appenv_config::Loaded<Config> {
+    Loader::hermetic(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .env(env)
+        .load::<Config>()
+        .unwrap()
+}
+
+#[test]
+fn flat_variables_set_the_section() {
+    let loaded = load(
+        AppEnv::Staging,
+        &[
+            ("DATABASE_URL", PROD_URL),
+            ("DATABASE_MAX_CONNECTIONS", "33"),
+            ("DATABASE_MIGRATE_LOCK_WAIT_MS", "1000"),
+        ],
+    );
+    let db = &loaded.config().database;
+    assert_eq!(db.url.expose(), PROD_URL);
+    assert_eq!(db.max_connections, 33);
+    assert_eq!(db.migrate_lock_wait_ms, 1000);
+    assert!(!db.migrate_on_startup, "staging verifies by default");
+    assert!(
+        load(AppEnv::Local, &[])
+            .config()
+            .database
+            .migrate_on_startup
+    );
+}
+
+#[test]
+fn auto_apply_in_production_is_a_violation_unless_waived() {
+    let loaded = load(
+        AppEnv::Production,
+        &[("DATABASE_URL", PROD_URL), ("MIGRATE_ON_STARTUP", "true")],
+    );
+    assert!(loaded.config().database.migrate_on_startup);
+    let finding = loaded
+        .policy()
+        .violations
+        .iter()
+        .find(|f| f.rule == RULE_AUTO_APPLY)
+        .expect("migrate.auto-apply violation");
+    assert_eq!(finding.key, "database.migrate_on_startup");
+    assert_eq!(finding.source, "env MIGRATE_ON_STARTUP");
+    assert!(finding.fix.contains("appenv-migrate up"));
+    assert!(loaded.enforce().is_err());
+
+    let waived = load(
+        AppEnv::Production,
+        &[
+            ("DATABASE_URL", PROD_URL),
+            ("MIGRATE_ON_STARTUP", "yes"),
+            ("POLICY_ALLOW", RULE_AUTO_APPLY),
+        ],
+    );
+    assert!(
+        waived
+            .policy()
+            .waived
+            .iter()
+            .any(|f| f.rule == RULE_AUTO_APPLY)
+    );
+    assert!(
+        !waived
+            .policy()
+            .violations
+            .iter()
+            .any(|f| f.rule == RULE_AUTO_APPLY)
+    );
+
+    let staging = load(
+        AppEnv::Staging,
+        &[("DATABASE_URL", PROD_URL), ("MIGRATE_ON_STARTUP", "1")],
+    );
+    assert!(
+        staging
+            .policy()
+            .warnings
+            .iter()
+            .any(|f| f.rule == RULE_AUTO_APPLY)
+    );
+    let local = load(AppEnv::Local, &[]);
+    assert!(
+        !local
+            .policy()
+            .warnings
+            .iter()
+            .any(|f| f.rule == RULE_AUTO_APPLY)
+    );
+    let prod_default = load(AppEnv::Production, &[("DATABASE_URL", PROD_URL)]);
+    assert!(
+        !prod_default
+            .policy()
+            .violations
+            .iter()
+            .any(|f| f.rule == RULE_AUTO_APPLY)
+    );
+}
+
+#[test]
+fn database_password_never_appears_in_outputs() {
+    let loaded = load(AppEnv::Production, &[("DATABASE_URL", PROD_URL)]);
+    let outputs = [
+        format!("{:?}", loaded.config()),
+        loaded.explain().to_json().to_string(),
+        serde_json::to_string(loaded.config()).unwrap(),
+        loaded.policy().to_json().to_string(),
+    ];
+    for out in outputs {
+        assert!(!out.contains("Xq9-very-secret-pw"), "{out}");
+    }
+}

@@ -1,0 +1,2 @@
+-- orders is new in V2: nothing reads it yet
+ALTER TABLE orders ADD COLUMN note VARCHAR(100);
