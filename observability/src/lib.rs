@@ -5,6 +5,7 @@
 mod config;
 mod error;
 mod format;
+mod health;
 mod http;
 mod init;
 mod logs;
@@ -13,6 +14,7 @@ mod redact;
 
 pub use config::{LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
 pub use error::Error;
+pub use health::{CheckResult, CheckStatus, Health, Readiness};
 pub use http::{
     HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER, RequestId,
     ResponseFuture,

@@ -1,0 +1,307 @@
+//! Liveness and readiness: a registry of named async checks, run together
+//! under one timeout, with JSON bodies for `/healthz` and `/readyz`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// The registered readiness checks.
+///
+/// Liveness (`/healthz`) answers 200 as long as the process serves
+/// requests; it runs no checks, so a slow dependency never gets a healthy
+/// process restarted. Readiness (`/readyz`) runs every check concurrently,
+/// each bounded by the timeout, and answers 503 with the names of the
+/// failing checks. Bodies carry check names and outcomes only; error
+/// details go to the log (a database error can name hosts and users).
+///
+/// ```
+/// use std::time::Duration;
+/// use appenv_observability::Health;
+///
+/// let health = Health::new()
+///     .with_timeout(Duration::from_secs(2))
+///     .check("cache", || async { Ok::<_, std::io::Error>(()) });
+/// # let _ = health;
+/// ```
+#[derive(Clone)]
+pub struct Health {
+    checks: Vec<(String, CheckFn)>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Health")
+            .field(
+                "checks",
+                &self
+                    .checks
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CheckStatus {
+    /// Passed.
+    Ok,
+    /// Returned an error.
+    Failed,
+    /// Did not finish within the timeout.
+    Timeout,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// Its outcome.
+    pub status: CheckStatus,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The result of all readiness checks.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    /// The names of the checks that did not pass.
+    pub failing: Vec<String>,
+    /// Every check, in registration order.
+    pub checks: Vec<CheckResult>,
+}
+
+impl Readiness {
+    /// Whether every check passed.
+    pub fn is_ready(&self) -> bool {
+        self.failing.is_empty()
+    }
+}
+
+impl Health {
+    /// No checks, a 2-second timeout.
+    pub fn new() -> Self {
+        Health {
+            checks: Vec::new(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Sets the timeout each check must finish within.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Registers the readiness check `name`: an async function returning
+    /// `Ok(())` when the dependency is usable.
+    #[must_use]
+    pub fn check<F, Fut, E>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display,
+    {
+        let run: CheckFn = Arc::new(move || {
+            let fut = check();
+            Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+        });
+        self.checks.push((name.into(), run));
+        self
+    }
+
+    /// The registered check names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Runs every check concurrently, each within the timeout. Failures are
+    /// logged at warn level with their error.
+    pub async fn readiness(&self) -> Readiness {
+        let timeout = self.timeout;
+        let runs = self.checks.iter().map(|(name, check)| {
+            let fut = check();
+            let name = name.clone();
+            async move {
+                let start = Instant::now();
+                let status = match tokio::time::timeout(timeout, fut).await {
+                    Ok(Ok(())) => CheckStatus::Ok,
+                    Ok(Err(error)) => {
+                        tracing::warn!(
+                            check = %name,
+                            error = %appenv_config::redact_url(&error),
+                            "readiness check failed"
+                        );
+                        CheckStatus::Failed
+                    }
+                    Err(_) => {
+                        tracing::warn!(check = %name, ?timeout, "readiness check timed out");
+                        CheckStatus::Timeout
+                    }
+                };
+                CheckResult {
+                    name,
+                    status,
+                    duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }
+            }
+        });
+        let checks = join_all(runs).await;
+        let failing: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status != CheckStatus::Ok)
+            .map(|c| c.name.clone())
+            .collect();
+        Readiness {
+            status: if failing.is_empty() {
+                "ready"
+            } else {
+                "unavailable"
+            },
+            failing,
+            checks,
+        }
+    }
+
+    /// A router with `GET /healthz` (always 200 `{"status":"ok"}`) and
+    /// `GET /readyz` (200 when every check passes, 503 otherwise, with the
+    /// [`Readiness`] as JSON). Merge it into the application's router.
+    #[cfg(feature = "axum")]
+    pub fn router<S>(self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        use axum::Json;
+        use axum::http::StatusCode;
+        use axum::routing::get;
+
+        let health = Arc::new(self);
+        axum::Router::new()
+            .route(
+                "/healthz",
+                get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+            )
+            .route(
+                "/readyz",
+                get(move || {
+                    let health = health.clone();
+                    async move {
+                        let readiness = health.readiness().await;
+                        let code = if readiness.is_ready() {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        };
+                        (code, Json(readiness))
+                    }
+                }),
+            )
+    }
+}
+
+/// Polls all futures concurrently on the current task and returns their
+/// outputs in order.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (fut, out) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *out = Some(value),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+#[cfg(feature = "sqlx")]
+impl Health {
+    /// Registers the check `name` that acquires a connection from `pool`
+    /// and pings the database.
+    #[must_use]
+    pub fn sqlx_pool<DB>(self, name: impl Into<String>, pool: sqlx::Pool<DB>) -> Self
+    where
+        DB: sqlx::Database,
+    {
+        self.check(name, move || {
+            let pool = pool.clone();
+            async move {
+                use sqlx::Connection;
+                let mut conn = pool.acquire().await?;
+                conn.ping().await
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_and_slow_checks_are_named() {
+        let health = Health::new()
+            .with_timeout(Duration::from_secs(1))
+            .check("fine", || async { Ok::<_, String>(()) })
+            .check("broken", || async {
+                Err::<(), _>("connection refused".to_owned())
+            })
+            .check("slow", || async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok::<_, String>(())
+            });
+        let started = tokio::time::Instant::now();
+        let readiness = health.readiness().await;
+        assert_eq!(
+            readiness.failing,
+            vec!["broken".to_owned(), "slow".to_owned()]
+        );
+        assert_eq!(readiness.status, "unavailable");
+        assert_eq!(readiness.checks[2].status, CheckStatus::Timeout);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(1),
+            "checks run concurrently"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_checks_means_ready() {
+        assert!(Health::new().readiness().await.is_ready());
+    }
+}
