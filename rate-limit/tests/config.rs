@@ -1,0 +1,177 @@
+//! `RateLimitConfig` loaded through the real loader, hermetically.
+
+use appenv_config::{AppEnv, Loaded, Loader, Registry, Section};
+use appenv_rate_limit::{Backend, FailureMode, KeyKind, Overflow, RateLimitConfig, RateLimitLayer};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Config {
+    rate_limit: RateLimitConfig,
+}
+
+impl Section for Config {
+    fn defaults(env: AppEnv) -> Self {
+        Config {
+            rate_limit: RateLimitConfig::defaults(env),
+        }
+    }
+
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.section::<RateLimitConfig>("rate_limit");
+    }
+}
+
+fn load(vars: &[(&str, &str)]) -> Result<Loaded<Config>, appenv_config::Error> {
+    Loader::hermetic(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .dotenv_dir("/nonexistent-appenv-rate-limit-tests")
+        .config_dir("/nonexistent-appenv-rate-limit-tests")
+        .load::<Config>()
+}
+
+#[test]
+fn flat_variables_set_the_section() {
+    let loaded = load(&[
+        ("APP_ENV", "production"),
+        ("RATE_LIMIT_WINDOW_MS", "1000"),
+        ("RATE_LIMIT_MAX", "7"),
+        ("RATE_LIMIT_BURST", "3"),
+        ("RATE_LIMIT_KEY", "header:X-Api-Key"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+        ("RATE_LIMIT_BACKEND", "redis"),
+        (
+            "RATE_LIMIT_REDIS_URL",
+            "redis://:hunter2-redis-password@cache.internal:6379/0",
+        ),
+        ("RATE_LIMIT_FAILURE_MODE", "closed"),
+        ("RATE_LIMIT_HEADER_STYLE", "both"),
+    ])
+    .unwrap();
+    let cfg = &loaded.config().rate_limit;
+    assert!(cfg.enabled);
+    assert_eq!((cfg.window_ms, cfg.max, cfg.burst), (1000, 7, 3));
+    assert_eq!(cfg.key.to_string(), "header:x-api-key");
+    assert!(matches!(cfg.key, KeyKind::Header(_)));
+    assert_eq!(cfg.trusted_proxies.len(), 2);
+    assert_eq!(cfg.backend, Backend::Redis);
+    assert_eq!(cfg.failure_mode, FailureMode::Closed);
+    assert_eq!(cfg.overflow, Overflow::Shared);
+    assert_eq!(
+        loaded.explain().get("rate_limit.max").unwrap().source,
+        "env RATE_LIMIT_MAX"
+    );
+    // The layer builds from it without connecting anywhere.
+    RateLimitLayer::new(cfg).unwrap();
+    // The Redis password is in no output.
+    let outputs = format!(
+        "{:?} {:?} {}",
+        cfg,
+        loaded.explain().get("rate_limit.redis_url").unwrap().value,
+        serde_json::to_string(cfg).unwrap()
+    );
+    assert!(!outputs.contains("hunter2"), "{outputs}");
+    assert!(loaded.policy().is_ok(), "{}", loaded.policy());
+}
+
+#[test]
+fn disable_rate_limiting_is_the_local_default_and_refused_in_production() {
+    let local = load(&[("APP_ENV", "local")]).unwrap();
+    assert!(!local.config().rate_limit.enabled);
+    let staging = load(&[("APP_ENV", "staging")]).unwrap();
+    assert!(staging.config().rate_limit.enabled);
+
+    let prod = load(&[("APP_ENV", "production"), ("DISABLE_RATE_LIMITING", "true")]).unwrap();
+    assert!(!prod.config().rate_limit.enabled);
+    let err = prod.enforce().unwrap_err().to_string();
+    assert!(err.contains("rate-limit.disabled"), "{err}");
+    assert!(err.contains("rate_limit.enabled"), "{err}");
+
+    // Waived by name, it starts.
+    let waived = load(&[
+        ("APP_ENV", "production"),
+        ("DISABLE_RATE_LIMITING", "1"),
+        ("POLICY_ALLOW", "rate-limit.disabled"),
+    ])
+    .unwrap();
+    waived.enforce().unwrap();
+}
+
+#[test]
+fn production_refuses_shadow_fail_open_overflow_pass_and_trust_all() {
+    let prod = load(&[
+        ("APP_ENV", "production"),
+        ("RATE_LIMIT_SHADOW", "on"),
+        ("RATE_LIMIT_BACKEND", "redis"),
+        ("RATE_LIMIT_REDIS_URL", "redis://cache:6379"),
+        ("RATE_LIMIT_FAILURE_MODE", "open"),
+        ("RATE_LIMIT_OVERFLOW", "pass"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "0.0.0.0/0"),
+    ])
+    .unwrap();
+    let err = prod.enforce().unwrap_err().to_string();
+    for rule in [
+        "rate-limit.shadow",
+        "rate-limit.fail-open",
+        "rate-limit.overflow-pass",
+        "rate-limit.trust-all",
+    ] {
+        assert!(err.contains(rule), "{rule} missing from: {err}");
+    }
+
+    // Staging only warns about the same settings.
+    let staging = load(&[
+        ("APP_ENV", "staging"),
+        ("RATE_LIMIT_SHADOW", "on"),
+        ("RATE_LIMIT_OVERFLOW", "pass"),
+    ])
+    .unwrap();
+    staging.enforce().unwrap();
+}
+
+#[test]
+fn invalid_values_are_startup_errors_naming_the_key() {
+    let err = load(&[("APP_ENV", "staging"), ("RATE_LIMIT_KEY", "cookie")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rate_limit.key"), "{err}");
+    assert!(err.contains("unknown key kind"), "{err}");
+
+    let err = load(&[
+        ("APP_ENV", "staging"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/33"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("rate_limit.trusted_proxies"), "{err}");
+    assert!(err.contains("10.0.0.0/33"), "{err}");
+
+    for (var, key) in [
+        ("RATE_LIMIT_MAX", "rate_limit.max"),
+        ("RATE_LIMIT_WINDOW_MS", "rate_limit.window_ms"),
+    ] {
+        // Refused in every environment, waiver or not.
+        let loaded = load(&[
+            ("APP_ENV", "local"),
+            (var, "0"),
+            ("POLICY_ALLOW", "rate-limit.invalid"),
+        ])
+        .unwrap();
+        let err = loaded.enforce().unwrap_err().to_string();
+        assert!(
+            err.contains(key) && err.contains("rate-limit.invalid"),
+            "{err}"
+        );
+        let err = RateLimitLayer::new(
+            &load(&[("APP_ENV", "local"), (var, "0")])
+                .unwrap()
+                .config()
+                .rate_limit,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+
+    let loaded = load(&[("APP_ENV", "staging"), ("RATE_LIMIT_BACKEND", "redis")]).unwrap();
+    let err = loaded.enforce().unwrap_err().to_string();
+    assert!(err.contains("rate_limit.redis_url"), "{err}");
+}
