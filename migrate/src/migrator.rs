@@ -328,6 +328,21 @@ impl Migrator {
             conn.run(&sql)
                 .await
                 .map_err(Error::db("setting lock_timeout and statement_timeout"))?;
+            // PostgreSQL 14+: notice a migrator that died mid-statement and
+            // abort its transaction (releasing the lock) within a second,
+            // instead of when the statement finishes.
+            if let Conn::Postgres(c) = conn {
+                let version: String = sqlx::query_scalar("SHOW server_version_num")
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(Error::db("reading server_version_num"))?;
+                if version.parse::<u32>().unwrap_or(0) >= 140_000 {
+                    sqlx::raw_sql("SET client_connection_check_interval = 1000")
+                        .execute(&mut *c)
+                        .await
+                        .map_err(Error::db("setting client_connection_check_interval"))?;
+                }
+            }
         }
         Ok(())
     }
