@@ -1,6 +1,7 @@
 //! The built-in policy rules for keys the sections marked as secrets or
 //! database URLs.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use figment::Figment;
@@ -128,34 +129,118 @@ fn flat(key: &str) -> String {
     key.replace('.', "_").to_ascii_uppercase()
 }
 
-/// Splits a host or database name into words: `prod-db.internal` →
-/// `prod`, `db`, `internal`.
+/// Splits a database name (or a host label) into words: `events_dev` →
+/// `events`, `dev`.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_ascii_lowercase)
 }
 
+/// The words of a host name that may name an environment: every label but
+/// the top-level one, so `postgres.default.svc.cluster.local` (Kubernetes)
+/// or `db.example.dev` (the `.dev` TLD) do not read as "local" or "dev".
+/// IP addresses have no words.
+fn host_words(host: &str) -> Vec<String> {
+    let host = host.trim_end_matches('.');
+    if host.starts_with('[') || host.parse::<IpAddr>().is_ok() {
+        return Vec::new();
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let named = match labels.split_last() {
+        Some((_, rest)) if !rest.is_empty() => rest,
+        _ => &labels[..],
+    };
+    named.iter().flat_map(|label| words(label)).collect()
+}
+
 fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    host.parse::<IpAddr>().is_ok_and(|ip| {
+        let ip = ip.to_canonical();
+        ip.is_loopback() || ip.is_unspecified()
+    })
+}
+
+/// Where a database URL connects: a TCP host, or a Unix socket directory
+/// (`postgres:///db?host=/var/run/postgresql`, `mysql://…?socket=…`, or no
+/// host at all, which drivers read as the default local socket).
+enum Target {
+    Host(String),
+    Socket(String),
+}
+
+fn target(url: &url::Url) -> Target {
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(socket) = param("socket") {
+        return Target::Socket(socket);
+    }
+    // libpq's `host` parameter overrides the host of the URL.
+    match param("host") {
+        Some(host) if host.starts_with('/') || host.starts_with('@') => Target::Socket(host),
+        Some(host) => Target::Host(host),
+        None => match url.host_str() {
+            Some(host) if !host.is_empty() => Target::Host(host.to_owned()),
+            _ => Target::Socket("the default socket".to_owned()),
+        },
+    }
+}
+
+fn tls_disabled(url: &url::Url) -> bool {
+    url.query_pairs().any(|(k, v)| {
+        let k = k.to_ascii_lowercase();
+        let v = v.trim().to_ascii_lowercase();
+        (matches!(k.as_str(), "sslmode" | "ssl-mode" | "ssl_mode")
+            && matches!(v.as_str(), "disable" | "disabled"))
+            || (matches!(k.as_str(), "ssl" | "tls" | "usessl")
+                && matches!(v.as_str(), "false" | "0" | "off" | "no"))
+    })
+}
+
+/// The URL without its user and password, which the rules do not need and
+/// which often keep a URL from parsing: an unescaped `#`, `/` or `@` in the
+/// password, or the empty host of `postgres://user:pw@/db?host=/socket`.
+fn without_userinfo(raw: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Cow::Borrowed(raw);
+    };
+    let authority_end = rest.find('?').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => Cow::Owned(format!("{scheme}://{}", &rest[at + 1..])),
+        None => Cow::Borrowed(raw),
+    }
 }
 
 fn database_rules(check: &mut Check<'_>, key: &str, raw: &str) {
     let env = check.env();
-    let Ok(url) = url::Url::parse(raw) else {
+    let Ok(url) = url::Url::parse(&without_userinfo(raw.trim())) else {
         return;
     };
     let scheme = url.scheme().to_ascii_lowercase();
     if scheme.starts_with("sqlite") {
         return;
     }
-    let host = url.host_str().unwrap_or_default().to_owned();
+    let target = target(&url);
+    let host = match &target {
+        Target::Host(host) => host.clone(),
+        Target::Socket(_) => String::new(),
+    };
     let db_name = url.path().trim_start_matches('/').to_owned();
 
     // A database or host that names another environment, in any environment.
-    let names: Vec<String> = words(&host).chain(words(&db_name)).collect();
+    let names: Vec<String> = host_words(&host)
+        .into_iter()
+        .chain(words(&db_name))
+        .collect();
     for other in AppEnv::ALL.into_iter().filter(|e| *e != env) {
         if let Some(word) = names
             .iter()
@@ -178,22 +263,30 @@ fn database_rules(check: &mut Check<'_>, key: &str, raw: &str) {
 
     match env {
         AppEnv::Production => {
-            if host.is_empty() || is_loopback_host(&host) {
-                check.set_rule(DB_LOOPBACK);
-                check.violation(
-                    key,
-                    format!("the production database host is loopback (`{host}`)"),
-                    "use the managed database's address",
-                );
+            match &target {
+                Target::Host(host) if is_loopback_host(host) => {
+                    check.set_rule(DB_LOOPBACK);
+                    check.violation(
+                        key,
+                        format!("the production database host is loopback (`{host}`)"),
+                        "use the managed database's address",
+                    );
+                }
+                Target::Socket(socket) => {
+                    check.set_rule(DB_LOOPBACK);
+                    check.violation(
+                        key,
+                        format!(
+                            "the production database is reached through a local Unix socket ({socket})"
+                        ),
+                        format!(
+                            "use the managed database's address, or waive `{DB_LOOPBACK}` if the socket belongs to a proxy for it (such as /cloudsql/…)"
+                        ),
+                    );
+                }
+                Target::Host(_) => {}
             }
-            let tls_off = url.query_pairs().any(|(k, v)| {
-                let k = k.to_ascii_lowercase();
-                let v = v.to_ascii_lowercase();
-                (k == "sslmode" && v == "disable")
-                    || (k == "ssl-mode" && v == "disabled")
-                    || (k == "ssl" && (v == "false" || v == "0"))
-            });
-            if tls_off {
+            if tls_disabled(&url) {
                 check.set_rule(DB_TLS_DISABLED);
                 check.violation(
                     key,
@@ -241,11 +334,31 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in ["localhost", "127.0.0.1", "127.1.2.3", "[::1]", "LOCALHOST"] {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "LOCALHOST",
+            "localhost.",
+            "db.localhost",
+            "[::ffff:7f00:1]",
+            "0.0.0.0",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["db.internal", "10.0.0.1", "postgres"] {
+        for host in ["db.internal", "10.0.0.1", "postgres", "[2001:db8::1]"] {
             assert!(!is_loopback_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn host_words_skip_the_top_level_label_and_addresses() {
+        assert_eq!(
+            host_words("postgres.prod.svc.cluster.local"),
+            ["postgres", "prod", "svc", "cluster"]
+        );
+        assert_eq!(host_words("staging-db"), ["staging", "db"]);
+        assert!(host_words("[2001:db8::dev]").is_empty());
     }
 }

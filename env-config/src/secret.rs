@@ -218,14 +218,82 @@ impl<'de> Deserialize<'de> for SecretUrl {
 /// port) is redacted too: those are exactly the values that end up in error
 /// messages.
 ///
+/// Password-like query parameters (`password`, `sslpassword`, `token`,
+/// `secret`, …) are masked too: drivers accept a password there as well.
+///
 /// ```
 /// use appenv_config::redact_url;
 ///
 /// assert_eq!(redact_url("mysql://root:pw@db/app"), "mysql://root:[REDACTED]@db/app");
+/// assert_eq!(
+///     redact_url("postgres://app@db/app?password=pw&sslmode=require"),
+///     "postgres://app@db/app?password=[REDACTED]&sslmode=require"
+/// );
 /// assert_eq!(redact_url("redis://:pw@cache:6379"), "redis://:[REDACTED]@cache:6379");
 /// assert_eq!(redact_url("https://example.com/a@b"), "https://example.com/a@b");
 /// ```
 pub fn redact_url(text: &str) -> Cow<'_, str> {
+    let userinfo = redact_userinfo(text);
+    match redact_query_secrets(&userinfo) {
+        Some(owned) => Cow::Owned(owned),
+        None => userinfo,
+    }
+}
+
+/// Query parameters whose value is a credential (`postgres://h/db?password=…`
+/// is how libpq and many drivers also accept a password).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(name.as_str(), "pass" | "pwd" | "key" | "auth")
+        || ["password", "passwd", "secret", "token", "api_key", "apikey"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// Masks the values of credential query parameters in every URL of `text`;
+/// `None` when there is nothing to mask.
+fn redact_query_secrets(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut done = 0usize;
+    let mut search = 0usize;
+    while let Some(idx) = text[search..].find("://") {
+        let start = search + idx + 3;
+        let len = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(text.len() - start);
+        let end = start + len;
+        let token = &text[start..end];
+        if let Some(q) = token.find('?') {
+            let query_start = start + q + 1;
+            let query_end = text[query_start..end]
+                .find('#')
+                .map_or(end, |h| query_start + h);
+            let mut pos = query_start;
+            for pair in text[query_start..query_end].split('&') {
+                if let Some(eq) = pair.find('=') {
+                    let (value_start, value_end) = (pos + eq + 1, pos + pair.len());
+                    if is_secret_param(&pair[..eq])
+                        && value_end > value_start
+                        && &text[value_start..value_end] != REDACTED
+                    {
+                        out.push_str(&text[done..value_start]);
+                        out.push_str(REDACTED);
+                        done = value_end;
+                    }
+                }
+                pos += pair.len() + 1;
+            }
+        }
+        search = end;
+    }
+    if done == 0 {
+        return None;
+    }
+    out.push_str(&text[done..]);
+    Some(out)
+}
+
+fn redact_userinfo(text: &str) -> Cow<'_, str> {
     let mut out: Option<String> = None;
     let mut rest = text;
     let mut done = 0usize;
@@ -305,6 +373,18 @@ mod tests {
             ("sqlite://data/app.db", "sqlite://data/app.db"),
             ("postgres://user@h/db", "postgres://user@h/db"),
             ("no url at all", "no url at all"),
+            (
+                "postgres://app@h/db?sslmode=require&password=p%40ss&x=1",
+                "postgres://app@h/db?sslmode=require&password=[REDACTED]&x=1",
+            ),
+            (
+                "mysql://u:p@h/db?sslpassword=k#frag PWD=x",
+                "mysql://u:[REDACTED]@h/db?sslpassword=[REDACTED]#frag PWD=x",
+            ),
+            (
+                "https://h/a?page=2&password=",
+                "https://h/a?page=2&password=",
+            ),
             (
                 "postgres://u:[REDACTED]@h/db",
                 "postgres://u:[REDACTED]@h/db",

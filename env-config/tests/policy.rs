@@ -265,3 +265,131 @@ fn all_violations_are_reported_at_once_and_enforce_refuses() {
     ]);
     assert!(ok.unwrap().enforce().is_ok());
 }
+
+#[test]
+fn kubernetes_and_dev_tld_hosts_do_not_name_another_environment() {
+    let cluster = "postgres://app:pw@postgres.default.svc.cluster.local:5432/events";
+    let r = report(&[("APP_ENV", "staging"), ("DATABASE_URL", cluster)]);
+    assert!(
+        !rules(&r.violations).contains(&"database.other-environment"),
+        "{r}"
+    );
+    let r = report(&with(&[(
+        "DATABASE_URL",
+        "postgres://app:pw@postgres.default.svc.cluster.local:5432/events?sslmode=require",
+    )]));
+    assert!(r.is_ok(), "{r}");
+    let r = report(&with(&[(
+        "DATABASE_URL",
+        "postgres://app:pw@events.db.example.dev/events",
+    )]));
+    assert!(r.is_ok(), "{r}");
+    // A namespace that names another environment still does.
+    let r = report(&[
+        ("APP_ENV", "staging"),
+        (
+            "DATABASE_URL",
+            "postgres://app:pw@postgres.prod.svc.cluster.local/events",
+        ),
+    ]);
+    assert_eq!(rules(&r.violations), ["database.other-environment"], "{r}");
+}
+
+#[test]
+fn database_rules_read_socket_and_host_parameters() {
+    // libpq's `host` parameter is the host: checked like one.
+    let r = report(&[
+        ("APP_ENV", "staging"),
+        (
+            "DATABASE_URL",
+            "postgres://app:pw@/events?host=prod-db.internal",
+        ),
+    ]);
+    assert_eq!(rules(&r.violations), ["database.other-environment"], "{r}");
+    let r = report(&[(
+        "DATABASE_URL",
+        "postgres://app:pw@/events?host=db.example.com",
+    )]);
+    assert_eq!(
+        rules(&r.violations),
+        ["database.remote-host-in-local"],
+        "{r}"
+    );
+    let r = report(&with(&[(
+        "DATABASE_URL",
+        "postgres://app:pw@/events?host=localhost",
+    )]));
+    assert_eq!(rules(&r.violations), ["database.loopback-host"], "{r}");
+
+    // A Unix socket is fine in local, and named as a socket in production.
+    let socket = "postgres:///events?host=/var/run/postgresql";
+    assert!(report(&[("DATABASE_URL", socket)]).is_ok());
+    let r = report(&with(&[("DATABASE_URL", socket)]));
+    assert_eq!(rules(&r.violations), ["database.loopback-host"], "{r}");
+    let v = &r.violations[0];
+    assert!(v.message.contains("/var/run/postgresql"), "{}", v.message);
+    assert!(!v.message.contains("``"), "{}", v.message);
+}
+
+#[test]
+fn database_rules_cover_driver_spellings_and_address_forms() {
+    for url in [
+        "mysql://app:pw@db.internal/events?sslmode=disabled",
+        "mysql://app:pw@db.internal/events?ssl_mode=DISABLED",
+        "postgres://app:pw@db.internal/events?SSLMODE=Disable",
+    ] {
+        let r = report(&with(&[("DATABASE_URL", url)]));
+        assert_eq!(
+            rules(&r.violations),
+            ["database.tls-disabled"],
+            "{url}: {r}"
+        );
+    }
+    for url in [
+        "POSTGRES://app:pw@LOCALHOST/events",
+        "postgres://app:pw@[::ffff:127.0.0.1]/events",
+        "postgres://app:pw@0.0.0.0/events",
+        "mysql://app:pw@[::1]:3306/events",
+    ] {
+        let r = report(&with(&[("DATABASE_URL", url)]));
+        assert_eq!(
+            rules(&r.violations),
+            ["database.loopback-host"],
+            "{url}: {r}"
+        );
+    }
+    for url in [
+        "postgresql://app:pw@[2001:db8::1]:5432/events?sslmode=verify-full",
+        "MYSQL://app:pw@DB.INTERNAL/EVENTS",
+    ] {
+        let r = report(&with(&[("DATABASE_URL", url)]));
+        assert!(r.is_ok(), "{url}: {r}");
+    }
+    // An IPv6 host is not a single-label service name in local.
+    let r = report(&[("DATABASE_URL", "postgres://app:pw@[2001:db8::1]/events")]);
+    assert_eq!(
+        rules(&r.violations),
+        ["database.remote-host-in-local"],
+        "{r}"
+    );
+}
+
+#[test]
+fn database_rules_apply_when_the_password_keeps_the_url_from_parsing() {
+    for url in [
+        "postgres://app:pa#ss@localhost/events",
+        "postgres://app:pa/ss@127.0.0.1:5432/events",
+    ] {
+        let r = report(&with(&[("DATABASE_URL", url)]));
+        assert_eq!(
+            rules(&r.violations),
+            ["database.loopback-host"],
+            "{url}: {r}"
+        );
+    }
+    let r = report(&with(&[(
+        "DATABASE_URL",
+        "postgres://app:p@ss@db.internal/events?sslmode=disable",
+    )]));
+    assert_eq!(rules(&r.violations), ["database.tls-disabled"], "{r}");
+}

@@ -248,3 +248,25 @@ fn a_secret_typed_field_is_not_echoed_in_type_errors() {
     assert_clean("type error", &err.to_string());
     assert_clean("type error Debug", &format!("{err:?}"));
 }
+
+#[test]
+fn a_password_in_the_url_query_is_redacted() {
+    let s = Scratch::new();
+    let url = format!("postgres://app@db.internal/events?password={DB_SENTINEL}&sslmode=require");
+    let loaded = s
+        .load([("APP_ENV", "production"), ("DATABASE_URL", url.as_str())])
+        .unwrap();
+    assert_eq!(loaded.config().database.url.expose(), url);
+    let entry = loaded.explain().get("database.url").unwrap();
+    assert_eq!(
+        entry.value,
+        "postgres://app@db.internal/events?password=[REDACTED]&sslmode=require"
+    );
+    assert_clean("explain table", &loaded.explain().to_string());
+    assert_clean("policy", &loaded.policy().to_string());
+    assert_clean("url Debug", &format!("{:?}", loaded.config().database.url));
+    let err = s
+        .load([("DATABASE__MAX_CONNECTIONS", url.as_str())])
+        .unwrap_err();
+    assert_clean("type error", &err.to_string());
+}
