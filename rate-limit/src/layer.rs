@@ -57,8 +57,11 @@ impl RateLimitLayer {
         RateLimitBuilder::new(config)
     }
 
-    /// One check of `key` at `weight`, counted against this layer's quota
-    /// exactly like a request (useful outside HTTP, e.g. for jobs).
+    /// One check of `key` at `weight`, against this layer's quota and
+    /// backend exactly like a request (useful outside HTTP, e.g. for jobs or
+    /// WebSocket messages). The caller acts on the [`Decision`]; it is not
+    /// counted in [`Stats::allowed`]/[`Stats::limited`] nor logged as a
+    /// `decision` event, and shadow mode does not apply.
     pub async fn check(&self, key: &ClientKey, weight: u32) -> Decision {
         self.core.decide(key, weight).await
     }

@@ -198,7 +198,15 @@ async fn redis_weight_and_retry_after() {
     let key = ClientKey::from_header_value(b"api-key-1");
     let d = layer.check(&key, 7).await;
     assert!(d.allowed && d.remaining == 3, "{d:?}");
+    // The script cache is emptied (a Redis restart or failover does that):
+    // the next EVALSHA gets NOSCRIPT and the script is loaded again.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let d = layer.check(&key, 4).await;
+    assert_eq!(d.source, DecisionSource::Redis, "{d:?}");
     assert!(!d.allowed, "{d:?}");
     // Three units are left and one comes back every 6 s: the fourth is
     // (just under) 6 s away.
