@@ -193,3 +193,51 @@ impl ShrinkableKeyedStateStore<ClientKey> for SharedStore {
         self.0.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh(tat: Option<Nanos>) -> Result<((), Nanos), ()> {
+        Ok(((), tat.unwrap_or(Nanos::from(0u64)) + Nanos::from(1_000u64)))
+    }
+
+    #[test]
+    fn the_cap_is_exact_for_any_size() {
+        for cap in [1usize, 2, 15, 16, 17, 100, 1_000, 100_003] {
+            let store = BoundedStore::new(cap, Overflow::Pass);
+            assert_eq!(store.capacity(), cap);
+            for i in 0..(cap as u32 * 3 + 2_000) {
+                let key = ClientKey::from_ip(std::net::Ipv4Addr::from(i).into());
+                store.measure_and_replace(&key, fresh).unwrap();
+            }
+            assert_eq!(store.len(), cap, "cap {cap}");
+            assert!(store.is_full());
+        }
+    }
+
+    #[test]
+    fn sweeping_drops_only_fresh_state() {
+        let store = BoundedStore::new(10, Overflow::Shared);
+        let old = ClientKey::from_ip("192.0.2.1".parse().unwrap());
+        let busy = ClientKey::from_ip("192.0.2.2".parse().unwrap());
+        store
+            .measure_and_replace(&old, |_| Ok::<_, ()>(((), Nanos::from(100u64))))
+            .unwrap();
+        store
+            .measure_and_replace(&busy, |_| Ok::<_, ()>(((), Nanos::from(5_000u64))))
+            .unwrap();
+        store
+            .measure_and_replace(&ClientKey::Overflow, |_| {
+                Ok::<_, ()>(((), Nanos::from(50u64)))
+            })
+            .unwrap();
+        store.retain_recent(Nanos::from(1_000u64));
+        assert_eq!(store.len(), 1);
+        let seen = store
+            .measure_and_replace(&busy, |tat| Err::<((), Nanos), _>(tat))
+            .unwrap_err();
+        assert_eq!(seen, Some(Nanos::from(5_000u64)));
+        assert_eq!(*lock(&store.overflow_cell), None);
+    }
+}

@@ -657,3 +657,30 @@ async fn decisions_are_tracing_events_with_metric_fields() {
     assert!(events[1].contains("policy=default"), "{events:?}");
     assert!(events[1].contains("client=ip:192.0.2.1"), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_never_exceed_the_quota() {
+    // 50 per hour: nothing comes back while the test runs.
+    let layer = RateLimitLayer::new(&config(AppEnv::Production, 50, 3_600_000)).unwrap();
+    let app = app(layer.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for _ in 0..100 {
+                if status(&app, request("192.0.2.99", &[])).await == StatusCode::OK {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        ok += task.await.unwrap();
+    }
+    assert_eq!(ok, 50);
+    let stats = layer.stats();
+    assert_eq!((stats.allowed, stats.limited), (50, 750));
+}
