@@ -119,6 +119,14 @@ pub struct MigrateArgs {
     /// How long to wait for another migrator's lock, in milliseconds.
     #[arg(long = "lock-wait-ms", global = true)]
     pub lock_wait_ms: Option<u64>,
+    /// Postgres `lock_timeout` of the migration session, in milliseconds
+    /// (0 = off; default per environment).
+    #[arg(long = "lock-timeout-ms", global = true)]
+    pub lock_timeout_ms: Option<u64>,
+    /// Postgres `statement_timeout` of the migration session, in
+    /// milliseconds (0 = off; default per environment).
+    #[arg(long = "statement-timeout-ms", global = true)]
+    pub statement_timeout_ms: Option<u64>,
     /// The command.
     #[command(subcommand)]
     pub command: MigrateCommand,
@@ -204,10 +212,7 @@ impl MigrateArgs {
             _ => {}
         }
         let Some(database) = database else {
-            let err = Error::UnsupportedUrl {
-                url: "(none: pass --database-url or set DATABASE_URL)".into(),
-            };
-            return self.fail(name, &err);
+            return self.fail(name, &Error::MissingDatabaseUrl);
         };
         let migrator = match Migrator::with_config(database, migrations, env, config) {
             Ok(m) => m,
@@ -216,6 +221,20 @@ impl MigrateArgs {
         let migrator = match self.lock_wait_ms {
             Some(ms) => migrator.with_lock_wait(Duration::from_millis(ms)),
             None => migrator,
+        };
+        let migrator = if self.lock_timeout_ms.is_some() || self.statement_timeout_ms.is_some() {
+            let lock = self
+                .lock_timeout_ms
+                .unwrap_or(config.migrate_lock_timeout_ms);
+            let statement = self
+                .statement_timeout_ms
+                .unwrap_or(config.migrate_statement_timeout_ms);
+            migrator.with_session_timeouts(
+                Duration::from_millis(lock),
+                Duration::from_millis(statement),
+            )
+        } else {
+            migrator
         };
         match &self.command {
             MigrateCommand::Status => match migrator.status().await {
@@ -324,7 +343,7 @@ impl MigrateArgs {
         let _ = err.flush();
         let mut line = String::new();
         let _ = stdin.lock().read_line(&mut line);
-        if line.trim() == env.as_str() {
+        if confirmed(env, &line) {
             Ok(())
         } else {
             Err(Error::NotConfirmed { env })
@@ -415,6 +434,12 @@ impl MigrateArgs {
     }
 }
 
+/// The typed answer confirms `env` only when it is the environment's
+/// canonical name, exactly (surrounding white space aside).
+fn confirmed(env: AppEnv, answer: &str) -> bool {
+    answer.trim() == env.as_str()
+}
+
 fn status_text(s: &crate::status::Status) -> String {
     let mut out = format!(
         "{}: {} applied, {} pending, {} divergent, {} missing, {} newer than this binary",
@@ -492,4 +517,27 @@ fn new_migration(dir: &Path, name: &str) -> Result<PathBuf, Error> {
             source,
         })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_environment_name_confirms() {
+        assert!(confirmed(AppEnv::Production, "production\n"));
+        assert!(!confirmed(AppEnv::Production, "prod\n"));
+        assert!(!confirmed(AppEnv::Production, "yes\n"));
+        assert!(!confirmed(AppEnv::Production, ""));
+    }
+
+    #[test]
+    fn new_creates_the_next_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("V7__x.sql"), "SELECT 1;").unwrap();
+        let path = new_migration(dir.path(), "add_orders").unwrap();
+        assert!(path.ends_with("V8__add_orders.sql"));
+        assert!(Migrations::from_dir(dir.path()).unwrap().get(8).is_some());
+        assert!(new_migration(dir.path(), "../evil").is_err());
+    }
 }

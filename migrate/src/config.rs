@@ -37,6 +37,7 @@ pub const RULE_AUTO_APPLY: &str = "migrate.auto-apply";
 /// | key | local | staging | production |
 /// |---|---|---|---|
 /// | `url` (`DATABASE_URL`) | unset | unset | unset |
+/// | `migrate_url` (`DATABASE_MIGRATE_URL`) | unset | unset | unset |
 /// | `max_connections` | 5 | 10 | 20 |
 /// | `min_connections` | 0 | 1 | 2 |
 /// | `connect_timeout_ms` | 5000 | 10000 | 10000 |
@@ -50,6 +51,12 @@ pub const RULE_AUTO_APPLY: &str = "migrate.auto-apply";
 pub struct DatabaseConfig {
     /// The database URL; its password is redacted in every output.
     pub url: SecretUrl,
+    /// A direct URL for migrations when `url` goes through a
+    /// transaction-pooling proxy such as PgBouncer (session advisory locks
+    /// need a real session). [`run_startup`](crate::run_startup) and
+    /// [`MigrateArgs::run`](crate::MigrateArgs::run) use it instead of the
+    /// pool when set (`DATABASE_MIGRATE_URL`).
+    pub migrate_url: Option<SecretUrl>,
     /// Pool size.
     pub max_connections: u32,
     /// Connections kept open.
@@ -88,6 +95,7 @@ impl Section for DatabaseConfig {
         };
         DatabaseConfig {
             url: SecretUrl::default(),
+            migrate_url: None,
             max_connections: max,
             min_connections: min,
             connect_timeout_ms: connect,
@@ -101,6 +109,7 @@ impl Section for DatabaseConfig {
 
     fn register(reg: &mut Registry<'_, Self>) {
         reg.database_url("url")
+            .database_url("migrate_url")
             .alias("MIGRATE_ON_STARTUP", "migrate_on_startup")
             .rule(RULE_AUTO_APPLY, |check, cfg: &DatabaseConfig| {
                 if cfg.migrate_on_startup && check.env() != AppEnv::Local {

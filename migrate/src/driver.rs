@@ -38,7 +38,11 @@ fn raw(sql: &str) -> sqlx::RawSql {
 }
 
 async fn execute_all(driver: &mut Driver<'_>, queries: Vec<&str>) -> Result<usize, sqlx::Error> {
-    let no_tx = queries.first().is_some_and(|q| is_no_transaction(q));
+    // SQLite runs everything inside the lock's transaction, so the marker
+    // cannot be honoured there; a savepoint at least keeps the migration
+    // atomic.
+    let no_tx =
+        !driver.in_outer_transaction && queries.first().is_some_and(|q| is_no_transaction(q));
     let count = queries.len();
     if no_tx {
         // Each piece runs on its own (CREATE INDEX CONCURRENTLY cannot run

@@ -22,6 +22,10 @@ pub enum Error {
         url: String,
     },
 
+    /// No database URL was given.
+    #[error("no database URL: pass --database-url or set DATABASE_URL")]
+    MissingDatabaseUrl,
+
     /// The database URL could not be parsed by the driver.
     #[error("invalid database URL `{url}`: {source}")]
     InvalidUrl {
@@ -174,7 +178,9 @@ impl Error {
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } => exit::CONFIG,
+            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
+                exit::CONFIG
+            }
             _ => exit::FAILURE,
         }
     }
@@ -183,7 +189,9 @@ impl Error {
     /// audit table.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } => "config",
+            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
+                "config"
+            }
             Error::Connect { .. } => "connect",
             Error::Database { .. } => "database",
             Error::LockTimeout { .. } => "lock-timeout",

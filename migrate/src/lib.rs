@@ -7,8 +7,31 @@
 //! read each other's databases. PostgreSQL, MySQL/MariaDB and SQLite are
 //! driven through sqlx 0.9.
 //!
-//! The startup call is three lines — apply in local, verify in staging and
-//! production:
+//! In a service, the startup call is three lines — apply in local, verify
+//! in staging and production:
+//!
+//! ```no_run
+//! # use appenv_config::{AppEnv, Registry, Section};
+//! # use appenv_migrate::{DatabaseConfig, Migrations};
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize)]
+//! # struct Config { database: DatabaseConfig }
+//! # impl Section for Config {
+//! #     fn defaults(env: AppEnv) -> Self { Config { database: DatabaseConfig::defaults(env) } }
+//! #     fn register(reg: &mut Registry<'_, Self>) { reg.section::<DatabaseConfig>("database"); }
+//! # }
+//! mod embedded { refinery::embed_migrations!("tests/migrations"); }
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! let loaded = appenv_config::load::<Config>()?.enforce()?;
+//! let db = &loaded.config().database;
+//! let pool = db.pool_options::<sqlx::Postgres>().connect(db.url.expose()).await?;
+//!
+//! let migrations = Migrations::embedded(&embedded::migrations::runner());
+//! appenv_migrate::run_startup(loaded.env(), db, &pool, migrations).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The same with a SQLite file, runnable:
 //!
 //! ```
 //! use appenv_config::{AppEnv, Section};

@@ -588,6 +588,7 @@ impl Migrator {
 /// The startup call: apply pending migrations when
 /// `config.migrate_on_startup` (the local default), otherwise verify them
 /// (staging and production), failing on pending or divergent migrations.
+/// When `config.migrate_url` is set it is used instead of `database`.
 ///
 /// ```no_run
 /// # async fn start(config: appenv_migrate::DatabaseConfig, migrations: appenv_migrate::Migrations) -> Result<(), appenv_migrate::Error> {
@@ -602,7 +603,10 @@ pub async fn run_startup(
     database: impl IntoDatabase,
     migrations: Migrations,
 ) -> Result<StartupOutcome, Error> {
-    let migrator = Migrator::with_config(database, migrations, env, config)?;
+    let migrator = match &config.migrate_url {
+        Some(url) if !url.is_empty() => Migrator::with_config(url, migrations, env, config)?,
+        _ => Migrator::with_config(database, migrations, env, config)?,
+    };
     if config.migrate_on_startup {
         if env.is_production() {
             tracing::warn!(

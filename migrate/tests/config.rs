@@ -51,6 +51,14 @@ fn flat_variables_set_the_section() {
             .database
             .migrate_on_startup
     );
+    assert_eq!(db.migrate_url, None);
+    let direct = "postgres://app:pw@db-direct.internal:5432/app?sslmode=require";
+    let loaded = load(
+        AppEnv::Staging,
+        &[("DATABASE_URL", PROD_URL), ("DATABASE_MIGRATE_URL", direct)],
+    );
+    let url = loaded.config().database.migrate_url.as_ref();
+    assert_eq!(url.map(|u| u.expose()), Some(direct));
 }
 
 #[test]
@@ -114,6 +122,11 @@ fn auto_apply_in_production_is_a_violation_unless_waived() {
             .any(|f| f.rule == RULE_AUTO_APPLY)
     );
     let prod_default = load(AppEnv::Production, &[("DATABASE_URL", PROD_URL)]);
+    assert!(
+        prod_default.policy().violations.is_empty(),
+        "an unset migrate_url is fine: {}",
+        prod_default.policy()
+    );
     assert!(
         !prod_default
             .policy()
