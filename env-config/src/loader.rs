@@ -227,12 +227,18 @@ impl Loader {
             }
         }
 
-        // 3 and 4. `.env` files (local only) below the variables.
+        // 3 and 4. `.env` files (local only) below the variables. Within
+        // one source, a more specific name is applied last and so wins
+        // (`SERVER__PORT` over `SERVER_PORT` over the alias `PORT`),
+        // whatever the alphabetical order of the names.
+        let mapping = Mapping::new(&schema, &shapes, self.prefix.as_deref());
         let mut raw_vars: Vec<RawVar> = Vec::new();
         for name in [".env", ".env.local"] {
             let path = self.dotenv_dir.join(name);
             if env.is_local() {
-                raw_vars.extend(sources::read_dotenv(&path)?);
+                let mut vars = sources::read_dotenv(&path)?;
+                vars.sort_by_key(|v| mapping.specificity(&v.name, &shapes));
+                raw_vars.extend(vars);
             } else if path.is_file() {
                 warnings.push(format!(
                     "{} ignored: .env files are read only in local (APP_ENV={env})",
@@ -240,13 +246,18 @@ impl Loader {
                 ));
             }
         }
-        raw_vars.extend(self.vars.iter().map(|(name, value)| RawVar {
-            name: name.clone(),
-            value: value.clone(),
-            source: Source::Env { var: name.clone() },
-        }));
+        let mut vars: Vec<RawVar> = self
+            .vars
+            .iter()
+            .map(|(name, value)| RawVar {
+                name: name.clone(),
+                value: value.clone(),
+                source: Source::Env { var: name.clone() },
+            })
+            .collect();
+        vars.sort_by_key(|v| mapping.specificity(&v.name, &shapes));
+        raw_vars.extend(vars);
 
-        let mapping = Mapping::new(&schema, &shapes, self.prefix.as_deref());
         let (env_tree, file_tree) =
             mapping.apply(&raw_vars, &shapes, &mut provenance, &mut warnings)?;
         layers.push(env_tree);
@@ -256,7 +267,12 @@ impl Loader {
         let mut override_tree = Json::Object(Map::new());
         for (key, value) in &self.overrides {
             insert_path(&mut override_tree, key, value.clone());
-            provenance.record(key.clone(), Source::Override, value.clone());
+            // A table sets every key under it.
+            let mut leaves = Vec::new();
+            flatten(key, value, &mut leaves);
+            for (leaf, value) in leaves {
+                provenance.record(leaf, Source::Override, value);
+            }
         }
         layers.push(override_tree);
 
@@ -538,6 +554,53 @@ impl<'a> Mapping<'a> {
         self.flat.get(&name.to_ascii_uppercase()).cloned()
     }
 
+    /// How specific a variable name is, for ordering variables of one
+    /// source: an alias (0), the full path joined with `_` (1), `__`
+    /// nesting (2). Unknown names sort first.
+    fn specificity(&self, name: &str, shapes: &Shapes) -> u8 {
+        let Some(stripped) = self.strip(name) else {
+            return 0;
+        };
+        let base = match self.resolve(stripped, shapes) {
+            Some(_) => stripped,
+            None => match stripped.strip_suffix("_FILE") {
+                Some(base) if self.resolve(base, shapes).is_some() => base,
+                _ => return 0,
+            },
+        };
+        if base.contains("__") {
+            return 2;
+        }
+        match self.flat.get(&base.to_ascii_uppercase()) {
+            Some((key, _)) if key.replace('.', "_").eq_ignore_ascii_case(base) => 1,
+            _ => 0,
+        }
+    }
+
+    /// For a `__` name whose key is not a known setting (nor under a known
+    /// map or optional table), the closest known key.
+    fn unknown_nested<'s>(&self, key: &str, shapes: &'s Shapes) -> Option<Option<&'s str>> {
+        if shapes.known.contains(key) {
+            return None;
+        }
+        let mut parent = key;
+        while let Some(dot) = parent.rfind('.') {
+            parent = &parent[..dot];
+            if shapes.leaves.iter().any(|leaf| leaf == parent) {
+                return None;
+            }
+        }
+        let limit = (key.len() / 5).clamp(1, 3);
+        let closest = shapes
+            .leaves
+            .iter()
+            .map(|known| (strsim::damerau_levenshtein(key, known), known))
+            .filter(|(d, _)| *d <= limit)
+            .min()
+            .map(|(_, known)| known.as_str());
+        Some(closest)
+    }
+
     fn suggest(&self, name: &str) -> Option<&str> {
         if name.len() < 6 || NEVER_SUGGEST.contains(&name) || name.contains("SERVICE_") {
             return None;
@@ -566,8 +629,18 @@ impl<'a> Mapping<'a> {
         let present: BTreeSet<&str> = vars.iter().map(|v| v.name.as_str()).collect();
         let mut file_entries = Vec::new();
 
+        // The last variable of the current source that set each key, to
+        // warn when two names of one source set the same key differently.
+        let mut set_by: BTreeMap<String, (String, String, Json)> = BTreeMap::new();
         for var in vars {
             if var.name == APP_ENV_VAR || var.name == CONFIG_DIR_VAR {
+                if let Source::Dotenv { path, line, .. } = &var.source {
+                    warnings.push(format!(
+                        "{}:{line} sets {}, which is read only from the process environment; ignored",
+                        path.display(),
+                        var.name
+                    ));
+                }
                 continue;
             }
             let Some(name) = self.strip(&var.name) else {
@@ -575,6 +648,32 @@ impl<'a> Mapping<'a> {
             };
             if let Some((key, inverted)) = self.resolve(name, shapes) {
                 let value = convert(&var.value, &key, inverted, shapes, &var.source)?;
+                if name.contains("__")
+                    && let Some(closest) = self.unknown_nested(&key, shapes)
+                {
+                    let hint = closest.map_or_else(String::new, |known| {
+                        format!(
+                            "; did you mean {}{}?",
+                            self.prefix.unwrap_or_default(),
+                            known.replace('.', "__").to_ascii_uppercase()
+                        )
+                    });
+                    warnings.push(format!(
+                        "variable {} sets `{key}`, which is not a known setting{hint}",
+                        var.name
+                    ));
+                }
+                let layer = source_layer(&var.source);
+                if let Some((prev_layer, prev_var, prev_value)) = set_by.get(&key)
+                    && *prev_layer == layer
+                    && *prev_value != value
+                {
+                    warnings.push(format!(
+                        "{prev_var} and {} both set `{key}`; {} wins (the more specific name)",
+                        var.name, var.name
+                    ));
+                }
+                set_by.insert(key.clone(), (layer, var.name.clone(), value.clone()));
                 insert_path(&mut env_tree, &key, value.clone());
                 provenance.record(key, var.source.clone(), value);
                 continue;
@@ -612,6 +711,20 @@ impl<'a> Mapping<'a> {
             provenance.record(key, source, value);
         }
         Ok((env_tree, file_tree))
+    }
+}
+
+/// Which source a variable came from (`.env`, `.env.local` or the
+/// environment), to tell names of one source from layered ones.
+fn source_layer(source: &Source) -> String {
+    match source {
+        Source::Dotenv { path, .. } => path.display().to_string(),
+        other => other
+            .to_string()
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 

@@ -156,9 +156,13 @@ pub(crate) fn read_dotenv(path: &Path) -> Result<Vec<RawVar>, Error> {
             }
             Err(dotenvy::Error::LineParse(bad, index)) => {
                 // The offending text may hold a secret: report only where.
+                let bad = bad.trim();
                 let line = text
                     .lines()
-                    .position(|l| bad.starts_with(l.trim_start()) || l.contains(bad.as_str()))
+                    .position(|l| {
+                        let l = l.trim();
+                        !l.is_empty() && (bad.starts_with(l) || l.contains(bad))
+                    })
                     .map_or(1, |i| i + 1);
                 return Err(Error::Parse {
                     path: path.to_owned(),
@@ -268,6 +272,11 @@ mod tests {
         let err = read_dotenv(&path).unwrap_err().to_string();
         assert!(err.contains(".env:2"), "{err}");
         assert!(!err.contains("sentinel"), "{err}");
+
+        // Blank lines and comments before the bad line do not shift it.
+        std::fs::write(&path, "A=1\n\n# note\n\nB='sentinel-unterminated\n").unwrap();
+        let err = read_dotenv(&path).unwrap_err().to_string();
+        assert!(err.contains(".env:5"), "{err}");
     }
 
     #[test]

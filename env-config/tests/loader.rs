@@ -314,3 +314,140 @@ fn explain_json_has_the_documented_shape_and_a_stable_fingerprint() {
         "{table}"
     );
 }
+
+/// A section whose alias (`TTL`) sorts after its full-path name
+/// (`AUTH_TOKEN_TTL`).
+mod auth {
+    use appenv_config::{AppEnv, Registry, Section};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Auth {
+        pub(crate) token_ttl: u32,
+    }
+
+    impl Section for Auth {
+        fn defaults(_env: AppEnv) -> Self {
+            Auth { token_ttl: 60 }
+        }
+        fn register(reg: &mut Registry<'_, Self>) {
+            reg.alias("TTL", "token_ttl");
+        }
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct App {
+        pub(crate) auth: Auth,
+    }
+
+    impl Section for App {
+        fn defaults(env: AppEnv) -> Self {
+            App {
+                auth: Auth::defaults(env),
+            }
+        }
+        fn register(reg: &mut Registry<'_, Self>) {
+            reg.section::<Auth>("auth");
+        }
+    }
+}
+
+#[test]
+fn the_more_specific_name_wins_within_one_source_and_the_clash_is_warned() {
+    let s = Scratch::new();
+    // Alias against full path, whatever their alphabetical order.
+    let loaded = s
+        .loader([("AUTH_TOKEN_TTL", "10"), ("TTL", "20")])
+        .load::<auth::App>()
+        .unwrap();
+    assert_eq!(loaded.config().auth.token_ttl, 10);
+    assert_eq!(
+        loaded.explain().get("auth.token_ttl").unwrap().source,
+        "env AUTH_TOKEN_TTL"
+    );
+    let warnings = loaded.warnings().join("\n");
+    assert!(
+        warnings.contains("TTL and AUTH_TOKEN_TTL both set `auth.token_ttl`"),
+        "{warnings}"
+    );
+
+    let loaded = s.load([("PORT", "4001"), ("SERVER_PORT", "4002")]).unwrap();
+    assert_eq!(loaded.config().server.port, 4002);
+    assert!(
+        loaded
+            .warnings()
+            .iter()
+            .any(|w| w.contains("PORT and SERVER_PORT")),
+        "{:?}",
+        loaded.warnings()
+    );
+    let loaded = s
+        .load([("SERVER__PORT", "4003"), ("SERVER_PORT", "4002")])
+        .unwrap();
+    assert_eq!(loaded.config().server.port, 4003);
+
+    // Equal values are not a clash.
+    let loaded = s.load([("PORT", "4001"), ("SERVER_PORT", "4001")]).unwrap();
+    assert!(loaded.warnings().is_empty(), "{:?}", loaded.warnings());
+
+    // Across sources precedence decides: the process environment beats
+    // `.env`, even with a less specific name, and that is no clash.
+    s.write(".env", "SERVER_PORT=4010\n");
+    let loaded = s.load([("PORT", "4011")]).unwrap();
+    assert_eq!(loaded.config().server.port, 4011);
+    assert!(loaded.warnings().is_empty(), "{:?}", loaded.warnings());
+}
+
+#[test]
+fn app_env_in_a_dotenv_file_is_warned_about() {
+    let s = Scratch::new();
+    s.write(".env", "PORT=4001\nAPP_ENV=production\n");
+    let loaded = s.load([]).unwrap();
+    assert_eq!(loaded.env(), AppEnv::Local);
+    let warnings = loaded.warnings().join("\n");
+    assert!(
+        warnings.contains(".env:2 sets APP_ENV") && warnings.contains("ignored"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn an_override_of_a_table_is_the_source_of_its_keys() {
+    let s = Scratch::new();
+    let loaded = s
+        .loader([("PORT", "4001")])
+        .set("server", serde_json::json!({ "port": 4100 }))
+        .load::<Config>()
+        .unwrap();
+    assert_eq!(loaded.config().server.port, 4100);
+    let entry = loaded.explain().get("server.port").unwrap();
+    assert_eq!(entry.source, "override");
+    assert_eq!(entry.shadowed[0].source, "env PORT");
+}
+
+#[test]
+fn a_nested_name_with_an_unknown_key_is_warned_about() {
+    let s = Scratch::new();
+    let loaded = s.load([("DATABASE__MAX_CONECTIONS", "3")]).unwrap();
+    assert_eq!(loaded.config().database.max_connections, 5);
+    let warnings = loaded.warnings().join("\n");
+    assert!(
+        warnings.contains("DATABASE__MAX_CONECTIONS")
+            && warnings.contains("did you mean DATABASE__MAX_CONNECTIONS"),
+        "{warnings}"
+    );
+    // Known nested names are not warned about.
+    let loaded = s.load([("DATABASE__MAX_CONNECTIONS", "3")]).unwrap();
+    assert!(loaded.warnings().is_empty(), "{:?}", loaded.warnings());
+}
+
+#[test]
+fn a_malformed_dotenv_line_is_reported_at_its_line() {
+    let s = Scratch::new();
+    s.write(
+        ".env",
+        "PORT=4001\n\n# secrets\n\nJWT_SECRET='unterminated\n",
+    );
+    let err = s.load([]).unwrap_err();
+    assert!(matches!(err, Error::Parse { line: 5, .. }), "{err}");
+}
