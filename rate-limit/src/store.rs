@@ -235,7 +235,7 @@ mod tests {
         store.retain_recent(Nanos::from(1_000u64));
         assert_eq!(store.len(), 1);
         let seen = store
-            .measure_and_replace(&busy, |tat| Err::<((), Nanos), _>(tat))
+            .measure_and_replace(&busy, Err::<((), Nanos), _>)
             .unwrap_err();
         assert_eq!(seen, Some(Nanos::from(5_000u64)));
         assert_eq!(*lock(&store.overflow_cell), None);
