@@ -305,6 +305,15 @@ fn an_unusable_redis_url_is_an_error_naming_the_key_without_the_password() {
     assert!(!err.contains("sup3rs3cretpw"), "{err}");
 }
 
+#[test]
+fn a_tls_redis_url_is_refused_at_startup_not_at_the_first_request() {
+    let cfg = redis_config("rediss://:sup3rs3cretpw@cache:6380", "p", 2, 1000);
+    let err = RateLimitLayer::new(&cfg).unwrap_err().to_string();
+    assert!(err.contains("rate_limit.redis_url"), "{err}");
+    assert!(err.contains("TLS"), "{err}");
+    assert!(!err.contains("sup3rs3cretpw"), "{err}");
+}
+
 /// A TCP proxy in front of the real Redis that can be "stopped": while
 /// down it drops open connections and refuses new ones.
 struct Switch {
