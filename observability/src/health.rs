@@ -269,6 +269,29 @@ impl Health {
     }
 }
 
+#[cfg(feature = "migrate")]
+impl Health {
+    /// Registers the check `name` that reads the migration history through
+    /// `migrator` and fails while migrations are pending, divergent (edited
+    /// after being applied) or missing. Migrations newer than this binary
+    /// pass (a newer replica migrated ahead). It reads only: no audit row,
+    /// no lock.
+    #[must_use]
+    pub fn migrations(self, name: impl Into<String>, migrator: appenv_migrate::Migrator) -> Self {
+        let migrator = Arc::new(migrator);
+        self.check(name, move || {
+            let migrator = Arc::clone(&migrator);
+            async move {
+                let status = migrator.status().await.map_err(|e| e.to_string())?;
+                match status.problems() {
+                    None => Ok(()),
+                    Some(problems) => Err(problems.to_string()),
+                }
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

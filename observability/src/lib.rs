@@ -10,6 +10,8 @@ mod http;
 mod init;
 mod logs;
 mod otel;
+#[cfg(feature = "rate-limit")]
+mod rate_limit;
 mod redact;
 
 pub use config::{LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
@@ -20,3 +22,5 @@ pub use http::{
     ResponseFuture,
 };
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
+#[cfg(feature = "rate-limit")]
+pub use rate_limit::{RateLimitMetrics, rate_limit_metrics};
