@@ -59,6 +59,7 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         .oneshot(
             Request::get(format!("/orders/7?token={SENTINEL}&page=2"))
                 .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+                .header("tracestate", "vendor=abc")
                 .header("user-agent", "test-agent/1.0")
                 .header("x-request-id", "req-42")
                 .header("authorization", format!("Bearer {SENTINEL}"))
@@ -106,6 +107,10 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         "child of the incoming span"
     );
     assert_eq!(order.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(
+        order.trace_state, "vendor=abc",
+        "tracestate is carried over"
+    );
     let a = &order.attributes;
     assert_eq!(attr(a, "http.request.method").as_deref(), Some("GET"));
     assert_eq!(attr(a, "url.path").as_deref(), Some("/orders/7"));
@@ -250,6 +255,7 @@ async fn unreachable_collector_keeps_serving_and_shutdown_meets_its_deadline() {
     let start = Instant::now();
     let result = guard.shutdown();
     let took = start.elapsed();
+    eprintln!("shutdown with a hanging collector: {took:?} -> {result:?}");
     assert!(
         took < Duration::from_millis(2_500),
         "shutdown took {took:?} with a 1s deadline ({result:?})"
@@ -257,7 +263,7 @@ async fn unreachable_collector_keeps_serving_and_shutdown_meets_its_deadline() {
 }
 
 #[tokio::test]
-async fn request_span_reaches_the_collector_whatever_the_console_level() {
+async fn request_span_reaches_the_collector_whatever_the_console_level_and_drop_flushes() {
     let collector = Collector::start();
     let mut cfg = config(OtlpProtocol::Grpc, collector.grpc_endpoint());
     cfg.rust_log = "error".into();
@@ -278,7 +284,8 @@ async fn request_span_reaches_the_collector_whatever_the_console_level() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     drop(_scope);
-    guard.shutdown().unwrap();
+    // Dropping the guard on this current-thread runtime flushes too.
+    drop(guard);
     wait_for("the request span", || !collector.spans().is_empty());
     let span = &collector.spans()[0];
     assert_eq!(span.name, "GET /orders/{id}");
