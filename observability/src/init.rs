@@ -14,7 +14,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Dispatch;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, FilterExt};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -130,8 +130,10 @@ impl<'a> TelemetryBuilder<'a> {
             // console level, so propagation never breaks.
             let filter = directives
                 .export()?
-                .or(filter_fn(|meta| meta.target() == HTTP_SPAN_TARGET))
-                .and(filter_fn(|meta| !is_exporter_target(meta.target())));
+                .or(MetadataFilter(|meta| {
+                    meta.is_span() && meta.target() == HTTP_SPAN_TARGET
+                }))
+                .and(MetadataFilter(|meta| !is_exporter_target(meta.target())));
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
@@ -145,7 +147,7 @@ impl<'a> TelemetryBuilder<'a> {
                 );
                 let filter = directives
                     .export()?
-                    .and(filter_fn(|meta| !is_exporter_target(meta.target())));
+                    .and(MetadataFilter(|meta| !is_exporter_target(meta.target())));
                 layers.push(bridge.with_filter(filter).boxed());
             }
         }
@@ -199,6 +201,31 @@ impl<'a> TelemetryBuilder<'a> {
             "telemetry initialised"
         );
         Ok(guard)
+    }
+}
+
+/// A per-layer filter deciding from static metadata alone, so its verdict
+/// is cached per callsite (unlike `filter_fn`, asked at every event).
+struct MetadataFilter(fn(&tracing::Metadata<'_>) -> bool);
+
+impl<S> tracing_subscriber::layer::Filter<S> for MetadataFilter {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        (self.0)(meta)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if (self.0)(meta) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
     }
 }
 
