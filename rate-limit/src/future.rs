@@ -21,6 +21,10 @@ type DecisionFuture = Pin<Box<dyn Future<Output = Decision> + Send>>;
 
 pin_project! {
     /// The response future of [`RateLimit`](crate::RateLimit).
+    ///
+    /// # Panics
+    ///
+    /// When polled again after it returned `Poll::Ready`, like most futures.
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
