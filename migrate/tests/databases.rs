@@ -558,3 +558,81 @@ async fn connection_errors_never_show_the_password() {
     assert!(!text.contains("sup3r-s3cret-pw"), "{text}");
     assert!(text.contains("127.0.0.1:1/app"), "{text}");
 }
+
+// ---- startup helper and the mounted subcommand ----
+
+#[tokio::test]
+async fn run_startup_applies_in_local_and_verifies_elsewhere() {
+    use appenv_config::Section;
+    use appenv_migrate::{DatabaseConfig, StartupOutcome, run_startup};
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+
+    // Production (verify only) refuses to start with pending migrations.
+    let prod = DatabaseConfig::defaults(AppEnv::Production);
+    let err = run_startup(AppEnv::Production, &prod, &pool, migrations(2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::PENDING);
+    assert_eq!(
+        count(&db, "pg_tables WHERE tablename = 't1'").await,
+        0,
+        "nothing applied"
+    );
+
+    // Local applies.
+    let local = DatabaseConfig::defaults(AppEnv::Local);
+    let outcome = run_startup(AppEnv::Local, &local, &pool, migrations(2))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Applied(ref r) if r.applied == vec![1, 2]));
+
+    // Staging then starts; an old production replica (knows only V1) too.
+    let staging = DatabaseConfig::defaults(AppEnv::Staging);
+    let outcome = run_startup(AppEnv::Staging, &staging, &pool, migrations(2))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Verified(ref s) if s.is_current()));
+    let outcome = run_startup(AppEnv::Production, &prod, &pool, migrations(1))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Verified(ref s) if s.future.len() == 1));
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn migrate_subcommand_mounts_in_a_service_cli() {
+    use appenv_config::Section;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+    #[derive(clap::Subcommand)]
+    enum Command {
+        Migrate(appenv_migrate::MigrateArgs),
+    }
+
+    let Some(db) = TestDb::new(Kind::Sqlite).await else {
+        return;
+    };
+    let config = appenv_migrate::DatabaseConfig::defaults(AppEnv::Local);
+    let Command::Migrate(args) =
+        Cli::parse_from(["example-api", "migrate", "--env", "local", "up"]).command;
+    assert_eq!(
+        args.run(AppEnv::Local, &config, db.url.as_str(), migrations(2))
+            .await,
+        exit::OK
+    );
+    let Command::Migrate(args) =
+        Cli::parse_from(["example-api", "migrate", "--format", "json", "verify"]).command;
+    assert_eq!(
+        args.run(AppEnv::Production, &config, db.url.as_str(), migrations(3))
+            .await,
+        exit::PENDING
+    );
+}
