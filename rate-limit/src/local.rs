@@ -16,7 +16,7 @@ use crate::clock::TokioClock;
 use crate::config::Overflow;
 use crate::decision::{Decision, DecisionSource};
 use crate::key::ClientKey;
-use crate::store::{BoundedStore, SharedStore};
+use crate::store::{BoundedStore, SharedStore, take_last_tat};
 
 /// The GCRA parameters shared by the memory and Redis limiters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +52,6 @@ impl QuotaParams {
     pub(crate) fn clamp_weight(&self, weight: u32) -> u32 {
         weight.clamp(1, self.burst)
     }
-
-    /// Time until the full burst is back, given what remains: an upper
-    /// bound accurate to one interval.
-    pub(crate) fn reset_for(&self, remaining: u32) -> Duration {
-        self.interval * self.burst.saturating_sub(remaining)
-    }
 }
 
 /// Sweeps never run more often than this when the key cap is reached.
@@ -69,6 +63,9 @@ type Governor = RateLimiter<ClientKey, SharedStore, TokioClock, StateInformation
 #[derive(Debug)]
 pub(crate) struct LocalLimiter {
     limiter: Governor,
+    /// The clock reading the limiter's state is relative to (governor
+    /// stores times since the limiter was created).
+    start: Nanos,
     store: Arc<BoundedStore>,
     params: QuotaParams,
     last_sweep: AtomicU64,
@@ -81,6 +78,7 @@ impl LocalLimiter {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(params.burst).unwrap_or(NonZeroU32::MIN));
         let clock = TokioClock::new();
+        let start = clock.now();
         let store = Arc::new(BoundedStore::new(max_keys, overflow));
         let limiter: Governor = RateLimiter::new(quota, SharedStore(Arc::clone(&store)), clock);
         // Keys whose state has returned to "fresh" are dropped at least once
@@ -90,6 +88,7 @@ impl LocalLimiter {
             .clamp(Duration::from_secs(1), Duration::from_secs(60));
         LocalLimiter {
             limiter,
+            start,
             store,
             params,
             last_sweep: AtomicU64::new(0),
@@ -105,27 +104,31 @@ impl LocalLimiter {
     pub(crate) fn check(&self, key: &ClientKey, weight: u32, source: DecisionSource) -> Decision {
         let weight = self.params.clamp_weight(weight);
         let n = NonZeroU32::new(weight).unwrap_or(NonZeroU32::MIN);
-        let decision = match self.limiter.check_key_n(key, n) {
+        let outcome = self.limiter.check_key_n(key, n);
+        let now = self.limiter.clock().now();
+        let decision = match outcome {
             Ok(Ok(snapshot)) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Decision::allowed(remaining, self.params.reset_for(remaining), source)
+                // The new state is the time at which the whole burst is
+                // back: `t` of the `RateLimit` field, exactly.
+                let reset = take_last_tat().map_or(Duration::ZERO, |tat| {
+                    Duration::from((self.start + tat).saturating_sub(now))
+                });
+                Decision::allowed(remaining, reset, source)
             }
-            Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(self.limiter.clock().now());
-                Decision::limited(wait, source)
-            }
+            Ok(Err(not_until)) => Decision::limited(not_until.wait_time_from(now), source),
             // Unreachable: the weight is clamped to the burst.
             Err(_) => Decision::limited(self.params.window, source),
         };
-        self.maintain();
+        self.maintain(now);
         decision
     }
 
     /// Drops expired keys when due. Runs inside a request, so no thread or
     /// task needs to be spawned by the user; costs about 12 ms per million
     /// keys, at most once per second.
-    fn maintain(&self) {
-        let now = self.limiter.clock().now().as_u64();
+    fn maintain(&self, now: Nanos) {
+        let now = now.as_u64();
         let last = self.last_sweep.load(Ordering::Relaxed);
         let since = Nanos::from(now.saturating_sub(last));
         let due = if self.store.is_full() {

@@ -14,6 +14,22 @@ use crate::key::ClientKey;
 
 const MAX_SHARDS: usize = 16;
 
+thread_local! {
+    /// The state written by this thread's last successful decision, read
+    /// right after it (decisions are synchronous, so nothing runs between).
+    static LAST_TAT: std::cell::Cell<Option<Nanos>> = const { std::cell::Cell::new(None) };
+}
+
+/// Takes the state written by this thread's last successful decision.
+pub(crate) fn take_last_tat() -> Option<Nanos> {
+    LAST_TAT.with(std::cell::Cell::take)
+}
+
+fn record<T>(out: T, next: Nanos) -> T {
+    LAST_TAT.with(|cell| cell.set(Some(next)));
+    out
+}
+
 /// What the store did with a key beyond the cap.
 #[derive(Debug, Default)]
 pub(crate) struct StoreCounters {
@@ -88,7 +104,7 @@ impl BoundedStore {
         let mut cell = lock(&self.overflow_cell);
         let (out, next) = f(*cell)?;
         *cell = Some(next);
-        Ok(out)
+        Ok(record(out, next))
     }
 }
 
@@ -108,12 +124,12 @@ impl StateStore for BoundedStore {
             if let Some(tat) = map.get_mut(key) {
                 let (out, next) = f(Some(*tat))?;
                 *tat = next;
-                return Ok(out);
+                return Ok(record(out, next));
             }
             if map.len() < shard_cap {
                 let (out, next) = f(None)?;
                 map.insert(key.clone(), next);
-                return Ok(out);
+                return Ok(record(out, next));
             }
         }
         if !self.full.swap(true, Ordering::Relaxed) {
@@ -128,7 +144,7 @@ impl StateStore for BoundedStore {
         self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
         match self.overflow {
             Overflow::Shared => self.in_overflow_cell(f),
-            Overflow::Pass => f(None).map(|(out, _)| out),
+            Overflow::Pass => f(None).map(|(out, next)| record(out, next)),
         }
     }
 }

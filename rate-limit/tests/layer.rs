@@ -155,6 +155,7 @@ async fn headers_parse_back_and_retry_after_matches_t() {
     let app = app(RateLimitLayer::new(&config(AppEnv::Production, 3, 1_500)).unwrap());
 
     let mut remaining = Vec::new();
+    let mut resets = Vec::new();
     for _ in 0..3 {
         let res = app
             .clone()
@@ -165,12 +166,15 @@ async fn headers_parse_back_and_retry_after_matches_t() {
         let (policy, params) = parse_field(res.headers(), &RATELIMIT);
         assert_eq!(policy, "default");
         remaining.push(param(&params, "r"));
+        resets.push(param(&params, "t"));
         let (policy, params) = parse_field(res.headers(), &RATELIMIT_POLICY);
         assert_eq!(policy, "default");
         // A 1.5 s window is sent as the same rate over 2 s.
         assert_eq!((param(&params, "q"), param(&params, "w")), (4, 2));
     }
     assert_eq!(remaining, vec![2, 1, 0]);
+    // The whole burst is back 0.5 s, 1 s and 1.5 s later: rounded up.
+    assert_eq!(resets, vec![1, 1, 2]);
 
     for step_ms in [0u64, 1, 200, 298] {
         tokio::time::advance(Duration::from_millis(step_ms)).await;
