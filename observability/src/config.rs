@@ -133,6 +133,14 @@ impl TelemetryConfig {
     /// Checks values that deserialization cannot: endpoint URLs, the sampler
     /// ratio and the durations. The error names the variable.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.service_name.trim().is_empty() {
+            return Err(Error::InvalidConfig {
+                key: "service_name",
+                variable: "OTEL_SERVICE_NAME",
+                value: self.service_name.clone(),
+                expected: "a non-empty service name".into(),
+            });
+        }
         for (key, variable, value) in self.endpoints() {
             if value.trim().is_empty() {
                 continue;
@@ -585,6 +593,16 @@ mod tests {
         assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
 
         let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.service_name = " ".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("OTEL_SERVICE_NAME"), "{err}");
+
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
+        cfg.otlp_timeout_ms = 0;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_TIMEOUT"), "{err}");
+
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
         cfg.traces_sampler_arg = 1.5;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("OTEL_TRACES_SAMPLER_ARG"), "{err}");
@@ -596,6 +614,16 @@ mod tests {
         cfg.otlp_endpoint = "ftp://user:hunter2-sentinel@collector:4317".into();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(!err.contains("hunter2-sentinel"), "{err}");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_without_the_tls_feature_is_a_config_error() {
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Production);
+        cfg.otlp_traces_endpoint = "https://collector.example.com:4317".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "{err}");
+        assert!(err.contains("`tls` feature"), "{err}");
     }
 
     #[test]
