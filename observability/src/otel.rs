@@ -114,8 +114,17 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
             })
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })?;
-    let (span, metric, log) = exporters;
+    });
+    let (span, metric, log) = match exporters {
+        Ok(exporters) => exporters,
+        Err(err) => {
+            // Dropping a runtime blocks, which panics on an async thread.
+            if let Some(runtime) = runtime {
+                runtime.shutdown_background();
+            }
+            return Err(err);
+        }
+    };
 
     let mut tracer = SdkTracerProvider::builder()
         .with_resource(resource.clone())
@@ -150,17 +159,40 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
     })
 }
 
+/// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
+/// exporter's default TLS configuration trusts nothing).
+#[cfg(feature = "tls")]
+fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B {
+    if endpoint.starts_with("https://") {
+        builder.with_tls_config(
+            opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_enabled_roots(),
+        )
+    } else {
+        builder
+    }
+}
+
+/// Without the `tls` feature `https://` endpoints are refused by
+/// [`TelemetryConfig::validate`].
+#[cfg(not(feature = "tls"))]
+fn tls<B>(builder: B, _endpoint: &str) -> B {
+    builder
+}
+
 fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
 ) -> Result<SpanExporter, Error> {
     match protocol {
-        OtlpProtocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::Grpc => tls(
+            SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            endpoint,
+        )
+        .build(),
         OtlpProtocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -180,11 +212,14 @@ fn metric_exporter(
     timeout: Duration,
 ) -> Result<MetricExporter, Error> {
     match protocol {
-        OtlpProtocol::Grpc => MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::Grpc => tls(
+            MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            endpoint,
+        )
+        .build(),
         OtlpProtocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -204,11 +239,14 @@ fn log_exporter(
     timeout: Duration,
 ) -> Result<LogExporter, Error> {
     match protocol {
-        OtlpProtocol::Grpc => LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::Grpc => tls(
+            LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            endpoint,
+        )
+        .build(),
         OtlpProtocol::HttpProtobuf => LogExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -264,5 +302,41 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use appenv_config::Section;
+
+    use super::*;
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn https_endpoints_build_with_tls_for_both_protocols() {
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            let mut config = TelemetryConfig::defaults(AppEnv::Production);
+            config.otlp_endpoint = "https://collector.example.com:4317".into();
+            config.otlp_protocol = protocol;
+            let providers = build(AppEnv::Production, &config).expect("TLS exporters build");
+            assert!(providers.meter.is_some() && providers.logger.is_some());
+        }
+    }
+
+    #[test]
+    fn resource_names_service_version_and_environment() {
+        let config = TelemetryConfig::defaults(AppEnv::Production).with_service("svc", "9.9.9");
+        let resource = resource(AppEnv::Production, &config);
+        let get = |key: &'static str| {
+            resource
+                .get(&opentelemetry::Key::from_static_str(key))
+                .map(|v| v.to_string())
+        };
+        assert_eq!(get("service.name").as_deref(), Some("svc"));
+        assert_eq!(get("service.version").as_deref(), Some("9.9.9"));
+        assert_eq!(
+            get("deployment.environment.name").as_deref(),
+            Some("production")
+        );
     }
 }
