@@ -1,0 +1,169 @@
+//! Telemetry cost per event and per request, against plain
+//! tracing-subscriber and tower-http:
+//!
+//! - `filtered_debug`: a `debug!` that production's `info` level filters
+//!   out, under appenv's production subscriber and under a plain
+//!   tracing-subscriber JSON subscriber with the same `info` filter;
+//! - `json_info`: one `info!` with three fields written as a JSON line
+//!   (to a sink) by both;
+//! - `http`: one request through `HttpTelemetryLayer` (server span exported
+//!   to OpenTelemetry, duration and active-request metrics) and through
+//!   tower-http's `TraceLayer` (INFO span, so it reaches OpenTelemetry too;
+//!   and with its defaults), over the same bare service, under the same
+//!   subscriber: JSON console at `info` plus tracing-opentelemetry with a
+//!   batch exporter that discards spans.
+//!
+//! Each bench builds its own subscriber and uses its own callsites, so the
+//! interest tracing caches per callsite reflects only that subscriber.
+
+use std::time::Duration;
+
+use appenv_benches::{DiscardMetrics, DiscardSpans, bare_service, client_ips, run_requests};
+use appenv_config::{AppEnv, Section};
+use appenv_observability::{HttpTelemetryLayer, TelemetryBuilder, TelemetryConfig};
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tower::Layer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+use tracing::{Dispatch, Level};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// appenv's production subscriber (JSON console at `info`), writing to a
+/// sink. The guard must outlive the dispatch's use.
+fn appenv_production() -> (Dispatch, appenv_observability::TelemetryGuard) {
+    let config = TelemetryConfig::defaults(AppEnv::Production);
+    TelemetryBuilder::new(AppEnv::Production, &config)
+        .with_writer(std::io::sink)
+        .build()
+        .expect("production telemetry builds")
+}
+
+/// What a user of plain tracing-subscriber writes for production: JSON
+/// lines with an `info` filter, to the same sink.
+fn plain_json() -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(EnvFilter::new("info"))
+            .with_writer(std::io::sink)
+            .finish(),
+    )
+}
+
+fn filtered_debug(c: &mut Criterion) {
+    let mut group = c.benchmark_group("telemetry/filtered_debug");
+    group.bench_function("tracing_subscriber", |b| {
+        let dispatch = plain_json();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| tracing::debug!(user_id = 42, "cache lookup"));
+        });
+    });
+    group.bench_function("appenv", |b| {
+        let (dispatch, guard) = appenv_production();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| tracing::debug!(user_id = 42, "cache lookup"));
+        });
+        drop(guard);
+    });
+    group.finish();
+}
+
+fn json_info(c: &mut Criterion) {
+    let mut group = c.benchmark_group("telemetry/json_info_3_fields");
+    group.bench_function("tracing_subscriber", |b| {
+        let dispatch = plain_json();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| {
+                tracing::info!(
+                    user_id = 42,
+                    route = "/v1/events",
+                    latency_ms = 3.5,
+                    "request handled"
+                );
+            });
+        });
+    });
+    group.bench_function("appenv", |b| {
+        let (dispatch, guard) = appenv_production();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| {
+                tracing::info!(
+                    user_id = 42,
+                    route = "/v1/events",
+                    latency_ms = 3.5,
+                    "request handled"
+                );
+            });
+        });
+        drop(guard);
+    });
+    group.finish();
+}
+
+/// The subscriber of the HTTP benches: JSON console at `info` to a sink and
+/// every `info` span to OpenTelemetry, exported in batches to a discarding
+/// exporter.
+fn http_subscriber() -> (Dispatch, SdkTracerProvider) {
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(DiscardSpans)
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::sink)
+                .with_filter(LevelFilter::INFO),
+        )
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("bench"))
+                .with_filter(LevelFilter::INFO),
+        );
+    (Dispatch::new(subscriber), provider)
+}
+
+fn http(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let ips = client_ips(1024);
+    let (dispatch, tracer_provider) = http_subscriber();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_periodic_exporter(DiscardMetrics)
+        .build();
+
+    let mut group = c.benchmark_group("telemetry/http_request");
+    group.warm_up_time(Duration::from_secs(2));
+    tracing::dispatcher::with_default(&dispatch, || {
+        group.bench_function("bare_service", |b| {
+            let mut svc = bare_service();
+            b.iter_custom(|iters| rt.block_on(run_requests(&mut svc, &ips, iters, 200)));
+        });
+        group.bench_function("tower_http_trace_default", |b| {
+            let mut svc = TraceLayer::new_for_http().layer(bare_service());
+            b.iter_custom(|iters| rt.block_on(run_requests(&mut svc, &ips, iters, 200)));
+        });
+        group.bench_function("tower_http_trace_info_span", |b| {
+            let mut svc = TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .layer(bare_service());
+            b.iter_custom(|iters| rt.block_on(run_requests(&mut svc, &ips, iters, 200)));
+        });
+        group.bench_function("appenv", |b| {
+            let mut svc =
+                HttpTelemetryLayer::with_meter_provider(&meter_provider).layer(bare_service());
+            b.iter_custom(|iters| rt.block_on(run_requests(&mut svc, &ips, iters, 200)));
+        });
+    });
+    group.finish();
+    tracer_provider.shutdown().ok();
+    meter_provider.shutdown().ok();
+}
+
+criterion_group!(benches, filtered_debug, json_info, http);
+criterion_main!(benches);
