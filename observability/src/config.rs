@@ -24,6 +24,7 @@ use crate::error::Error;
 /// | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (no export) | | |
 /// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
 /// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
+/// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `none`) | otlp | otlp | otlp |
 /// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
 /// | `traces_sampler` | `OTEL_TRACES_SAMPLER` | parentbased_always_on | parentbased_always_on | parentbased_traceidratio |
 /// | `traces_sampler_arg` | `OTEL_TRACES_SAMPLER_ARG` | 1.0 | 1.0 | 0.1 |
@@ -69,6 +70,12 @@ pub struct TelemetryConfig {
     pub otlp_logs_endpoint: String,
     /// OTLP transport.
     pub otlp_protocol: OtlpProtocol,
+    /// `otlp` or `none`: whether traces are exported when an endpoint is set.
+    pub traces_exporter: ExporterKind,
+    /// `otlp` or `none`: whether metrics are exported when an endpoint is set.
+    pub metrics_exporter: ExporterKind,
+    /// `otlp` or `none`: whether logs are exported when an endpoint is set.
+    pub logs_exporter: ExporterKind,
     /// Timeout of one export, in milliseconds.
     pub otlp_timeout_ms: u64,
     /// The trace sampler.
@@ -105,6 +112,14 @@ impl TelemetryConfig {
     /// The endpoint for `signal`, resolved as the specification says, or
     /// `None` when that signal is not exported.
     pub fn endpoint_for(&self, signal: Signal) -> Option<String> {
+        let exporter = match signal {
+            Signal::Traces => self.traces_exporter,
+            Signal::Metrics => self.metrics_exporter,
+            Signal::Logs => self.logs_exporter,
+        };
+        if exporter == ExporterKind::None {
+            return None;
+        }
         let specific = match signal {
             Signal::Traces => &self.otlp_traces_endpoint,
             Signal::Metrics => &self.otlp_metrics_endpoint,
@@ -288,6 +303,9 @@ impl Section for TelemetryConfig {
             otlp_metrics_endpoint: String::new(),
             otlp_logs_endpoint: String::new(),
             otlp_protocol: OtlpProtocol::Grpc,
+            traces_exporter: ExporterKind::Otlp,
+            metrics_exporter: ExporterKind::Otlp,
+            logs_exporter: ExporterKind::Otlp,
             otlp_timeout_ms: 10_000,
             traces_sampler: if production {
                 SamplerKind::ParentBasedTraceIdRatio
@@ -318,6 +336,9 @@ impl Section for TelemetryConfig {
             .alias("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint")
             .alias("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol")
             .alias("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms")
+            .alias("OTEL_TRACES_EXPORTER", "traces_exporter")
+            .alias("OTEL_METRICS_EXPORTER", "metrics_exporter")
+            .alias("OTEL_LOGS_EXPORTER", "logs_exporter")
             .alias("OTEL_TRACES_SAMPLER", "traces_sampler")
             .alias("OTEL_TRACES_SAMPLER_ARG", "traces_sampler_arg")
             .alias("OTEL_SDK_DISABLED", "sdk_disabled")
@@ -511,6 +532,17 @@ string_enum! {
         Grpc => "grpc",
         /// Protobuf over HTTP (port 4318 by convention).
         HttpProtobuf => "http/protobuf" | "http" | "http/proto",
+    }
+}
+
+string_enum! {
+    /// Whether a signal is exported, as named by `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`
+    /// (only OTLP is supported; `console` output is the log format's job).
+    ExporterKind, "supported exporter" {
+        /// Export over OTLP when an endpoint is configured.
+        Otlp => "otlp",
+        /// Do not export this signal.
+        None => "none",
     }
 }
 

@@ -14,7 +14,9 @@ mod otel;
 mod rate_limit;
 mod redact;
 
-pub use config::{LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
+pub use config::{
+    ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig,
+};
 pub use error::Error;
 pub use health::{CheckResult, CheckStatus, Health, Readiness};
 pub use http::{

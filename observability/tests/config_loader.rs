@@ -44,6 +44,7 @@ fn standard_variables_set_the_section() {
         ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
         ("OTEL_SDK_DISABLED", "true"),
         ("LOG_REDACT_FIELDS", "ssn,iban"),
+        ("OTEL_LOGS_EXPORTER", "none"),
     ])
     .unwrap();
     let t = &loaded.config().telemetry;
@@ -58,6 +59,8 @@ fn standard_variables_set_the_section() {
     assert_eq!(t.traces_sampler_arg, 0.25);
     assert!(t.sdk_disabled);
     assert_eq!(t.redact_fields, vec!["ssn".to_owned(), "iban".to_owned()]);
+    assert_eq!(t.logs_exporter, appenv_observability::ExporterKind::None);
+    assert_eq!(t.traces_exporter, appenv_observability::ExporterKind::Otlp);
 }
 
 #[test]
@@ -78,6 +81,7 @@ fn invalid_values_name_the_variable() {
         ("LOG_LEVEL", "loud"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_LOGS_EXPORTER", "console"),
     ] {
         let err = load(&[("APP_ENV", "staging"), (var, value)])
             .unwrap_err()
