@@ -1,10 +1,9 @@
 //! Console event formats: JSON lines (with trace ids, environment and
 //! service) and a pretty multi-line format, both redacting sensitive fields.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use opentelemetry::trace::TraceContextExt;
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::field::RecordFields;
@@ -32,62 +31,103 @@ fn timestamp() -> String {
     out
 }
 
-/// Collects fields into a JSON object, redacting sensitive ones. The
-/// `message` field is kept apart.
-#[derive(Default)]
+/// Appends `s` as a JSON string literal (quoted and escaped).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Writes fields as `"name":value` pairs, comma-separated, straight into a
+/// string (no intermediate map). The `message` field is kept apart.
+/// Sensitive fields arrive here already replaced by [`Redact`].
 struct JsonVisitor {
-    map: Map<String, Value>,
+    out: String,
     message: Option<String>,
 }
 
 impl JsonVisitor {
-    fn record(fields: impl RecordFields, redactor: &Redactor, map: Map<String, Value>) -> Self {
-        let mut redact = Redact::new(JsonVisitor { map, message: None }, redactor.clone());
+    /// Visits `fields` (redacted) and returns the pairs and the message.
+    fn record(fields: impl RecordFields, redactor: &Redactor, out: String) -> Self {
+        let mut redact = Redact::new(JsonVisitor { out, message: None }, redactor.clone());
         fields.record(&mut redact);
         redact.into_inner()
     }
 
-    fn put(&mut self, field: &Field, value: Value) {
+    fn key(&mut self, field: &Field) {
+        if !self.out.is_empty() {
+            self.out.push(',');
+        }
+        push_json_str(&mut self.out, field.name());
+        self.out.push(':');
+    }
+
+    fn string(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.message = Some(match value {
-                Value::String(s) => s,
-                other => other.to_string(),
-            });
+            self.message = Some(value.to_owned());
         } else {
-            self.map.insert(field.name().to_owned(), value);
+            self.key(field);
+            push_json_str(&mut self.out, value);
+        }
+    }
+
+    fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if field.name() == "message" {
+            self.message = Some(value.to_string());
+        } else {
+            self.key(field);
+            let _ = self.out.write_fmt(value);
         }
     }
 }
 
 impl Visit for JsonVisitor {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(
-            field,
-            serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
-        );
+        if value.is_finite() {
+            self.raw(field, format_args!("{value}"));
+        } else {
+            self.string(field, &value.to_string());
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.into());
+        self.string(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, value.to_string().into());
+        self.string(field, &value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, format!("{value:?}").into());
+        if field.name() == "message" {
+            self.message = Some(format!("{value:?}"));
+        } else {
+            self.string(field, &format!("{value:?}"));
+        }
     }
 }
 
-/// Span fields stored as a JSON object (redacted), read back by
-/// [`JsonFormat`].
+/// Span fields stored as the inside of a JSON object (`"a":1,"b":"x"`,
+/// redacted), spliced into each line by [`JsonFormat`].
 #[derive(Debug, Clone)]
 pub(crate) struct JsonFields {
     redactor: Redactor,
@@ -98,20 +138,23 @@ impl JsonFields {
         JsonFields { redactor }
     }
 
-    fn collect(&self, fields: impl RecordFields, map: Map<String, Value>) -> Map<String, Value> {
-        let visitor = JsonVisitor::record(fields, &self.redactor, map);
-        let mut map = visitor.map;
+    fn pairs(&self, fields: impl RecordFields, existing: String) -> String {
+        let visitor = JsonVisitor::record(fields, &self.redactor, existing);
+        let mut out = visitor.out;
         if let Some(message) = visitor.message {
-            map.insert("message".into(), message.into());
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str("\"message\":");
+            push_json_str(&mut out, &message);
         }
-        map
+        out
     }
 }
 
 impl<'w> FormatFields<'w> for JsonFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let map = self.collect(fields, Map::new());
-        write!(writer, "{}", Value::Object(map))
+        writer.write_str(&self.pairs(fields, String::new()))
     }
 
     fn add_fields(
@@ -119,12 +162,8 @@ impl<'w> FormatFields<'w> for JsonFields {
         current: &mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let map = match serde_json::from_str::<Value>(&current.fields) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        let map = self.collect(fields, map);
-        current.fields = Value::Object(map).to_string();
+        let existing = std::mem::take(&mut current.fields);
+        current.fields = self.pairs(fields, existing);
         Ok(())
     }
 }
@@ -134,9 +173,20 @@ impl<'w> FormatFields<'w> for JsonFields {
 /// root), `trace_id`/`span_id` inside a span, `environment`, `service`.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonFormat {
-    pub(crate) environment: &'static str,
-    pub(crate) service: String,
-    pub(crate) redactor: Redactor,
+    /// `,"environment":"…","service":"…"}`, escaped once.
+    tail: String,
+    redactor: Redactor,
+}
+
+impl JsonFormat {
+    pub(crate) fn new(environment: &str, service: &str, redactor: Redactor) -> Self {
+        let mut tail = String::from(",\"environment\":");
+        push_json_str(&mut tail, environment);
+        tail.push_str(",\"service\":");
+        push_json_str(&mut tail, service);
+        tail.push('}');
+        JsonFormat { tail, redactor }
+    }
 }
 
 impl<S, N> FormatEvent<S, N> for JsonFormat
@@ -152,45 +202,60 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let JsonVisitor {
-            map: fields,
+            out: fields,
             message,
-        } = JsonVisitor::record(event, &self.redactor, Map::new());
+        } = JsonVisitor::record(event, &self.redactor, String::with_capacity(128));
 
-        let mut line = Map::new();
-        line.insert("timestamp".into(), timestamp().into());
-        line.insert("level".into(), meta.level().as_str().into());
-        line.insert("target".into(), meta.target().into());
-        line.insert("message".into(), message.unwrap_or_default().into());
-        line.insert("fields".into(), Value::Object(fields));
+        let mut line = String::with_capacity(256 + fields.len());
+        line.push_str("{\"timestamp\":\"");
+        line.push_str(&timestamp());
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"target\":");
+        push_json_str(&mut line, meta.target());
+        line.push_str(",\"message\":");
+        push_json_str(&mut line, message.as_deref().unwrap_or_default());
+        line.push_str(",\"fields\":{");
+        line.push_str(&fields);
+        line.push('}');
 
         if let Some(scope) = ctx.event_scope() {
-            let mut names = Vec::new();
-            let mut current = None;
+            let mut names = String::from("[");
+            let mut current = String::new();
             for span in scope.from_root() {
-                names.push(Value::from(span.name()));
+                if names.len() > 1 {
+                    names.push(',');
+                }
+                push_json_str(&mut names, span.name());
+                current.clear();
+                current.push_str("{\"name\":");
+                push_json_str(&mut current, span.name());
                 let ext = span.extensions();
-                let mut obj = match ext
-                    .get::<FormattedFields<N>>()
-                    .and_then(|f| serde_json::from_str::<Value>(&f.fields).ok())
+                if let Some(pairs) = ext.get::<FormattedFields<N>>()
+                    && !pairs.fields.is_empty()
                 {
-                    Some(Value::Object(map)) => map,
-                    _ => Map::new(),
-                };
-                obj.insert("name".into(), span.name().into());
-                current = Some(obj);
+                    current.push(',');
+                    current.push_str(&pairs.fields);
+                }
+                current.push('}');
             }
-            if let Some(current) = current {
-                line.insert("span".into(), Value::Object(current));
-                line.insert("spans".into(), Value::Array(names));
+            names.push(']');
+            if !current.is_empty() {
+                line.push_str(",\"span\":");
+                line.push_str(&current);
+                line.push_str(",\"spans\":");
+                line.push_str(&names);
             }
         }
         if let Some((trace_id, span_id)) = current_ids() {
-            line.insert("trace_id".into(), trace_id.into());
-            line.insert("span_id".into(), span_id.into());
+            line.push_str(",\"trace_id\":\"");
+            line.push_str(&trace_id);
+            line.push_str("\",\"span_id\":\"");
+            line.push_str(&span_id);
+            line.push('"');
         }
-        line.insert("environment".into(), self.environment.into());
-        line.insert("service".into(), self.service.clone().into());
-        writeln!(writer, "{}", Value::Object(line))
+        line.push_str(&self.tail);
+        writeln!(writer, "{line}")
     }
 }
 
@@ -265,5 +330,19 @@ where
             writeln!(writer, "    {dim}trace{reset} {trace_id}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_escape_quotes_backslashes_and_control_characters() {
+        let nasty = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é 漢 🎉";
+        let mut out = String::new();
+        push_json_str(&mut out, nasty);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, nasty);
     }
 }

@@ -250,11 +250,11 @@ fn console_layer(
     match config.log_format {
         LogFormat::Json => base
             .fmt_fields(JsonFields::new(redactor.clone()))
-            .event_format(JsonFormat {
-                environment: env.as_str(),
-                service: config.service_name.trim().to_owned(),
-                redactor: redactor.clone(),
-            })
+            .event_format(JsonFormat::new(
+                env.as_str(),
+                config.service_name.trim(),
+                redactor.clone(),
+            ))
             .boxed(),
         LogFormat::Pretty => base
             .fmt_fields(RedactingFields::new(DefaultFields::new(), redactor.clone()))
