@@ -18,11 +18,12 @@ use super::request_id::{REQUEST_ID_HEADER, RequestId};
 #[derive(Debug)]
 pub(crate) struct ActiveGuard {
     metrics: Arc<HttpMetrics>,
-    attributes: Vec<KeyValue>,
+    /// `http.request.method` and `url.scheme` (static strings: no allocation).
+    attributes: [KeyValue; 2],
 }
 
 impl ActiveGuard {
-    pub(crate) fn new(metrics: Arc<HttpMetrics>, attributes: Vec<KeyValue>) -> Self {
+    pub(crate) fn new(metrics: Arc<HttpMetrics>, attributes: [KeyValue; 2]) -> Self {
         metrics.active.add(1, &attributes);
         ActiveGuard {
             metrics,
@@ -48,7 +49,7 @@ pin_project! {
         span: Span,
         start: Instant,
         request_id: RequestId,
-        attributes: Vec<KeyValue>,
+        route: Option<String>,
         active: Option<ActiveGuard>,
     }
 }
@@ -59,7 +60,7 @@ impl<F> ResponseFuture<F> {
         span: Span,
         start: Instant,
         request_id: RequestId,
-        attributes: Vec<KeyValue>,
+        route: Option<String>,
         active: ActiveGuard,
     ) -> Self {
         ResponseFuture {
@@ -67,7 +68,7 @@ impl<F> ResponseFuture<F> {
             span,
             start,
             request_id,
-            attributes,
+            route,
             active: Some(active),
         }
     }
@@ -84,7 +85,14 @@ where
         let _entered = this.span.enter();
         let result = std::task::ready!(this.inner.poll(cx));
         let elapsed = this.start.elapsed().as_secs_f64();
-        let mut attributes = std::mem::take(this.attributes);
+        let active = this.active.take();
+        let mut attributes = Vec::with_capacity(5);
+        if let Some(active) = &active {
+            attributes.extend_from_slice(&active.attributes);
+        }
+        if let Some(route) = this.route.take() {
+            attributes.push(KeyValue::new("http.route", route));
+        }
         let result = match result {
             Ok(mut response) => {
                 let status = response.status();
@@ -132,7 +140,7 @@ where
                 Err(err)
             }
         };
-        if let Some(active) = this.active.take() {
+        if let Some(active) = active {
             active.metrics.duration.record(elapsed, &attributes);
         }
         Poll::Ready(result)

@@ -55,6 +55,15 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// The remote parent from `traceparent`/`tracestate`, if there is a valid one.
+fn extract_parent(headers: &HeaderMap) -> Option<opentelemetry::Context> {
+    if !headers.contains_key("traceparent") {
+        return None;
+    }
+    let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    opentelemetry::trace::TraceContextExt::has_active_span(&cx).then_some(cx)
+}
+
 /// The method as the semantic conventions want it: known methods as is,
 /// anything else `_OTHER`.
 fn method_name(method: &Method) -> &'static str {
@@ -114,64 +123,57 @@ where
 
         let method = method_name(req.method());
         let route = route(&req);
-        let scheme = req.uri().scheme_str().unwrap_or("http").to_owned();
-        let name = match (&route, method) {
-            (Some(route), "_OTHER") => format!("HTTP {route}"),
-            (Some(route), method) => format!("{method} {route}"),
-            (None, "_OTHER") => "HTTP".to_owned(),
-            (None, method) => method.to_owned(),
+        let scheme: &'static str = match req.uri().scheme_str() {
+            Some("https") => "https",
+            _ => "http",
         };
+        let name: std::borrow::Cow<'static, str> = match (&route, method) {
+            (Some(route), "_OTHER") => format!("HTTP {route}").into(),
+            (Some(route), method) => format!("{method} {route}").into(),
+            (None, "_OTHER") => "HTTP".into(),
+            (None, method) => method.into(),
+        };
+        let client = client_address(&req);
+        let agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
 
         let span = tracing::info_span!(
             target: "appenv_observability::http",
             "HTTP request",
-            otel.name = %name,
+            otel.name = &*name,
             otel.kind = "server",
             otel.status_code = Empty,
             http.request.method = method,
             url.path = req.uri().path(),
-            url.scheme = %scheme,
-            http.route = Empty,
+            url.scheme = scheme,
+            http.route = route.as_deref(),
             http.response.status_code = Empty,
-            client.address = Empty,
-            user_agent.original = Empty,
+            client.address = client.as_deref(),
+            user_agent.original = agent,
             error.type = Empty,
             request_id = request_id.as_str(),
         );
-        if let Some(route) = &route {
-            span.record("http.route", route.as_str());
-        }
-        if let Some(addr) = client_address(&req) {
-            span.record("client.address", addr.as_str());
-        }
-        if let Some(agent) = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            span.record("user_agent.original", agent);
-        }
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(req.headers()));
-        if opentelemetry::trace::TraceContextExt::has_active_span(&parent) {
+        if let Some(parent) = extract_parent(req.headers()) {
             // Fails only when no OpenTelemetry layer sees the span (SDK
             // disabled), where there is nothing to continue.
             let _ = span.set_parent(parent);
         }
 
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("url.scheme", scheme),
-        ];
-        let active = ActiveGuard::new(self.layer.metrics.clone(), attributes.clone());
-        if let Some(route) = route {
-            attributes.push(KeyValue::new("http.route", route));
-        }
+        let active = ActiveGuard::new(
+            self.layer.metrics.clone(),
+            [
+                KeyValue::new("http.request.method", method),
+                KeyValue::new("url.scheme", scheme),
+            ],
+        );
         req.extensions_mut().insert(request_id.clone());
 
         let future = {
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, start, request_id, attributes, active)
+        ResponseFuture::new(future, span, start, request_id, route, active)
     }
 }
