@@ -14,7 +14,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Dispatch;
-use tracing_subscriber::filter::{EnvFilter, FilterExt};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -130,10 +130,14 @@ impl<'a> TelemetryBuilder<'a> {
             // console level, so propagation never breaks.
             let filter = directives
                 .export()?
-                .or(MetadataFilter(|meta| {
-                    meta.is_span() && meta.target() == HTTP_SPAN_TARGET
-                }))
-                .and(MetadataFilter(|meta| !is_exporter_target(meta.target())));
+                .or(MetadataFilter(
+                    |meta| meta.is_span() && meta.target() == HTTP_SPAN_TARGET,
+                    LevelFilter::INFO,
+                ))
+                .and(MetadataFilter(
+                    |meta| !is_exporter_target(meta.target()),
+                    LevelFilter::TRACE,
+                ));
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
@@ -145,9 +149,10 @@ impl<'a> TelemetryBuilder<'a> {
                     logger_provider.logger(INSTRUMENTATION_NAME),
                     redactor.clone(),
                 );
-                let filter = directives
-                    .export()?
-                    .and(MetadataFilter(|meta| !is_exporter_target(meta.target())));
+                let filter = directives.export()?.and(MetadataFilter(
+                    |meta| !is_exporter_target(meta.target()),
+                    LevelFilter::TRACE,
+                ));
                 layers.push(bridge.with_filter(filter).boxed());
             }
         }
@@ -205,8 +210,10 @@ impl<'a> TelemetryBuilder<'a> {
 }
 
 /// A per-layer filter deciding from static metadata alone, so its verdict
-/// is cached per callsite (unlike `filter_fn`, asked at every event).
-struct MetadataFilter(fn(&tracing::Metadata<'_>) -> bool);
+/// is cached per callsite (unlike `filter_fn`, asked at every event), with
+/// the most verbose level it can admit (so `tracing`'s global level check
+/// still skips filtered-out events entirely).
+struct MetadataFilter(fn(&tracing::Metadata<'_>) -> bool, LevelFilter);
 
 impl<S> tracing_subscriber::layer::Filter<S> for MetadataFilter {
     fn enabled(
@@ -226,6 +233,10 @@ impl<S> tracing_subscriber::layer::Filter<S> for MetadataFilter {
         } else {
             tracing::subscriber::Interest::never()
         }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.1)
     }
 }
 
