@@ -1,33 +1,408 @@
-//! Prints the effective configuration for the current `APP_ENV`, or the
-//! configuration error (exit status 78).
+//! example-api: a small events API embedding the four appenv crates. The
+//! environment comes from `APP_ENV`; everything that differs between local,
+//! staging and production comes from the crates, not from `if`s here.
 //!
-//! Run with: `cargo run -p example-api`
+//! Run with: `cargo run -p example-api` (local: SQLite under `./data/`,
+//! migrations applied, <http://127.0.0.1:3001>, pretty logs).
+//!
+//! ```text
+//! example-api [serve]                      serve the API (default)
+//! example-api config explain [--format json]
+//! example-api config check [--format json] exit 78 on policy violations
+//! example-api migrate status|plan|up|verify|lint|baseline
+//! example-api token --sub alice            a bearer token signed with JWT_SECRET
+//! ```
 
-use appenv_config::{AppEnv, Registry, Section, ServerConfig};
-use serde::{Deserialize, Serialize};
+mod auth;
+mod config;
+mod db;
+mod events;
+mod problem;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Config {
-    server: ServerConfig,
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use appenv_config::{EXIT_CONFIG, Loaded};
+use appenv_migrate::{MigrateArgs, Migrator, StartupOutcome};
+use appenv_observability::{Health, HttpTelemetryLayer};
+use appenv_rate_limit::RateLimitLayer;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::routing::get;
+use axum::{Json, Router};
+use clap::{Parser, Subcommand, ValueEnum};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::auth::JwtKey;
+use crate::config::Config;
+use crate::db::Db;
+use crate::problem::Problem;
+
+#[derive(Debug, Parser)]
+#[command(name = "example-api", version, about = "A small events API on appenv")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-impl Section for Config {
-    fn defaults(env: AppEnv) -> Self {
-        Config {
-            server: ServerConfig::defaults(env),
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Show or check the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Database migrations (the ones compiled into this binary).
+    Migrate(MigrateArgs),
+    /// Print a bearer token for `POST /v1/events`, signed with JWT_SECRET.
+    Token {
+        /// The subject (recorded as the events' actor).
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Every effective key with its (redacted) value and the source that set it.
+    Explain {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The policy for the current APP_ENV; exit status 78 on violations.
+    Check {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// What the router needs; built once in [`serve`].
+#[derive(Debug, Clone)]
+struct AppState {
+    db: Db,
+    jwt: JwtKey,
+    health: Health,
+    rate_limit: RateLimitLayer,
+    telemetry: HttpTelemetryLayer,
+    cors: Option<CorsLayer>,
+    /// The redacted explain document, present only while debug endpoints are on.
+    debug_config: Option<Arc<serde_json::Value>>,
+}
+
+/// The HTTP API. Every response carries `X-API-Version: 1`; `/v1/*` is rate
+/// limited; `/debug/config` exists only while debug endpoints are on.
+fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/events", get(events::list).post(events::create))
+        .layer(state.rate_limit.clone());
+    let mut router = Router::new().merge(v1).merge(state.health.clone().router());
+    if let Some(explain) = state.debug_config.clone() {
+        router = router.route(
+            "/debug/config",
+            get(move || async move { Json(explain.as_ref().clone()) }),
+        );
+    }
+    let mut router = router
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such resource") })
+        .with_state(state.clone());
+    if let Some(cors) = state.cors {
+        router = router.layer(cors);
+    }
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-api-version"),
+            HeaderValue::from_static("1"),
+        ))
+        .layer(state.telemetry)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match config::load() {
+        Ok(loaded) => loaded,
+        Err(err) => return config_error(&err),
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(loaded).await,
+        Command::Config {
+            command: ConfigCommand::Explain { format },
+        } => {
+            match format {
+                Format::Text => print!("{}", loaded.explain()),
+                Format::Json => println!("{:#}", loaded.explain().to_json()),
+            }
+            ExitCode::SUCCESS
         }
-    }
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.section::<ServerConfig>("server");
+        Command::Config {
+            command: ConfigCommand::Check { format },
+        } => {
+            for warning in loaded.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            match format {
+                Format::Text => println!("{}", loaded.policy()),
+                Format::Json => println!("{:#}", loaded.policy().to_json()),
+            }
+            if loaded.policy().is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                exit(EXIT_CONFIG)
+            }
+        }
+        Command::Migrate(args) => migrate(loaded, args).await,
+        Command::Token { sub, ttl } => token(loaded.config(), sub, ttl),
     }
 }
 
-fn main() {
-    match appenv_config::load::<Config>() {
-        Ok(loaded) => print!("{}", loaded.explain()),
+/// Loads nothing more than the database section needs: the release step
+/// runs `migrate up` without the service's other settings being final.
+async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
+    let env = loaded.env();
+    let config = loaded.into_config();
+    let db = match Db::connect_lazy(&config.database) {
+        Ok(db) => db,
         Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(err.exit_code());
+            eprintln!("error: database.url: {err}");
+            return exit(EXIT_CONFIG);
+        }
+    };
+    let migrations = db::migrations(db.backend());
+    let code = match db.database() {
+        Ok(database) => args.run(env, &config.database, database, migrations).await,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    };
+    db.close().await;
+    exit(code)
+}
+
+async fn serve(loaded: Loaded<Config>) -> ExitCode {
+    // Production refuses every policy violation here, all listed at once.
+    let loaded = match loaded.enforce() {
+        Ok(loaded) => loaded,
+        Err(err) => return config_error(&err),
+    };
+    let env = loaded.env();
+    let config = loaded.config();
+
+    let telemetry = match appenv_observability::init(env, &config.telemetry) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("example-api: {err}");
+            return exit(EXIT_CONFIG);
+        }
+    };
+    loaded.log_startup();
+
+    let code = match run(&loaded, &telemetry).await {
+        Ok(()) => 0,
+        Err(code) => code,
+    };
+    if let Err(err) = telemetry.shutdown() {
+        eprintln!("example-api: {err}");
+    }
+    exit(code)
+}
+
+/// Connects, migrates (local) or verifies (staging, production), and
+/// serves until SIGTERM or SIGINT. `Err` carries the exit status; the
+/// reason is already logged.
+async fn run(
+    loaded: &Loaded<Config>,
+    telemetry: &appenv_observability::TelemetryGuard,
+) -> Result<(), i32> {
+    let env = loaded.env();
+    let config = loaded.config();
+
+    let db = Db::connect_lazy(&config.database).map_err(|err| {
+        tracing::error!(key = "database.url", "cannot use the database URL: {err}");
+        EXIT_CONFIG
+    })?;
+    let database = db.database().map_err(|err| {
+        tracing::error!("{err}");
+        err.exit_code()
+    })?;
+    let migrations = db::migrations(db.backend());
+    match appenv_migrate::run_startup(env, &config.database, &database, migrations.clone()).await {
+        Ok(StartupOutcome::Applied(report)) => {
+            tracing::info!(applied = ?report.files, "migrations applied")
+        }
+        Ok(_) => tracing::info!("migrations verified: the database is current"),
+        Err(err) => {
+            tracing::error!(error = %err, "startup refused: migrations are not current");
+            return Err(err.exit_code());
         }
     }
+
+    // Readiness: the database answers and no migration is pending.
+    let migrator = Migrator::with_config(database, migrations, env, &config.database)
+        .map_err(|err| err.exit_code())?;
+    let ping_db = db.clone();
+    let health = Health::new()
+        .with_timeout(Duration::from_secs(2))
+        .check("database", move || {
+            let db = ping_db.clone();
+            async move { db.ping().await }
+        })
+        .check("migrations", move || {
+            let migrator = migrator.clone();
+            async move {
+                match migrator.status().await {
+                    Ok(status) if status.is_current() => Ok(()),
+                    Ok(_) => Err("migrations are pending or divergent".to_owned()),
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        });
+
+    let rate_limit = RateLimitLayer::new(&config.rate_limit).map_err(|err| {
+        tracing::error!("rate_limit: {err}");
+        EXIT_CONFIG
+    })?;
+    let state = AppState {
+        db: db.clone(),
+        jwt: JwtKey::new(config.jwt_secret.as_ref()),
+        health,
+        rate_limit,
+        telemetry: telemetry.http_layer(),
+        cors: cors(&config.server.cors_origin),
+        debug_config: config
+            .server
+            .debug_endpoints
+            .then(|| Arc::new(loaded.explain().to_json())),
+    };
+
+    let addr = config.server.bind_addr();
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+        tracing::error!(%addr, "cannot listen (server.host, server.port): {err}");
+        1
+    })?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), env = %env, "listening");
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    db.close().await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped: requests drained, flushing telemetry");
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!("server error: {err}");
+            Err(1)
+        }
+    }
+}
+
+/// `CORS_ORIGIN`: no layer when empty (same-origin only), any origin for
+/// `*` (refused by policy in production), else the listed origins.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-api-version"),
+                header::RETRY_AFTER,
+            ]),
+    )
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received: draining requests");
+}
+
+/// `example-api token`: a short-lived HS256 token for trying the API.
+fn token(config: &Config, sub: String, ttl: u64) -> ExitCode {
+    let Some(secret) = config
+        .jwt_secret
+        .as_ref()
+        .filter(|s| !s.expose().is_empty())
+    else {
+        eprintln!("error: jwt_secret is not set; set JWT_SECRET (or JWT_SECRET_FILE)");
+        return exit(EXIT_CONFIG);
+    };
+    let exp = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0) + ttl;
+    let claims = auth::Claims { sub, exp };
+    match jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()),
+    ) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot sign the token: {err}");
+            exit(1)
+        }
+    }
+}
+
+/// Prints a configuration error (it names the key and source, never a
+/// secret) and returns exit status 78.
+fn config_error(err: &appenv_config::Error) -> ExitCode {
+    eprintln!("example-api: {err}");
+    exit(err.exit_code())
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -1,0 +1,147 @@
+//! The service's configuration: the four crates' sections composed into
+//! one struct, loaded once.
+
+use std::path::{Path, PathBuf};
+
+use appenv_config::{AppEnv, Loaded, Loader, Registry, SecretString, Section, ServerConfig};
+use appenv_migrate::DatabaseConfig;
+use appenv_observability::TelemetryConfig;
+use appenv_rate_limit::RateLimitConfig;
+use serde::{Deserialize, Serialize};
+
+/// Where the local SQLite database lives when `DATABASE_URL` is unset.
+pub(crate) const LOCAL_DATABASE_URL: &str = "sqlite://data/example-api.db";
+
+/// Everything example-api reads from its environment.
+///
+/// | key | variables |
+/// |---|---|
+/// | `server` | `HOST`, `PORT`, `ENABLE_DEBUG_ENDPOINTS`, `CORS_ORIGIN` |
+/// | `database` | `DATABASE_URL`, `MIGRATE_ON_STARTUP`, `DATABASE__MAX_CONNECTIONS`, … |
+/// | `rate_limit` | `DISABLE_RATE_LIMITING`, `RATE_LIMIT_MAX`, `RATE_LIMIT_WINDOW_MS`, `RATE_LIMIT_BACKEND`, `RATE_LIMIT_REDIS_URL`, … |
+/// | `telemetry` | `LOG_LEVEL`, `LOG_FORMAT`, `RUST_LOG`, `OTEL_*` |
+/// | `jwt_secret` | `JWT_SECRET` (or `JWT_SECRET_FILE`) |
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) server: ServerConfig,
+    pub(crate) database: DatabaseConfig,
+    pub(crate) rate_limit: RateLimitConfig,
+    pub(crate) telemetry: TelemetryConfig,
+    /// The HS256 key that signs the bearer tokens `POST /v1/events` accepts.
+    pub(crate) jwt_secret: Option<SecretString>,
+}
+
+impl Section for Config {
+    fn defaults(env: AppEnv) -> Self {
+        let mut database = DatabaseConfig::defaults(env);
+        if env.is_local() {
+            // Nothing to set up locally: a SQLite file under ./data/.
+            database.url = LOCAL_DATABASE_URL.into();
+        }
+        Config {
+            server: ServerConfig::defaults(env),
+            database,
+            rate_limit: RateLimitConfig::defaults(env),
+            telemetry: TelemetryConfig::defaults(env)
+                .with_service(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+            jwt_secret: None,
+        }
+    }
+
+    fn register(reg: &mut Registry<'_, Self>) {
+        reg.section::<ServerConfig>("server")
+            .section::<DatabaseConfig>("database")
+            .section::<RateLimitConfig>("rate_limit")
+            .section::<TelemetryConfig>("telemetry")
+            .secret("jwt_secret")
+            .rule("example-api.database-url", |check, cfg: &Self| {
+                if cfg.database.url.is_empty() {
+                    check.forbid(
+                        "database.url",
+                        format!("no database is configured for {}", check.env()),
+                        "set DATABASE_URL (postgres://, mysql:// or sqlite://)",
+                    );
+                }
+                Ok(())
+            });
+    }
+}
+
+/// The directory holding `config/` and the `.env` files: the working
+/// directory when it has a `config/` folder, else this example's own folder
+/// (so `cargo run -p example-api` from the workspace root finds its files).
+pub(crate) fn app_dir() -> PathBuf {
+    if Path::new("config").is_dir() {
+        PathBuf::from(".")
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+/// Loads the configuration from the process environment. Policy violations
+/// are not refused here: `serve` calls [`Loaded::enforce`], `config check`
+/// reports them.
+pub(crate) fn load() -> Result<Loaded<Config>, appenv_config::Error> {
+    let dir = app_dir();
+    let mut loader = Loader::from_process_env().dotenv_dir(&dir);
+    if std::env::var_os(appenv_config::CONFIG_DIR_VAR).is_none() {
+        loader = loader.config_dir(dir.join("config"));
+    }
+    loader.load::<Config>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(vars: &[(&str, &str)]) -> Loaded<Config> {
+        Loader::hermetic(vars.iter().copied())
+            .config_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+            .dotenv_dir(env!("CARGO_MANIFEST_DIR"))
+            .load::<Config>()
+            .expect("configuration loads")
+    }
+
+    #[test]
+    fn local_needs_no_variables() {
+        let loaded = load_with(&[]);
+        let config = loaded.config();
+        assert_eq!(loaded.env(), AppEnv::Local);
+        assert_eq!(config.database.url.expose(), LOCAL_DATABASE_URL);
+        assert_eq!(config.server.bind_addr().to_string(), "127.0.0.1:3001");
+        assert!(!config.rate_limit.enabled);
+        assert!(loaded.policy().is_ok(), "{}", loaded.policy());
+    }
+
+    #[test]
+    fn staging_without_a_database_is_refused() {
+        let loaded = load_with(&[("APP_ENV", "staging"), ("JWT_SECRET", &"k".repeat(40))]);
+        let report = loaded.policy();
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.rule == "example-api.database-url" && v.key == "database.url"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn flat_variables_reach_every_section() {
+        let loaded = load_with(&[
+            ("PORT", "4100"),
+            ("DATABASE_URL", "postgres://app@db/events"),
+            ("RATE_LIMIT_MAX", "7"),
+            ("LOG_FORMAT", "json"),
+        ]);
+        let config = loaded.config();
+        assert_eq!(config.server.port, 4100);
+        assert_eq!(config.database.url.expose(), "postgres://app@db/events");
+        assert_eq!(config.rate_limit.max, 7);
+        assert_eq!(
+            config.telemetry.log_format,
+            appenv_observability::LogFormat::Json
+        );
+    }
+}
