@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use appenv_config::{EXIT_CONFIG, Loaded};
-use appenv_migrate::{MigrateArgs, Migrator, StartupOutcome};
+use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
 use appenv_observability::{Health, HttpTelemetryLayer};
 use appenv_rate_limit::RateLimitLayer;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -173,6 +173,15 @@ async fn main() -> ExitCode {
 async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
     let env = loaded.env();
     let config = loaded.into_config();
+    // `lint --dialect D` needs no database: lint the migrations of D.
+    if let MigrateCommand::Lint {
+        dialect: Some(backend),
+    } = &args.command
+    {
+        let migrations = db::migrations(*backend);
+        let url = config.database.url.expose();
+        return exit(args.run(env, &config.database, url, migrations).await);
+    }
     let db = match Db::connect_lazy(&config.database) {
         Ok(db) => db,
         Err(err) => {

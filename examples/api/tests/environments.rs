@@ -341,3 +341,26 @@ fn local_with_mysql_applies_its_own_migrations() {
     assert_eq!(status.code(), Some(0), "{}", status.output());
     assert!(status.stdout.contains("\"mysql\""), "{}", status.stdout);
 }
+
+#[test]
+fn migrate_lint_checks_each_backends_migrations_without_a_database() {
+    // Staging without DATABASE_URL: lint with a dialect still runs (CI).
+    let setup = Setup::new(&[("APP_ENV", "staging")]);
+    for dialect in ["postgres", "mysql", "sqlite"] {
+        let run = setup.run(&["migrate", "lint", "--dialect", dialect]);
+        assert_eq!(run.code(), Some(0), "{dialect}: {}", run.output());
+        assert!(
+            run.stdout.contains(&format!("linted for {dialect}")),
+            "{}",
+            run.stdout
+        );
+    }
+    // Serving without a database is a configuration error naming the key.
+    let mut server = setup.spawn();
+    assert_eq!(server.wait_ready(), Err(Some(EXIT_CONFIG)));
+    assert!(
+        server.output().contains("database.url"),
+        "{}",
+        server.output()
+    );
+}
