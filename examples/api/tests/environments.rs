@@ -285,6 +285,17 @@ fn production_with_a_valid_setup_starts_strict_and_hides_debug_endpoints() {
         ("OTEL_SDK_DISABLED", "true"),
     ]);
     setup.set("DATABASE_URL", db.url_with_password(SENTINEL_DB_PASSWORD));
+    setup
+        .set("RATE_LIMIT_MAX", "2")
+        .set("RATE_LIMIT_WINDOW_MS", "3600000");
+    // Strict rate limiting, shared through Redis when it is there.
+    if let Some(redis) = redis_url() {
+        setup
+            .set("RATE_LIMIT_BACKEND", "redis")
+            .set("RATE_LIMIT_REDIS_URL", redis);
+        setup.set("RATE_LIMIT_REDIS_PREFIX", unique("example-api-prod"));
+        setup.set("RATE_LIMIT_REDIS_TIMEOUT_MS", "2000");
+    }
 
     let check = setup.run(&["config", "check"]);
     assert_eq!(check.code(), Some(0), "{}", check.output());
@@ -298,9 +309,17 @@ fn production_with_a_valid_setup_starts_strict_and_hides_debug_endpoints() {
     let server = setup.spawn().ready();
     assert_eq!(server.get("/readyz").status(), 200);
     assert_eq!(server.get("/debug/config").status(), 404);
-    let response = server.get("/v1/events");
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().get("ratelimit").is_some());
+    for _ in 0..2 {
+        let response = server.get("/v1/events");
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("ratelimit").is_some());
+    }
+    let refused = server.get("/v1/events");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
 
     let stdout = server.stdout();
     let lines = json_lines(&stdout);
