@@ -214,7 +214,11 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
         Ok(guard) => guard,
         Err(err) => {
             eprintln!("example-api: {err}");
-            return exit(EXIT_CONFIG);
+            return match err {
+                appenv_observability::Error::InvalidConfig { .. }
+                | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
+                _ => exit(1),
+            };
         }
     };
     loaded.log_startup();
