@@ -327,7 +327,13 @@ impl Loader {
         let mut findings: Vec<Finding> = Vec::new();
         {
             let mut check = Check::new(env, &provenance, &mut findings);
-            rules::builtin(&mut check, &figment, &schema, &dotenv_example);
+            rules::builtin(
+                &mut check,
+                &figment,
+                &schema,
+                &dotenv_example,
+                self.prefix.as_deref().unwrap_or_default(),
+            );
             for rule in &schema.rules {
                 check.set_rule(rule.id);
                 (rule.run)(&figment, &mut check)?;
@@ -707,6 +713,14 @@ impl<'a> Mapping<'a> {
                 path,
             };
             let value = convert(&contents, &key, inverted, shapes, &source)?;
+            // `PORT_FILE` beside `SERVER_PORT`: not the `NAME`/`NAME_FILE`
+            // conflict, but one of them is silently unused without this.
+            if let Some((_, other, _)) = set_by.get(&key) {
+                warnings.push(format!(
+                    "{} and {other} both set `{key}`; the secret file named by {} wins",
+                    var.name, var.name
+                ));
+            }
             insert_path(&mut file_tree, &key, value.clone());
             provenance.record(key, source, value);
         }

@@ -77,6 +77,7 @@ pub(crate) fn builtin(
     figment: &Figment,
     schema: &Schema,
     dotenv_example: &[String],
+    prefix: &str,
 ) {
     for key in &schema.secrets {
         let value = raw_string(figment, key).filter(|v| !v.trim().is_empty());
@@ -88,8 +89,8 @@ pub(crate) fn builtin(
                     "the secret is not set",
                     format!(
                         "set {} (or {}_FILE pointing at a mounted secret)",
-                        flat(key),
-                        flat(key)
+                        flat(prefix, key),
+                        flat(prefix, key)
                     ),
                 );
             }
@@ -120,13 +121,14 @@ pub(crate) fn builtin(
         let Some(raw) = raw_string(figment, key).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
-        database_rules(check, key, &raw);
+        database_rules(check, key, &raw, prefix);
     }
 }
 
-/// The variable name for a dotted key (`database.url` → `DATABASE_URL`).
-fn flat(key: &str) -> String {
-    key.replace('.', "_").to_ascii_uppercase()
+/// The variable name for a dotted key (`database.url` → `DATABASE_URL`),
+/// with the loader's prefix.
+fn flat(prefix: &str, key: &str) -> String {
+    format!("{prefix}{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 /// Splits a database name (or a host label) into words: `events_dev` →
@@ -220,7 +222,7 @@ fn without_userinfo(raw: &str) -> Cow<'_, str> {
     }
 }
 
-fn database_rules(check: &mut Check<'_>, key: &str, raw: &str) {
+fn database_rules(check: &mut Check<'_>, key: &str, raw: &str, prefix: &str) {
     let env = check.env();
     let Ok(url) = url::Url::parse(&without_userinfo(raw.trim())) else {
         return;
@@ -254,7 +256,7 @@ fn database_rules(check: &mut Check<'_>, key: &str, raw: &str) {
                 ),
                 format!(
                     "point {} at the {env} database, or waive `{DB_OTHER_ENV}` if the name is a coincidence",
-                    flat(key)
+                    flat(prefix, key)
                 ),
             );
             break;

@@ -451,3 +451,55 @@ fn a_malformed_dotenv_line_is_reported_at_its_line() {
     let err = s.load([]).unwrap_err();
     assert!(matches!(err, Error::Parse { line: 5, .. }), "{err}");
 }
+
+#[test]
+fn a_secret_file_beside_another_name_for_its_key_is_warned_about() {
+    let s = Scratch::new();
+    let file = s.write("port.txt", "4020\n");
+    let loaded = s
+        .load([
+            ("PORT_FILE", file.to_str().unwrap()),
+            ("SERVER_PORT", "4021"),
+        ])
+        .unwrap();
+    assert_eq!(loaded.config().server.port, 4020);
+    let warnings = loaded.warnings().join("\n");
+    assert!(
+        warnings.contains("PORT_FILE and SERVER_PORT both set `server.port`"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn policy_fixes_name_the_prefixed_variable() {
+    let s = Scratch::new();
+    let loaded = s
+        .loader([
+            ("APP_ENV", "production"),
+            (
+                "APP_DATABASE_URL",
+                "postgres://a:b@db.internal/events_staging",
+            ),
+        ])
+        .prefix("APP_")
+        .load::<Config>()
+        .unwrap();
+    let fixes: Vec<&str> = loaded
+        .policy()
+        .violations
+        .iter()
+        .map(|v| v.fix.as_str())
+        .collect();
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.contains("set APP_JWT_SECRET (or APP_JWT_SECRET_FILE")),
+        "{fixes:?}"
+    );
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.contains("point APP_DATABASE_URL at")),
+        "{fixes:?}"
+    );
+}
