@@ -2,7 +2,8 @@
 //! fresh PostgreSQL database, by appenv-migrate (`Migrator::up`, local
 //! defaults: lock, audit row), sqlx's `Migrator` and refinery's native
 //! drivers (rusqlite, postgres); then the up-to-date check on the migrated
-//! database: appenv's `verify` against a no-op run of sqlx and refinery.
+//! database: appenv's `verify` (with and without its audit row) against a
+//! no-op run of sqlx and refinery.
 //!
 //! Every apply measurement includes opening the connection. Databases are
 //! created and dropped outside the timed part. PostgreSQL comes from
@@ -210,6 +211,13 @@ fn sqlite(c: &mut Criterion) {
             assert!(status.is_current());
         });
     });
+    let quiet = migrator.clone().with_audit(false);
+    group.bench_function("appenv_verify_without_audit_row", |b| {
+        b.to_async(&rt).iter(|| async {
+            let status = quiet.verify().await.expect("verify");
+            assert!(status.is_current());
+        });
+    });
     group.bench_function("sqlx_run_noop", |b| {
         b.to_async(&rt).iter(|| async {
             let mut conn = SqliteConnection::connect_with(&sqlx_options)
@@ -387,6 +395,13 @@ fn postgres(c: &mut Criterion) {
     group.bench_function("appenv_verify", |b| {
         b.to_async(&rt).iter(|| async {
             let status = migrator.verify().await.expect("verify");
+            assert!(status.is_current());
+        });
+    });
+    let quiet = migrator.clone().with_audit(false);
+    group.bench_function("appenv_verify_without_audit_row", |b| {
+        b.to_async(&rt).iter(|| async {
+            let status = quiet.verify().await.expect("verify");
             assert!(status.is_current());
         });
     });

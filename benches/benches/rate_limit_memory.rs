@@ -51,12 +51,12 @@ fn child(case: &str) {
         .expect("key count");
     let ips = client_ips(keys);
     let before = resident_mb().unwrap_or(f64::NAN);
-    let detail = match case {
+    // Each case reads the resident size while its limiter is still alive.
+    let (after, detail) = match case {
         "appenv" => appenv(&ips),
         "governor" => governor_keyed(&ips),
         other => panic!("unknown memory case {other}"),
     };
-    let after = resident_mb().unwrap_or(f64::NAN);
     println!(
         "  {case:<9} growth {:>8.1} MiB  (rss {before:.1} -> {after:.1} MiB; {detail})",
         after - before
@@ -64,7 +64,8 @@ fn child(case: &str) {
 }
 
 /// Production defaults: 100 per minute, `max_tracked_keys` 100 000.
-fn appenv(ips: &[IpAddr]) -> String {
+/// Returns the resident size with the limiter alive, and what it holds.
+fn appenv(ips: &[IpAddr]) -> (f64, String) {
     let config = RateLimitConfig::defaults(AppEnv::Production);
     let layer = RateLimitLayer::new(&config).expect("valid rate-limit config");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,20 +77,23 @@ fn appenv(ips: &[IpAddr]) -> String {
             std::hint::black_box(layer.check(&ClientKey::from_ip(*ip), 1).await);
         }
     });
+    let after = resident_mb().unwrap_or(f64::NAN);
     let stats = layer.stats();
-    format!(
+    let detail = format!(
         "tracked {} keys, {} decisions in overflow; cap {}",
         stats.tracked_keys, stats.overflowed, config.max_tracked_keys
-    )
+    );
+    (after, detail)
 }
 
 /// governor's keyed limiter with the same quota and no `retain_recent`.
-fn governor_keyed(ips: &[IpAddr]) -> String {
+fn governor_keyed(ips: &[IpAddr]) -> (f64, String) {
     let limiter = RateLimiter::keyed(Quota::per_minute(
         NonZeroU32::new(100).expect("non-zero quota"),
     ));
     for ip in ips {
         std::hint::black_box(limiter.check_key(ip).is_ok());
     }
-    format!("tracked {} keys, unbounded", limiter.len())
+    let after = resident_mb().unwrap_or(f64::NAN);
+    (after, format!("tracked {} keys, unbounded", limiter.len()))
 }

@@ -10,8 +10,8 @@
 //!   to OpenTelemetry, duration and active-request metrics) and through
 //!   tower-http's `TraceLayer` (INFO span, so it reaches OpenTelemetry too;
 //!   and with its defaults), over the same bare service, under the same
-//!   subscriber: JSON console at `info` plus tracing-opentelemetry with a
-//!   batch exporter that discards spans.
+//!   subscriber: tracing-opentelemetry at `info` with a batch exporter that
+//!   discards spans.
 //!
 //! Each bench builds its own subscriber and uses its own callsites, so the
 //! interest tracing caches per callsite reflects only that subscriber.
@@ -104,25 +104,20 @@ fn json_info(c: &mut Criterion) {
     group.finish();
 }
 
-/// The subscriber of the HTTP benches: JSON console at `info` to a sink and
-/// every `info` span to OpenTelemetry, exported in batches to a discarding
-/// exporter.
+/// The subscriber of the HTTP benches: every `info` span to OpenTelemetry,
+/// exported in batches to a discarding exporter. No console layer: a
+/// tracing-subscriber fmt layer would add the cost of formatting each span's
+/// fields, which depends on the console format rather than on the HTTP
+/// layer.
 fn http_subscriber() -> (Dispatch, SdkTracerProvider) {
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(DiscardSpans)
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(std::io::sink)
-                .with_filter(LevelFilter::INFO),
-        )
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("bench"))
-                .with_filter(LevelFilter::INFO),
-        );
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("bench"))
+            .with_filter(LevelFilter::INFO),
+    );
     (Dispatch::new(subscriber), provider)
 }
 
