@@ -10,7 +10,7 @@
 //!   to OpenTelemetry, duration and active-request metrics) and through
 //!   tower-http's `TraceLayer` (INFO span, so it reaches OpenTelemetry too;
 //!   and with its defaults), over the same bare service, under the same
-//!   subscriber: tracing-opentelemetry at `info` with a batch exporter that
+//!   subscriber: tracing-opentelemetry at `info` with an exporter that
 //!   discards spans.
 //!
 //! Each bench builds its own subscriber and uses its own callsites, so the
@@ -105,13 +105,15 @@ fn json_info(c: &mut Criterion) {
 }
 
 /// The subscriber of the HTTP benches: every `info` span to OpenTelemetry,
-/// exported in batches to a discarding exporter. No console layer: a
+/// handed to a discarding exporter on the calling thread (the simple
+/// processor: a batch processor's background thread competes for the CPU
+/// and drops spans when its queue is full, which made runs swing by 2x). No console layer: a
 /// tracing-subscriber fmt layer would add the cost of formatting each span's
 /// fields, which depends on the console format rather than on the HTTP
 /// layer.
 fn http_subscriber() -> (Dispatch, SdkTracerProvider) {
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(DiscardSpans)
+        .with_simple_exporter(DiscardSpans)
         .build();
     let subscriber = tracing_subscriber::registry().with(
         tracing_opentelemetry::layer()
