@@ -37,13 +37,14 @@ CHARTS = {
 
 
 def estimate(group, bench):
-    """Mean and its 95% bounds in nanoseconds."""
+    """The estimate criterion prints as `time:` (the slope when it has one,
+    else the mean) and its 95% bounds, in nanoseconds."""
     path = CRITERION / group.replace("/", "_") / bench / "new" / "estimates.json"
     if not path.exists():
         # criterion keeps the group path as directories on some versions
         path = CRITERION.joinpath(*group.split("/")) / bench / "new" / "estimates.json"
     data = json.loads(path.read_text())
-    mean = data["mean"]
+    mean = data.get("slope") or data["mean"]
     ci = mean["confidence_interval"]
     return mean["point_estimate"], ci["lower_bound"], ci["upper_bound"]
 
@@ -75,7 +76,7 @@ def chart(title, groups):
     y = pad + 34
     for group, items in rows:
         out.append(f'<text x="{pad}" y="{y + 14}" font-weight="bold">{escape(group)}'
-                   f' (mean, 95% CI; shorter is better)</text>')
+                   f' (time per iteration, 95% CI; shorter is better)</text>')
         y += 24
         scale = plot_w / max(hi for _, _, _, hi in items)
         for bench, mean, lo, hi in items:
