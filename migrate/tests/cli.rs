@@ -161,7 +161,7 @@ async fn killed_migrator_leaves_postgres_consistent_and_unlocked() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let locks = db
-            .query_strings("SELECT pid::text FROM pg_locks WHERE locktype = 'advisory'")
+            .query_strings("SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
             .await;
         if locks.is_empty() {
             break;
