@@ -262,6 +262,79 @@ async fn unreachable_collector_keeps_serving_and_shutdown_meets_its_deadline() {
     );
 }
 
+/// The SDK's batch queue and export batch sizes: its defaults unless the
+/// standard variable is set in this process.
+fn batch_sizes(queue_var: &str, batch_var: &str) -> (usize, usize) {
+    let read = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let queue = read(queue_var, 2_048);
+    (queue, read(batch_var, 512).min(queue))
+}
+
+#[tokio::test]
+async fn hanging_collector_bounds_what_is_retained_to_one_queue_and_one_batch() {
+    const REQUESTS: usize = 50_000;
+    // Accepts connections and requests, answers none until released.
+    let collector = Collector::start_hanging();
+    let mut cfg = config(OtlpProtocol::Grpc, collector.grpc_endpoint());
+    // No export times out during the burst: the first one of each signal
+    // hangs until the collector is released.
+    cfg.otlp_timeout_ms = 600_000;
+    cfg.shutdown_timeout_ms = 60_000;
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(std::io::sink)
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let app = app(guard.http_layer());
+    for _ in 0..REQUESTS {
+        let response = app
+            .clone()
+            .oneshot(Request::get("/orders/1").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    drop(_scope);
+    assert!(
+        collector.spans().is_empty() && collector.logs().is_empty(),
+        "the collector answered nothing while it hung"
+    );
+
+    // Released, the collector gets everything the SDK kept: the batch that
+    // was in flight plus the full queue, and nothing else.
+    collector.release();
+    guard
+        .shutdown()
+        .expect("shutdown flushes once the collector answers");
+    let spans = collector.spans().len();
+    let logs = collector.logs().len();
+    let (span_queue, span_batch) =
+        batch_sizes("OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+    let (log_queue, log_batch) = batch_sizes(
+        "OTEL_BLRP_MAX_QUEUE_SIZE",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    );
+    eprintln!(
+        "{REQUESTS} requests against a hanging collector: {spans} spans and {logs} log records \
+         kept and delivered on release (queue {span_queue}/{log_queue}, batch {span_batch}/{log_batch})"
+    );
+    assert!(
+        (span_queue..=span_queue + span_batch).contains(&spans),
+        "{spans} of {REQUESTS} spans retained, expected {span_queue}..={}",
+        span_queue + span_batch
+    );
+    assert!(
+        (log_queue..=log_queue + log_batch).contains(&logs),
+        "{logs} of {REQUESTS} log records retained, expected {log_queue}..={}",
+        log_queue + log_batch
+    );
+}
+
 #[tokio::test]
 async fn request_span_reaches_the_collector_whatever_the_console_level_and_drop_flushes() {
     let collector = Collector::start();

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,8 +68,33 @@ pub struct Received {
     pub logs: Vec<ExportLogsServiceRequest>,
 }
 
+/// Holds every export request until opened: a collector that accepts
+/// connections and never answers, until the test releases it.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Gate {
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.open.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn open(&self) {
+        self.open.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Received>>);
+struct Sink(Arc<Mutex<Received>>, Arc<Gate>);
 
 #[tonic::async_trait]
 impl TraceService for Sink {
@@ -76,6 +102,7 @@ impl TraceService for Sink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.1.wait().await;
         self.0.lock().unwrap().traces.push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -87,6 +114,7 @@ impl MetricsService for Sink {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.1.wait().await;
         self.0.lock().unwrap().metrics.push(request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
@@ -98,6 +126,7 @@ impl LogsService for Sink {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.1.wait().await;
         self.0.lock().unwrap().logs.push(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
@@ -112,7 +141,16 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// A collector that answers every export at once.
     pub fn start() -> Collector {
+        let collector = Collector::start_hanging();
+        collector.release();
+        collector
+    }
+
+    /// A collector that accepts connections and requests but answers none
+    /// (and records none) until [`Collector::release`].
+    pub fn start_hanging() -> Collector {
         let sink = Sink::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_sink = sink.clone();
@@ -134,6 +172,7 @@ impl Collector {
                         post({
                             let s = s.clone();
                             move |body: Bytes| async move {
+                                s.1.wait().await;
                                 let req = ExportTraceServiceRequest::decode(body).unwrap();
                                 s.0.lock().unwrap().traces.push(req);
                                 ExportTraceServiceResponse::default().encode_to_vec()
@@ -145,6 +184,7 @@ impl Collector {
                         post({
                             let s = s.clone();
                             move |body: Bytes| async move {
+                                s.1.wait().await;
                                 let req = ExportMetricsServiceRequest::decode(body).unwrap();
                                 s.0.lock().unwrap().metrics.push(req);
                                 ExportMetricsServiceResponse::default().encode_to_vec()
@@ -156,6 +196,7 @@ impl Collector {
                         post({
                             let s = s.clone();
                             move |body: Bytes| async move {
+                                s.1.wait().await;
                                 let req = ExportLogsServiceRequest::decode(body).unwrap();
                                 s.0.lock().unwrap().logs.push(req);
                                 ExportLogsServiceResponse::default().encode_to_vec()
@@ -174,6 +215,11 @@ impl Collector {
         });
         let (grpc, http) = rx.recv().unwrap();
         Collector { grpc, http, sink }
+    }
+
+    /// Lets held and future exports through.
+    pub fn release(&self) {
+        self.sink.1.open();
     }
 
     pub fn grpc_endpoint(&self) -> String {
