@@ -24,10 +24,29 @@ impl TokioClock {
     }
 }
 
+thread_local! {
+    /// This thread's last reading of any [`TokioClock`].
+    static LAST_READING: std::cell::Cell<Option<Nanos>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forgets this thread's last clock reading.
+pub(crate) fn clear_last_reading() {
+    LAST_READING.with(|cell| cell.set(None));
+}
+
+/// Takes this thread's last clock reading: the decision just made by
+/// governor on this thread read the clock once, and the limiter reuses that
+/// reading instead of reading the clock a second time.
+pub(crate) fn take_last_reading() -> Option<Nanos> {
+    LAST_READING.with(std::cell::Cell::take)
+}
+
 impl Clock for TokioClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
-        Nanos::from(Instant::now().saturating_duration_since(self.origin))
+        let now = Nanos::from(Instant::now().saturating_duration_since(self.origin));
+        LAST_READING.with(|cell| cell.set(Some(now)));
+        now
     }
 }

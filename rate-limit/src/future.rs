@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::decision::Decision;
-use crate::headers::Fields;
+use crate::headers::AllowedFields;
 use crate::key::ClientKey;
 use crate::limiter::{Core, Verdict};
 
@@ -50,7 +50,7 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
-            headers: Option<HeaderMap>,
+            headers: Option<AllowedFields>,
         },
         Answered {
             response: Option<Response<Bytes>>,
@@ -85,7 +85,7 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn pass(future: S::Future, headers: Option<HeaderMap>) -> Self {
+    pub(crate) fn pass(future: S::Future, headers: Option<AllowedFields>) -> Self {
         ResponseFuture {
             state: State::Calling { future, headers },
         }
@@ -175,7 +175,7 @@ where
                 StateProj::Calling { future, headers } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(extra) = headers.take() {
-                        Fields::merge(extra, response.headers_mut());
+                        extra.merge_into(response.headers_mut());
                     }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }

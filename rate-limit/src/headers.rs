@@ -1,7 +1,9 @@
 //! The rate-limit response fields and the problem document.
 //!
 //! Field syntax follows draft-ietf-httpapi-ratelimit-headers (RFC 9651
-//! structured fields, serialized with `sfv`):
+//! structured fields; `RateLimit-Policy` is serialized with `sfv` once per
+//! layer, `RateLimit` per response by a writer whose output is identical to
+//! `sfv`'s, checked by a test):
 //!
 //! | field | when | value |
 //! |---|---|---|
@@ -22,6 +24,7 @@
 //! (`window_ms = 500, max = 10` → `q=20;w=1`).
 
 use bytes::Bytes;
+use http::header::Entry;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sfv::{KeyRef, ListSerializer, StringRef};
@@ -55,13 +58,30 @@ const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+
 pub(crate) struct Fields {
     style: HeaderStyle,
     policy_name: String,
+    /// `RateLimit-Policy`, the same on every response of the layer.
     policy: HeaderValue,
+    /// The serialized policy name (an sf-string, quoted and escaped) that
+    /// starts every `RateLimit` value.
+    name_item: String,
     limit: HeaderValue,
+}
+
+/// The fields added to an allowed response, merged into it by
+/// [`AllowedFields::merge_into`].
+#[derive(Debug)]
+pub(crate) struct AllowedFields {
+    /// `RateLimit-Policy` and `RateLimit`.
+    ietf: Option<(HeaderValue, HeaderValue)>,
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
+    legacy: Option<[HeaderValue; 3]>,
 }
 
 fn key(name: &str) -> &KeyRef {
     KeyRef::from_str(name).expect("a valid structured-field key")
 }
+
+/// Structured-field integers hold at most 15 digits.
+const SF_INTEGER_MAX: u64 = 999_999_999_999_999;
 
 impl Fields {
     /// `policy_name` must be a valid sf-string (checked by config validation).
@@ -83,71 +103,65 @@ impl Fields {
             .parameter(key("q"), clamp_int(quota))
             .parameter(key("w"), clamp_int(window_s));
         let policy = ser.finish().unwrap_or_default();
+        let mut ser = ListSerializer::new();
+        ser.bare_item(name);
+        let name_item = ser.finish().unwrap_or_default();
         Fields {
             style,
             policy_name: name.as_str().to_owned(),
             policy: HeaderValue::from_str(&policy)
                 .expect("structured fields are valid header values"),
+            name_item,
             limit: HeaderValue::from(params.max),
         }
     }
 
+    /// The `RateLimit` value: `"<policy>";r=<remaining>;t=<seconds>`,
+    /// byte for byte what `sfv` serializes, written without it.
     fn ratelimit(&self, remaining: u64, t: u64) -> HeaderValue {
-        let name = StringRef::from_str(&self.policy_name)
-            .unwrap_or_else(|_| StringRef::constant("default"));
-        let mut ser = ListSerializer::new();
-        ser.bare_item(name)
-            .parameter(key("r"), clamp_int(u128::from(remaining)))
-            .parameter(key("t"), clamp_int(u128::from(t)));
-        let value = ser.finish().unwrap_or_default();
-        HeaderValue::from_str(&value).expect("structured fields are valid header values")
+        let mut out = Vec::with_capacity(self.name_item.len() + 6 + 2 * 15);
+        out.extend_from_slice(self.name_item.as_bytes());
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(b";r=");
+        out.extend_from_slice(digits.format(remaining.min(SF_INTEGER_MAX)).as_bytes());
+        out.extend_from_slice(b";t=");
+        out.extend_from_slice(digits.format(t.min(SF_INTEGER_MAX)).as_bytes());
+        HeaderValue::from_maybe_shared(Bytes::from(out))
+            .expect("structured fields are valid header values")
+    }
+
+    fn fields(&self, remaining: u64, t: u64) -> AllowedFields {
+        AllowedFields {
+            ietf: self
+                .style
+                .ietf()
+                .then(|| (self.policy.clone(), self.ratelimit(remaining, t))),
+            legacy: self.style.legacy().then(|| {
+                [
+                    self.limit.clone(),
+                    HeaderValue::from(remaining),
+                    HeaderValue::from(t),
+                ]
+            }),
+        }
     }
 
     fn write(&self, headers: &mut HeaderMap, remaining: u64, t: u64) {
-        if self.style.ietf() {
-            headers.insert(RATELIMIT_POLICY, self.policy.clone());
-            headers.insert(RATELIMIT, self.ratelimit(remaining, t));
+        let fields = self.fields(remaining, t);
+        if let Some((policy, ratelimit)) = fields.ietf {
+            headers.insert(RATELIMIT_POLICY, policy);
+            headers.insert(RATELIMIT, ratelimit);
         }
-        if self.style.legacy() {
-            headers.insert(X_RATELIMIT_LIMIT, self.limit.clone());
-            headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
-            headers.insert(X_RATELIMIT_RESET, HeaderValue::from(t));
-        }
-    }
-
-    /// Adds `extra` (this layer's fields) to a response that may already
-    /// carry fields of an inner layer (a route group's own quota): the
-    /// structured fields become lists with one member per policy, inner
-    /// first; legacy fields keep the inner, more specific values.
-    pub(crate) fn merge(extra: HeaderMap, into: &mut HeaderMap) {
-        for (name, value) in extra {
-            let Some(name) = name else { continue };
-            match into.get(&name) {
-                None => {
-                    into.insert(name, value);
-                }
-                Some(existing) if name == RATELIMIT || name == RATELIMIT_POLICY => {
-                    let mut joined = existing.as_bytes().to_vec();
-                    joined.extend_from_slice(b", ");
-                    joined.extend_from_slice(value.as_bytes());
-                    if let Ok(joined) = HeaderValue::from_bytes(&joined) {
-                        into.insert(name, joined);
-                    }
-                }
-                Some(_) => {}
-            }
+        if let Some([limit, remaining, reset]) = fields.legacy {
+            headers.insert(X_RATELIMIT_LIMIT, limit);
+            headers.insert(X_RATELIMIT_REMAINING, remaining);
+            headers.insert(X_RATELIMIT_RESET, reset);
         }
     }
 
     /// The fields of an allowed response.
-    pub(crate) fn allowed(&self, decision: &Decision) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        self.write(
-            &mut headers,
-            u64::from(decision.remaining),
-            decision.reset_secs(),
-        );
-        headers
+    pub(crate) fn allowed(&self, decision: &Decision) -> AllowedFields {
+        self.fields(u64::from(decision.remaining), decision.reset_secs())
     }
 
     /// The fields and body of a `429`.
@@ -185,9 +199,56 @@ impl Fields {
 }
 
 fn clamp_int(v: u128) -> sfv::Integer {
-    // Structured-field integers hold 15 digits.
-    let max = 999_999_999_999_999u64;
-    sfv::Integer::try_from(u64::try_from(v).unwrap_or(max).min(max)).unwrap_or(sfv::integer(0))
+    sfv::Integer::try_from(
+        u64::try_from(v)
+            .unwrap_or(SF_INTEGER_MAX)
+            .min(SF_INTEGER_MAX),
+    )
+    .unwrap_or(sfv::integer(0))
+}
+
+impl AllowedFields {
+    /// Adds these fields (this layer's) to a response that may already
+    /// carry fields of an inner layer (a route group's own quota): the
+    /// structured fields become lists with one member per policy, inner
+    /// first; legacy fields keep the inner, more specific values.
+    pub(crate) fn merge_into(self, into: &mut HeaderMap) {
+        if let Some((policy, ratelimit)) = self.ietf {
+            join(into, RATELIMIT_POLICY, policy);
+            join(into, RATELIMIT, ratelimit);
+        }
+        if let Some([limit, remaining, reset]) = self.legacy {
+            for (name, value) in [
+                (X_RATELIMIT_LIMIT, limit),
+                (X_RATELIMIT_REMAINING, remaining),
+                (X_RATELIMIT_RESET, reset),
+            ] {
+                if let Entry::Vacant(entry) = into.entry(name) {
+                    entry.insert(value);
+                }
+            }
+        }
+    }
+}
+
+/// Sets `name` to `value`, or appends `value` as one more list member when
+/// the response has the field already.
+fn join(into: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    match into.entry(name) {
+        Entry::Vacant(entry) => {
+            entry.insert(value);
+        }
+        Entry::Occupied(mut entry) => {
+            let existing = entry.get().as_bytes();
+            let mut joined = Vec::with_capacity(existing.len() + 2 + value.len());
+            joined.extend_from_slice(existing);
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value.as_bytes());
+            if let Ok(joined) = HeaderValue::from_maybe_shared(Bytes::from(joined)) {
+                entry.insert(joined);
+            }
+        }
+    }
 }
 
 /// An RFC 9457 problem document.
@@ -200,4 +261,74 @@ fn problem(kind: &str, title: &str, status: u16, detail: &str, retry_after: u64)
         "retry_after": retry_after,
     });
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// What `sfv` serializes for the `RateLimit` field.
+    fn sfv_ratelimit(name: &str, remaining: u64, t: u64) -> String {
+        let mut ser = ListSerializer::new();
+        ser.bare_item(StringRef::from_str(name).unwrap())
+            .parameter(key("r"), clamp_int(u128::from(remaining)))
+            .parameter(key("t"), clamp_int(u128::from(t)));
+        ser.finish().unwrap()
+    }
+
+    #[test]
+    fn the_ratelimit_field_is_written_exactly_as_sfv_serializes_it() {
+        let params = QuotaParams::new(100, Duration::from_secs(60), 100);
+        let numbers = [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            SF_INTEGER_MAX - 1,
+            SF_INTEGER_MAX,
+            SF_INTEGER_MAX + 1,
+            u64::MAX,
+        ];
+        for name in [
+            "default",
+            "api",
+            "",
+            "a b",
+            "quote\"d",
+            "back\\slash",
+            "~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
+        ] {
+            let fields = Fields::new(name, &params, HeaderStyle::Ietf);
+            for &remaining in &numbers {
+                for &t in &numbers {
+                    assert_eq!(
+                        fields.ratelimit(remaining, t).to_str().unwrap(),
+                        sfv_ratelimit(name, remaining, t),
+                        "policy {name:?}, r={remaining}, t={t}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn merging_joins_structured_fields_and_keeps_inner_legacy_ones() {
+        let params = QuotaParams::new(10, Duration::from_secs(1), 10);
+        let outer = Fields::new("outer", &params, HeaderStyle::Both);
+        let mut response = HeaderMap::new();
+        response.insert(RATELIMIT, HeaderValue::from_static("\"inner\";r=1;t=2"));
+        response.insert(X_RATELIMIT_REMAINING, HeaderValue::from_static("1"));
+        outer.fields(7, 3).merge_into(&mut response);
+        assert_eq!(response[RATELIMIT], "\"inner\";r=1;t=2, \"outer\";r=7;t=3");
+        assert_eq!(response[RATELIMIT_POLICY], "\"outer\";q=10;w=1");
+        assert_eq!(response[X_RATELIMIT_REMAINING], "1");
+        assert_eq!(response[X_RATELIMIT_LIMIT], "10");
+        assert_eq!(response[X_RATELIMIT_RESET], "3");
+    }
 }

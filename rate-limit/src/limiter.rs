@@ -9,7 +9,7 @@ use http::request::Parts;
 
 use crate::config::{Backend, FailureMode, Overflow, RateLimitConfig};
 use crate::decision::{Decision, DecisionSource};
-use crate::headers::Fields;
+use crate::headers::{AllowedFields, Fields};
 use crate::key::{ClientKey, KeyExtractor};
 use crate::local::{LocalLimiter, QuotaParams};
 use crate::redis_backend::RedisLimiter;
@@ -35,7 +35,7 @@ impl fmt::Debug for Weigher {
 #[derive(Debug)]
 pub(crate) enum Verdict {
     /// Call the inner service and add these fields to its response.
-    Pass(Option<http::HeaderMap>),
+    Pass(Option<AllowedFields>),
     /// Answer `429`.
     Limited(Decision),
     /// Answer `503` (backend down, `failure_mode = "closed"`).

@@ -12,7 +12,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::clock::TokioClock;
+use crate::clock::{TokioClock, clear_last_reading, take_last_reading};
 use crate::config::Overflow;
 use crate::decision::{Decision, DecisionSource};
 use crate::key::ClientKey;
@@ -104,8 +104,10 @@ impl LocalLimiter {
     pub(crate) fn check(&self, key: &ClientKey, weight: u32, source: DecisionSource) -> Decision {
         let weight = self.params.clamp_weight(weight);
         let n = NonZeroU32::new(weight).unwrap_or(NonZeroU32::MIN);
+        clear_last_reading();
         let outcome = self.limiter.check_key_n(key, n);
-        let now = self.limiter.clock().now();
+        // The instant governor decided at (one clock read per decision).
+        let now = take_last_reading().unwrap_or_else(|| self.limiter.clock().now());
         let decision = match outcome {
             Ok(Ok(snapshot)) => {
                 let remaining = snapshot.remaining_burst_capacity();

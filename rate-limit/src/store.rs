@@ -1,18 +1,21 @@
 //! A governor state store with a hard cap on tracked keys.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::state::keyed::ShrinkableKeyedStateStore;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::config::Overflow;
 use crate::key::ClientKey;
 
 const MAX_SHARDS: usize = 16;
+
+/// One shard: each key with its theoretical arrival time.
+type Shard = HashTable<(ClientKey, Nanos)>;
 
 thread_local! {
     /// The state written by this thread's last successful decision, read
@@ -47,14 +50,18 @@ pub(crate) struct StoreCounters {
 /// overflow cell. Room is made by [`ShrinkableKeyedStateStore::retain_recent`],
 /// which drops keys whose state equals a fresh one, so expiry never changes
 /// a decision.
+///
+/// A key is hashed once per decision, with foldhash seeded at random per
+/// store (keys are chosen by clients, so the seed must not be predictable);
+/// the high half of the hash picks the shard, the whole hash the slot in it.
 #[derive(Debug)]
 pub(crate) struct BoundedStore {
-    shards: Box<[Mutex<HashMap<ClientKey, Nanos>>]>,
+    shards: Box<[Mutex<Shard>]>,
     /// Per shard; they add up to the cap.
     shard_caps: Box<[usize]>,
     overflow_cell: Mutex<Option<Nanos>>,
     overflow: Overflow,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     full: AtomicBool,
     pub(crate) counters: StoreCounters,
 }
@@ -70,13 +77,13 @@ impl BoundedStore {
         let cap = cap.max(1);
         let shards = MAX_SHARDS.min(cap);
         BoundedStore {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(HashTable::new())).collect(),
             shard_caps: (0..shards)
                 .map(|i| cap / shards + usize::from(i < cap % shards))
                 .collect(),
             overflow_cell: Mutex::new(None),
             overflow,
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             full: AtomicBool::new(false),
             counters: StoreCounters::default(),
         }
@@ -92,9 +99,15 @@ impl BoundedStore {
         self.full.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, key: &ClientKey) -> (&Mutex<HashMap<ClientKey, Nanos>>, usize) {
-        let idx = (self.hasher.hash_one(key) as usize) % self.shards.len();
-        (&self.shards[idx], self.shard_caps[idx])
+    /// The key's hash and shard, with the shard's share of the cap.
+    fn shard(&self, key: &ClientKey) -> (u64, &Mutex<Shard>, usize) {
+        let hash = self.hasher.hash_one(key);
+        let idx = ((hash >> 32) as usize) % self.shards.len();
+        (hash, &self.shards[idx], self.shard_caps[idx])
+    }
+
+    fn rehash(&self) -> impl Fn(&(ClientKey, Nanos)) -> u64 + '_ {
+        |(key, _)| self.hasher.hash_one(key)
     }
 
     fn in_overflow_cell<T, F, E>(&self, f: F) -> Result<T, E>
@@ -119,16 +132,16 @@ impl StateStore for BoundedStore {
             return self.in_overflow_cell(f);
         }
         {
-            let (shard, shard_cap) = self.shard(key);
+            let (hash, shard, shard_cap) = self.shard(key);
             let mut map = lock(shard);
-            if let Some(tat) = map.get_mut(key) {
+            if let Some((_, tat)) = map.find_mut(hash, |(k, _)| k == key) {
                 let (out, next) = f(Some(*tat))?;
                 *tat = next;
                 return Ok(record(out, next));
             }
             if map.len() < shard_cap {
                 let (out, next) = f(None)?;
-                map.insert(key.clone(), next);
+                map.insert_unique(hash, (key.clone(), next), self.rehash());
                 return Ok(record(out, next));
             }
         }
@@ -152,7 +165,7 @@ impl StateStore for BoundedStore {
 impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
     fn retain_recent(&self, drop_below: Nanos) {
         for shard in &self.shards {
-            lock(shard).retain(|_, tat| *tat > drop_below);
+            lock(shard).retain(|(_, tat)| *tat > drop_below);
         }
         let mut cell = lock(&self.overflow_cell);
         if cell.is_some_and(|tat| tat <= drop_below) {
@@ -164,7 +177,7 @@ impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
 
     fn shrink_to_fit(&self) {
         for shard in &self.shards {
-            lock(shard).shrink_to_fit();
+            lock(shard).shrink_to_fit(self.rehash());
         }
     }
 
