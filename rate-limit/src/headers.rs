@@ -119,13 +119,21 @@ impl Fields {
     /// The `RateLimit` value: `"<policy>";r=<remaining>;t=<seconds>`,
     /// byte for byte what `sfv` serializes, written without it.
     fn ratelimit(&self, remaining: u64, t: u64) -> HeaderValue {
-        let mut out = Vec::with_capacity(self.name_item.len() + 6 + 2 * 15);
-        out.extend_from_slice(self.name_item.as_bytes());
-        let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(b";r=");
-        out.extend_from_slice(digits.format(remaining.min(SF_INTEGER_MAX)).as_bytes());
-        out.extend_from_slice(b";t=");
-        out.extend_from_slice(digits.format(t.min(SF_INTEGER_MAX)).as_bytes());
+        let mut r_digits = itoa::Buffer::new();
+        let mut t_digits = itoa::Buffer::new();
+        let parts: [&[u8]; 5] = [
+            self.name_item.as_bytes(),
+            b";r=",
+            r_digits.format(remaining.min(SF_INTEGER_MAX)).as_bytes(),
+            b";t=",
+            t_digits.format(t.min(SF_INTEGER_MAX)).as_bytes(),
+        ];
+        // Exactly sized: `Bytes` then takes the buffer over without a
+        // second allocation.
+        let mut out = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
+        for part in parts {
+            out.extend_from_slice(part);
+        }
         HeaderValue::from_maybe_shared(Bytes::from(out))
             .expect("structured fields are valid header values")
     }
