@@ -131,9 +131,14 @@ pub struct Migrations {
 impl Migrations {
     /// The migrations of an `embed_migrations!` runner:
     ///
-    /// ```ignore
-    /// mod embedded { refinery::embed_migrations!("migrations"); }
+    /// ```
+    /// use appenv_migrate::Migrations;
+    ///
+    /// mod embedded {
+    ///     refinery::embed_migrations!("tests/migrations");
+    /// }
     /// let migrations = Migrations::embedded(&embedded::migrations::runner());
+    /// assert!(!migrations.is_empty());
     /// ```
     pub fn embedded(runner: &Runner) -> Migrations {
         Migrations::from_refinery(runner.get_migrations())
