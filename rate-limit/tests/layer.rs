@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use appenv_config::{AppEnv, Section};
@@ -617,49 +616,6 @@ async fn works_in_a_tonic_style_service_with_a_plain_socket_addr() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-}
-
-/// Records the events under the crate's target.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != "appenv_rate_limit" {
-            return;
-        }
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={:?} ", field.name(), value));
-            }
-        }
-        let mut fields = Fields(format!("{} ", event.metadata().level()));
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn decisions_are_tracing_events_with_metric_fields() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let app = app(RateLimitLayer::new(&config(AppEnv::Production, 1, 60_000)).unwrap());
-    status(&app, request("192.0.2.1", &[])).await;
-    status(&app, request("192.0.2.1", &[])).await;
-
-    let events = recorder.0.lock().unwrap().clone();
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert!(events[0].contains("event=\"decision\""), "{events:?}");
-    assert!(events[0].contains("outcome=\"allowed\""), "{events:?}");
-    assert!(events[0].contains("source=\"memory\""), "{events:?}");
-    assert!(events[1].starts_with("INFO"), "{events:?}");
-    assert!(events[1].contains("outcome=\"limited\""), "{events:?}");
-    assert!(events[1].contains("policy=default"), "{events:?}");
-    assert!(events[1].contains("client=ip:192.0.2.1"), "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
