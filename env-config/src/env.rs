@@ -133,6 +133,140 @@ impl AppEnv {
     }
 }
 
+/// The environment a process runs in: the name `APP_ENV` gave and the tier
+/// whose defaults and policy apply.
+///
+/// A tier's own spellings name the tier (`APP_ENV=prod` is
+/// `production`/`production`). A service may declare named environments on
+/// a tier, in `config/default.toml`
+///
+/// ```toml
+/// [environments]
+/// preview = "staging"
+/// test = "local"
+/// ```
+///
+/// or in code with [`Loader::environment`](crate::Loader::environment).
+/// A named environment has its tier's defaults and policy, reads
+/// `config/{tier}.toml` and then `config/{name}.toml`, and reports its name
+/// (`explain`'s `"env"`, telemetry's `deployment.environment.name`).
+///
+/// ```
+/// use appenv_config::{AppEnv, Environment};
+///
+/// let preview = Environment::named("preview", AppEnv::Staging).unwrap();
+/// assert_eq!(preview.name(), "preview");
+/// assert_eq!(preview.tier(), AppEnv::Staging);
+/// assert_eq!(Environment::from(AppEnv::Production).name(), "production");
+/// assert!(Environment::named("prod", AppEnv::Staging).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Environment {
+    name: String,
+    tier: AppEnv,
+}
+
+impl Environment {
+    /// A named environment on `tier`. Names are lowercase ASCII letters,
+    /// digits, `-` and `_`, start with a letter, and are not a spelling of a
+    /// tier (which would make `APP_ENV` ambiguous).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `environments.{name}` for a bad name.
+    pub fn named(name: &str, tier: AppEnv) -> Result<Environment, Error> {
+        let name = name.trim().to_ascii_lowercase();
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let problem = if !valid {
+            Some("an environment name is lowercase letters, digits, `-` and `_`, starting with a letter".to_owned())
+        } else if let Ok(spelled) = AppEnv::parse(&name) {
+            Some(format!("`{name}` already names the {spelled} tier"))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => Err(Error::Invalid {
+                key: format!("environments.{name}"),
+                origin: crate::provenance::Source::Override,
+                message,
+            }),
+            None => Ok(Environment { name, tier }),
+        }
+    }
+
+    /// The name (`production`, `preview`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tier whose defaults and policy apply.
+    pub fn tier(&self) -> AppEnv {
+        self.tier
+    }
+
+    /// `true` for a named environment (not one of the tiers themselves).
+    pub fn is_named(&self) -> bool {
+        self.name != self.tier.as_str()
+    }
+
+    /// Resolves an `APP_ENV` value: a tier spelling, or one of `declared`
+    /// (case-insensitive).
+    ///
+    /// # Errors
+    /// [`Error::UnknownEnv`] listing the tier spellings and the declared
+    /// names.
+    pub fn resolve(value: &str, declared: &[Environment]) -> Result<Environment, Error> {
+        if let Ok(tier) = AppEnv::parse(value) {
+            return Ok(Environment::from(tier));
+        }
+        let wanted = value.trim();
+        declared
+            .iter()
+            .find(|env| env.name.eq_ignore_ascii_case(wanted))
+            .cloned()
+            .ok_or_else(|| {
+                let mut accepted = accepted_spellings();
+                for env in declared {
+                    accepted.push_str(&format!(", {} ({})", env.name, env.tier));
+                }
+                Error::UnknownEnv {
+                    value: value.to_owned(),
+                    accepted,
+                }
+            })
+    }
+}
+
+impl From<AppEnv> for Environment {
+    fn from(tier: AppEnv) -> Self {
+        Environment {
+            name: tier.as_str().to_owned(),
+            tier,
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Variables other stacks use to name the environment. When `APP_ENV` is
+/// unset (so the process runs as local) and one of these names staging or
+/// production, the loader warns loudly.
+pub(crate) const SIBLING_VARS: &[&str] = &[
+    "NODE_ENV",
+    "RAILS_ENV",
+    "RACK_ENV",
+    "ENVIRONMENT",
+    "APP_ENVIRONMENT",
+    "ENV",
+    "SPRING_PROFILES_ACTIVE",
+];
+
 pub(crate) fn accepted_spellings() -> String {
     SPELLINGS
         .iter()

@@ -2,12 +2,19 @@
 
 use std::path::PathBuf;
 
+use serde_json::{Value as Json, json};
+
 use crate::policy::PolicyReport;
+use crate::provenance::Source;
 use crate::secret::redact_url;
 
 /// The exit status a service should use for a configuration error
 /// (`EX_CONFIG` from `sysexits.h`).
 pub const EXIT_CONFIG: i32 = 78;
+
+/// The largest `NAME_FILE` secret file the loader reads (64 KiB): a secret
+/// file holds one value; anything larger is a wrong path (a log, a binary).
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
 /// Everything that can go wrong while loading or checking configuration.
 ///
@@ -47,11 +54,47 @@ pub enum Error {
         message: String,
     },
 
-    /// Both `NAME` and `NAME_FILE` are set.
-    #[error("both {var} and {var}_FILE are set; set only one (the value or the file holding it)")]
+    /// Both `NAME` and `NAME_FILE` are set in the same source (a higher
+    /// source setting one of them simply wins over a lower one).
+    #[error(
+        "both {var} ({value_origin}) and {var}_FILE ({file_origin}) are set; set only one (the value or the file holding it)"
+    )]
     Conflict {
         /// The variable name without `_FILE`.
         var: String,
+        /// Where `NAME` was set.
+        value_origin: Box<Source>,
+        /// Where `NAME_FILE` was set.
+        file_origin: Box<Source>,
+    },
+
+    /// A `NAME_FILE` secret file is larger than [`MAX_SECRET_FILE_BYTES`].
+    #[error("the secret file {} named by {var}_FILE is larger than {limit} bytes; a secret file holds one value", path.display())]
+    SecretFileTooLarge {
+        /// The variable name without `_FILE`.
+        var: String,
+        /// The file named.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// A variable the configuration reads holds bytes that are not UTF-8.
+    #[error("variable {var} is not valid UTF-8; configuration values must be text")]
+    NotUnicode {
+        /// The variable's name (lossily decoded).
+        var: String,
+    },
+
+    /// A configuration file sets a key no section knows.
+    #[error("{origin} sets `{key}`, which is not a known setting{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownKey {
+        /// The dotted key.
+        key: String,
+        /// The file and line.
+        origin: Source,
+        /// The closest known key, if one is close.
+        suggestion: Option<String>,
     },
 
     /// A `NAME_FILE` secret file could not be read.
@@ -67,12 +110,12 @@ pub enum Error {
     },
 
     /// A value has the wrong type or shape for its key.
-    #[error("invalid value for {key} (set by {source_name}): {message}")]
+    #[error("invalid value for {key} (set by {origin}): {message}")]
     Invalid {
         /// The dotted key.
         key: String,
         /// The source that set it (`env PORT`, `config/production.toml:3`).
-        source_name: String,
+        origin: Source,
         /// What was expected; a secret's value is never included.
         message: String,
     },
@@ -96,6 +139,66 @@ impl Error {
     /// The process exit status for this error: always [`EXIT_CONFIG`] (78).
     pub fn exit_code(&self) -> i32 {
         EXIT_CONFIG
+    }
+
+    /// The key this error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::UnknownEnv { .. } => Some("APP_ENV"),
+            Error::Invalid { key, .. } | Error::UnknownKey { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The source this error comes from, when there is one.
+    pub fn origin(&self) -> Option<Source> {
+        match self {
+            Error::UnknownEnv { .. } => Some(Source::Env {
+                var: crate::env::APP_ENV_VAR.to_owned(),
+            }),
+            Error::Parse { path, line, .. } => Some(Source::File {
+                path: path.clone(),
+                line: *line,
+            }),
+            Error::Conflict { file_origin, .. } => Some(file_origin.as_ref().clone()),
+            Error::SecretFile { var, path, .. } | Error::SecretFileTooLarge { var, path, .. } => {
+                Some(Source::SecretFile {
+                    var: format!("{var}_FILE"),
+                    path: path.clone(),
+                })
+            }
+            Error::NotUnicode { var } => Some(Source::Env { var: var.clone() }),
+            Error::Invalid { origin, .. } | Error::UnknownKey { origin, .. } => {
+                Some(origin.clone())
+            }
+            Error::ReadFile { .. } | Error::Rule { .. } | Error::Policy(_) => None,
+        }
+    }
+
+    /// The error as the stable `check` document:
+    /// `{"env": …, "errors": [{"key", "source", "message"}], "violations":
+    /// […], "warnings": […], "waived": […]}`. A policy refusal lists its
+    /// findings under `violations` and has no `errors`; any other error is
+    /// one entry of `errors` (`key` and `source` are `null` when the error
+    /// has none). `env` is the environment's name, `null` when `APP_ENV`
+    /// itself is the error.
+    pub fn to_json(&self, env: Option<&str>) -> Json {
+        if let Error::Policy(report) = self {
+            let mut doc = report.to_json();
+            doc["errors"] = json!([]);
+            return doc;
+        }
+        json!({
+            "env": env,
+            "errors": [{
+                "key": self.key(),
+                "source": self.origin().map(|s| s.to_string()),
+                "message": self.to_string(),
+            }],
+            "violations": [],
+            "warnings": [],
+            "waived": [],
+        })
     }
 
     /// The policy report, for [`Error::Policy`].

@@ -4,7 +4,9 @@
 
 mod env;
 mod error;
+mod loaded;
 mod loader;
+mod mapping;
 mod policy;
 mod provenance;
 mod rules;
@@ -13,9 +15,10 @@ mod section;
 mod server;
 mod sources;
 
-pub use env::{APP_ENV_VAR, AppEnv};
-pub use error::{EXIT_CONFIG, Error};
-pub use loader::{CONFIG_DIR_VAR, Loaded, Loader, POLICY_ALLOW_VAR, load};
+pub use env::{APP_ENV_VAR, AppEnv, Environment};
+pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
+pub use loaded::Loaded;
+pub use loader::{CONFIG_DIR_VAR, Loader, POLICY_ALLOW_VAR, load};
 pub use policy::{Check, Finding, Level, PolicyReport};
 pub use provenance::{Entry, Explain, Shadowed, Source};
 pub use rules::MIN_SECRET_BYTES;

@@ -1,25 +1,30 @@
-//! [`Loader`]: layered loading in the documented precedence order, and the
-//! [`Loaded`] result with its policy report and provenance.
+//! [`Loader`]: layered loading in the documented precedence order. `load`
+//! reads as its stages: resolve the environment, register the schema,
+//! then one layer per source (defaults, files, `.env`, variables, secret
+//! files, overrides), extract, explain, and evaluate the policy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::Serialized;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::env::{APP_ENV_VAR, AppEnv};
+use crate::env::{APP_ENV_VAR, AppEnv, Environment, SIBLING_VARS};
 use crate::error::{Error, describe_figment_error};
+use crate::loaded::Loaded;
+use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::policy::{Check, Finding, PolicyReport};
 use crate::provenance::{
     Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
 use crate::rules;
 use crate::secret::{REDACTED, to_value_exposed};
-use crate::section::{Registry, Schema, Section};
-use crate::sources::{self, RawVar};
+use crate::section::{Alias, Registry, Schema, Section};
+use crate::sources::{self, RawVar, TomlFile};
 
 /// The variable naming the config directory.
 pub const CONFIG_DIR_VAR: &str = "APP_CONFIG_DIR";
@@ -27,20 +32,27 @@ pub const CONFIG_DIR_VAR: &str = "APP_CONFIG_DIR";
 pub const POLICY_ALLOW_VAR: &str = "POLICY_ALLOW";
 const POLICY_KEY: &str = "policy";
 const POLICY_ALLOW_KEY: &str = "policy.allow";
+/// The table of `config/default.toml` that declares named environments.
+const ENVIRONMENTS_KEY: &str = "environments";
 
 /// Loads a [`Section`] from the layered sources, lowest to highest
 /// precedence:
 ///
-/// 1. the section's defaults for the current [`AppEnv`];
-/// 2. `config/default.toml`, then `config/{env}.toml` (directory from
-///    `APP_CONFIG_DIR`, default `./config`); a missing file is fine;
+/// 1. the section's defaults for the current tier;
+/// 2. `config/default.toml`, then `config/{tier}.toml`, then (for a named
+///    environment) `config/{name}.toml` (directory from `APP_CONFIG_DIR`,
+///    default `./config`); a missing file is fine, a key no section knows
+///    is an error naming the file and line;
 /// 3. `.env`, then `.env.local`: local only, read into a map (the process
 ///    environment is never changed); elsewhere they are ignored with a
 ///    warning naming the file;
 /// 4. the variables (the process environment, or the map given to
 ///    [`Loader::hermetic`]);
 /// 5. `NAME_FILE` for any variable `NAME`: the file's contents, trailing
-///    newline trimmed; setting both `NAME` and `NAME_FILE` is an error;
+///    newline trimmed, at most [`MAX_SECRET_FILE_BYTES`](crate::MAX_SECRET_FILE_BYTES);
+///    a `NAME_FILE` ranks just above the values of the source that names
+///    it, so `JWT_SECRET_FILE` in the environment beats `JWT_SECRET` in
+///    `.env`; both in the same source is an error;
 /// 6. explicit overrides ([`Loader::set`]).
 ///
 /// ```
@@ -58,7 +70,10 @@ const POLICY_ALLOW_KEY: &str = "policy.allow";
 #[must_use]
 pub struct Loader {
     vars: BTreeMap<String, String>,
+    /// Names of variables whose value is not UTF-8 (lossily decoded).
+    non_unicode: Vec<String>,
     env: Option<AppEnv>,
+    environments: Vec<Environment>,
     config_dir: Option<PathBuf>,
     dotenv_dir: PathBuf,
     prefix: Option<String>,
@@ -70,7 +85,9 @@ impl fmt::Debug for Loader {
         // Variable and override values may be secrets: names and keys only.
         f.debug_struct("Loader")
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field("non_unicode", &self.non_unicode)
             .field("env", &self.env)
+            .field("environments", &self.environments)
             .field("config_dir", &self.config_dir)
             .field("dotenv_dir", &self.dotenv_dir)
             .field("prefix", &self.prefix)
@@ -83,14 +100,13 @@ impl fmt::Debug for Loader {
 }
 
 impl Loader {
-    /// A loader over the process environment (variables that are not valid
-    /// UTF-8 are skipped), the config directory from `APP_CONFIG_DIR` (default
-    /// `./config`) and `.env` files in the working directory.
+    /// A loader over the process environment, the config directory from
+    /// `APP_CONFIG_DIR` (default `./config`) and `.env` files in the
+    /// working directory. A variable whose value is not UTF-8 is an error
+    /// when the configuration reads it ([`Error::NotUnicode`]) and ignored
+    /// otherwise.
     pub fn from_process_env() -> Loader {
-        Loader::hermetic(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Loader::hermetic_os(std::env::vars_os())
     }
 
     /// A loader over the given variables only, as if they were the whole
@@ -106,7 +122,9 @@ impl Loader {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            non_unicode: Vec::new(),
             env: None,
+            environments: Vec::new(),
             config_dir: None,
             dotenv_dir: PathBuf::from("."),
             prefix: None,
@@ -114,9 +132,46 @@ impl Loader {
         }
     }
 
-    /// Uses `env` instead of reading `APP_ENV`.
+    /// Like [`Loader::hermetic`] for variables as the operating system
+    /// holds them: names or values that are not UTF-8 are kept aside and
+    /// refused if the configuration reads them.
+    pub fn hermetic_os<I, K, V>(vars: I) -> Loader
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let mut text = Vec::new();
+        let mut non_unicode = Vec::new();
+        for (name, value) in vars {
+            let (name, value) = (name.into(), value.into());
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => text.push((name, value)),
+                (Ok(name), Err(_)) => non_unicode.push(name),
+                (Err(name), _) => non_unicode.push(name.to_string_lossy().into_owned()),
+            }
+        }
+        let mut loader = Loader::hermetic(text);
+        loader.non_unicode = non_unicode;
+        loader
+    }
+
+    /// Uses the tier `env` instead of reading `APP_ENV`.
     pub fn env(mut self, env: AppEnv) -> Self {
         self.env = Some(env);
+        self
+    }
+
+    /// Declares the named environment `name` on `tier` in code, as
+    /// `[environments]` in `config/default.toml` does.
+    ///
+    /// # Panics
+    /// If `name` is not a valid environment name (see
+    /// [`Environment::named`]); names are written in code, so this is a
+    /// programming error.
+    pub fn environment(mut self, name: &str, tier: AppEnv) -> Self {
+        let env = Environment::named(name, tier).unwrap_or_else(|err| panic!("{err}"));
+        self.environments.push(env);
         self
     }
 
@@ -158,95 +213,138 @@ impl Loader {
         self.vars.get(name).map(String::as_str)
     }
 
+    fn config_dir_path(&self) -> PathBuf {
+        self.config_dir
+            .clone()
+            .or_else(|| self.var(CONFIG_DIR_VAR).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("config"))
+    }
+
     /// Loads `C` and evaluates the policy. Policy violations do not fail
     /// here: call [`Loaded::enforce`] (or use [`crate::load`]) to refuse
     /// startup on them, or read [`Loaded::policy`] to report them.
     ///
     /// # Errors
-    /// An unknown `APP_ENV`, an unreadable or malformed file, both `NAME`
-    /// and `NAME_FILE`, an unreadable secret file, or a value of the wrong
-    /// type. Each names the key and the source.
+    /// An unknown `APP_ENV`, an unreadable or malformed file, a file key no
+    /// section knows, both `NAME` and `NAME_FILE` in one source, an
+    /// unreadable or oversized secret file, a variable the configuration
+    /// reads that is not UTF-8, or a value of the wrong type. Each names
+    /// the key and the source.
     pub fn load<C: Section>(&self) -> Result<Loaded<C>, Error> {
-        let (env, env_unset) = match self.env {
-            Some(env) => (env, false),
-            None => AppEnv::from_lookup(|name| self.var(name))?,
-        };
-        let mut warnings = Vec::new();
-
-        let mut schema = Schema::default();
-        C::register(&mut Registry::<C>::root(&mut schema, env));
-        schema.aliases.push(crate::section::Alias {
-            var: POLICY_ALLOW_VAR.to_owned(),
-            key: POLICY_ALLOW_KEY.to_owned(),
-            inverted: false,
-        });
-
-        // 1. Defaults. They are fed back into the loader, so secrets keep
-        // their real values here (a redacted default would load as
-        // `[REDACTED]`); the redacted form tells which keys hold secrets.
-        let typed_defaults = C::defaults(env);
-        let defaults_error = |err: serde_json::Error| Error::Invalid {
-            key: String::new(),
-            source_name: Source::Default.to_string(),
-            message: format!("the defaults do not serialize: {err}"),
-        };
-        let redacted_defaults = serde_json::to_value(&typed_defaults).map_err(defaults_error)?;
-        schema.redacted.extend(redacted_keys(&redacted_defaults));
-        let mut defaults = to_value_exposed(&typed_defaults).map_err(defaults_error)?;
-        drop(typed_defaults);
-        if let Json::Object(map) = &mut defaults {
-            map.entry(POLICY_KEY)
-                .or_insert_with(|| serde_json::json!({ "allow": [] }));
+        if self.non_unicode.iter().any(|name| name == APP_ENV_VAR) {
+            return Err(Error::NotUnicode {
+                var: APP_ENV_VAR.to_owned(),
+            });
         }
-        let shapes = Shapes::from_defaults(&defaults);
-        let mut provenance = Provenance::default();
-        let mut layers: Vec<Json> = Vec::new();
-        record_tree(&mut provenance, &defaults, Source::Default);
-        layers.push(defaults);
+        let dir = self.config_dir_path();
+        let default_file = sources::read_toml(&dir.join("default.toml"))?;
+        let (environment, env_unset) = self.resolve_environment(default_file.as_ref(), &dir)?;
+        let schema = schema_of::<C>(environment.tier());
 
-        // 2. Files.
-        let dir = self
-            .config_dir
-            .clone()
-            .or_else(|| self.var(crate::loader::CONFIG_DIR_VAR).map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("config"));
-        for name in ["default.toml".to_owned(), format!("{}.toml", env.as_str())] {
-            let path = dir.join(&name);
-            if let Some(file) = sources::read_toml(&path)? {
-                for (key, line, value) in &file.leaves {
-                    provenance.record(
-                        key.clone(),
-                        Source::File {
-                            path: path.clone(),
-                            line: *line,
-                        },
-                        value.clone(),
-                    );
-                }
-                layers.push(file.tree);
-            }
-        }
-
-        // 3 and 4. `.env` files (local only) below the variables. Within
-        // one source, a more specific name is applied last and so wins
-        // (`SERVER__PORT` over `SERVER_PORT` over the alias `PORT`),
-        // whatever the alphabetical order of the names.
+        let mut stack = Stack::default();
+        let shapes = stack.push_defaults::<C>(environment.tier(), &schema)?;
+        let mut schema = schema;
+        schema.redacted.extend(std::mem::take(&mut stack.redacted));
         let mapping = Mapping::new(&schema, &shapes, self.prefix.as_deref());
-        let mut raw_vars: Vec<RawVar> = Vec::new();
+        self.refuse_non_unicode(&mapping, &shapes)?;
+        stack.push_files(&dir, &environment, default_file, &shapes)?;
+        self.push_dotenv(&mut stack, &environment, &mapping, &shapes)?;
+        self.push_variables(&mut stack, &mapping, &shapes)?;
+        self.push_overrides(&mut stack);
+
+        let (figment, policy_figment) = stack.merge();
+        let config: C = figment
+            .extract_lossy()
+            .map_err(|err| invalid(err, &stack.provenance, &schema))?;
+        let allow = read_allow(&policy_figment, &stack.provenance)?;
+        let explain = build_explain(&environment, &config, &allow, &stack.provenance, &schema)?;
+        let policy =
+            self.evaluate_policy(&environment, &figment, &schema, &stack.provenance, &allow)?;
+
+        let mut warnings = stack.warnings;
+        if env_unset {
+            warnings.extend(self.sibling_env_warnings());
+        }
+        warnings.extend(unknown_waivers(&allow, &schema));
+        Ok(Loaded {
+            config,
+            environment,
+            env_unset,
+            policy,
+            explain,
+            warnings,
+        })
+    }
+
+    /// The environment: forced by [`Loader::env`], or `APP_ENV` read as a
+    /// tier spelling or a declared named environment.
+    fn resolve_environment(
+        &self,
+        default_file: Option<&TomlFile>,
+        dir: &Path,
+    ) -> Result<(Environment, bool), Error> {
+        if let Some(env) = self.env {
+            return Ok((Environment::from(env), false));
+        }
+        let mut declared = self.environments.clone();
+        if let Some(file) = default_file {
+            declared.extend(declared_environments(file, &dir.join("default.toml"))?);
+        }
+        match self.var(APP_ENV_VAR).map(str::trim) {
+            None | Some("") => Ok((Environment::from(AppEnv::Local), true)),
+            Some(value) => Environment::resolve(value, &declared).map(|env| (env, false)),
+        }
+    }
+
+    /// A variable the configuration would read whose value is not UTF-8 is
+    /// an error; others are none of the configuration's business.
+    fn refuse_non_unicode(&self, mapping: &Mapping<'_>, shapes: &Shapes) -> Result<(), Error> {
+        match self
+            .non_unicode
+            .iter()
+            .find(|name| mapping.reads(name, shapes))
+        {
+            Some(name) => Err(Error::NotUnicode { var: name.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Layer 3: `.env` then `.env.local`, in local only.
+    fn push_dotenv(
+        &self,
+        stack: &mut Stack,
+        environment: &Environment,
+        mapping: &Mapping<'_>,
+        shapes: &Shapes,
+    ) -> Result<(), Error> {
         for name in [".env", ".env.local"] {
             let path = self.dotenv_dir.join(name);
-            if env.is_local() {
-                let mut vars = sources::read_dotenv(&path)?;
-                vars.sort_by_key(|v| mapping.specificity(&v.name, &shapes));
-                raw_vars.extend(vars);
+            if environment.tier().is_local() {
+                let vars = sources::read_dotenv(&path)?;
+                stack.push_vars(vars, mapping, shapes)?;
             } else if path.is_file() {
-                warnings.push(format!(
-                    "{} ignored: .env files are read only in local (APP_ENV={env})",
-                    path.display()
+                stack.warnings.push(Finding::warning(
+                    "config.dotenv-ignored",
+                    "",
+                    Source::File { path, line: 1 },
+                    format!(
+                        "ignored: .env files are read only in local (APP_ENV={environment})"
+                    ),
+                    "set these values in the environment or config/{env}.toml, or remove the file from the image",
                 ));
             }
         }
-        let mut vars: Vec<RawVar> = self
+        Ok(())
+    }
+
+    /// Layers 4 and 5: the variables, then the secret files they name.
+    fn push_variables(
+        &self,
+        stack: &mut Stack,
+        mapping: &Mapping<'_>,
+        shapes: &Shapes,
+    ) -> Result<(), Error> {
+        let vars = self
             .vars
             .iter()
             .map(|(name, value)| RawVar {
@@ -255,109 +353,76 @@ impl Loader {
                 source: Source::Env { var: name.clone() },
             })
             .collect();
-        vars.sort_by_key(|v| mapping.specificity(&v.name, &shapes));
-        raw_vars.extend(vars);
+        stack.push_vars(vars, mapping, shapes)
+    }
 
-        let (env_tree, file_tree) =
-            mapping.apply(&raw_vars, &shapes, &mut provenance, &mut warnings)?;
-        layers.push(env_tree);
-        layers.push(file_tree);
-
-        // 6. Overrides.
-        let mut override_tree = Json::Object(Map::new());
+    /// Layer 6: explicit overrides; a table sets every key under it.
+    fn push_overrides(&self, stack: &mut Stack) {
+        let mut tree = Json::Object(Map::new());
         for (key, value) in &self.overrides {
-            insert_path(&mut override_tree, key, value.clone());
-            // A table sets every key under it.
+            insert_path(&mut tree, key, value.clone());
             let mut leaves = Vec::new();
             flatten(key, value, &mut leaves);
             for (leaf, value) in leaves {
-                provenance.record(leaf, Source::Override, value);
+                stack.provenance.record(leaf, Source::Override, value);
             }
         }
-        layers.push(override_tree);
+        stack.layers.push(tree);
+    }
 
-        // Policy waivers travel beside the configuration, not inside it, so
-        // a service struct with `deny_unknown_fields` still loads.
-        let mut figment = Figment::new();
-        let mut policy_figment = Figment::new();
-        for mut tree in layers {
-            let policy = match &mut tree {
-                Json::Object(map) => map.remove(POLICY_KEY),
-                _ => None,
-            };
-            if let Some(policy) = policy {
-                policy_figment = policy_figment.merge(Serialized::defaults(policy));
-            }
-            figment = figment.merge(Serialized::defaults(tree));
-        }
-
-        let config: C = figment
-            .extract_lossy()
-            .map_err(|err| invalid(err, &provenance, &schema))?;
-        let allow: Vec<String> = match policy_figment.extract_inner_lossy::<Vec<String>>("allow") {
-            Ok(list) => list,
-            Err(err) => match policy_figment.extract_inner_lossy::<String>("allow") {
-                Ok(text) => split_list(&text),
-                Err(_) => {
-                    return Err(Error::Invalid {
-                        key: POLICY_ALLOW_KEY.to_owned(),
-                        source_name: provenance.source_of(POLICY_ALLOW_KEY),
-                        message: describe_figment_error(&err),
-                    });
-                }
-            },
-        };
-
-        // Explain.
-        let mut effective = serde_json::to_value(&config).map_err(|err| Error::Invalid {
-            key: String::new(),
-            source_name: "effective configuration".to_owned(),
-            message: format!("does not serialize: {err}"),
-        })?;
-        if let Json::Object(map) = &mut effective {
-            map.insert(
-                POLICY_KEY.to_owned(),
-                serde_json::json!({ "allow": allow.clone() }),
-            );
-        }
-        let explain = build_explain(env, &effective, &provenance, &schema);
-
-        // Policy.
+    /// The built-in rules and the sections' rules, classified for the tier.
+    fn evaluate_policy(
+        &self,
+        environment: &Environment,
+        figment: &Figment,
+        schema: &Schema,
+        provenance: &Provenance,
+        allow: &[String],
+    ) -> Result<PolicyReport, Error> {
         let dotenv_example = sources::read_placeholders(&self.dotenv_dir.join(".env.example"));
         let mut findings: Vec<Finding> = Vec::new();
-        {
-            let mut check = Check::new(env, &provenance, &mut findings);
-            rules::builtin(
-                &mut check,
-                &figment,
-                &schema,
-                &dotenv_example,
-                self.prefix.as_deref().unwrap_or_default(),
-            );
-            for rule in &schema.rules {
-                check.set_rule(rule.id);
-                (rule.run)(&figment, &mut check)?;
-            }
+        let mut check = Check::new(environment.tier(), provenance, &mut findings);
+        rules::builtin(
+            &mut check,
+            figment,
+            schema,
+            &dotenv_example,
+            self.prefix.as_deref().unwrap_or_default(),
+        );
+        for rule in &schema.rules {
+            check.set_rule(rule.id);
+            (rule.run)(figment, &mut check)?;
         }
-        for id in &allow {
-            let known = schema.rules.iter().any(|r| r.id == id)
-                || rules::BUILTIN_IDS.contains(&id.as_str());
-            if !known {
-                warnings.push(format!(
-                    "policy.allow names `{id}`, which is not a known rule id"
-                ));
-            }
-        }
-        let policy = PolicyReport::classify(env, findings, &allow);
+        Ok(PolicyReport::classify(environment, findings, allow))
+    }
 
-        Ok(Loaded {
-            config,
-            env,
-            env_unset,
-            policy,
-            explain,
-            warnings,
-        })
+    /// With `APP_ENV` unset the process runs as local; a sibling variable
+    /// that names staging or production says that is probably a mistake.
+    fn sibling_env_warnings(&self) -> Vec<Finding> {
+        SIBLING_VARS
+            .iter()
+            .filter_map(|var| {
+                let value = self.var(var)?;
+                let tier = value
+                    .split(',')
+                    .filter_map(|word| AppEnv::parse(word).ok())
+                    .max()?;
+                (!tier.is_local()).then(|| {
+                    Finding::warning(
+                        "config.app-env-unset",
+                        "",
+                        Source::Env {
+                            var: (*var).to_owned(),
+                        },
+                        format!(
+                            "APP_ENV is unset, so this process runs as local, but {var}={} names {tier}",
+                            value.trim()
+                        ),
+                        format!("set APP_ENV={tier} (or APP_ENV=local if local is meant)"),
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -378,436 +443,225 @@ pub fn load<C: Section>() -> Result<Loaded<C>, Error> {
     Loader::from_process_env().load::<C>()?.enforce()
 }
 
-/// A loaded configuration with its environment, policy report and
-/// provenance.
-pub struct Loaded<C> {
-    config: C,
-    env: AppEnv,
-    env_unset: bool,
-    policy: PolicyReport,
-    explain: Explain,
-    warnings: Vec<String>,
+/// Everything the sections declared, plus the `POLICY_ALLOW` alias.
+fn schema_of<C: Section>(tier: AppEnv) -> Schema {
+    let mut schema = Schema::default();
+    C::register(&mut Registry::<C>::root(&mut schema, tier));
+    schema.aliases.push(Alias {
+        var: POLICY_ALLOW_VAR.to_owned(),
+        key: POLICY_ALLOW_KEY.to_owned(),
+        inverted: false,
+    });
+    schema
 }
 
-impl<C> fmt::Debug for Loaded<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The typed config is left out: its own Debug may not redact
-        // fields the registry marked as secrets.
-        f.debug_struct("Loaded")
-            .field("env", &self.env)
-            .field("fingerprint", &self.explain.fingerprint)
-            .field("policy", &self.policy)
-            .field("warnings", &self.warnings)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C> Loaded<C> {
-    /// The typed configuration.
-    pub fn config(&self) -> &C {
-        &self.config
-    }
-
-    /// The typed configuration, by value.
-    pub fn into_config(self) -> C {
-        self.config
-    }
-
-    /// The environment it was loaded for.
-    pub fn env(&self) -> AppEnv {
-        self.env
-    }
-
-    /// `true` when `APP_ENV` was unset (and so the environment is local).
-    pub fn env_was_unset(&self) -> bool {
-        self.env_unset
-    }
-
-    /// The policy report.
-    pub fn policy(&self) -> &PolicyReport {
-        &self.policy
-    }
-
-    /// Every effective key with its redacted value and sources.
-    pub fn explain(&self) -> &Explain {
-        &self.explain
-    }
-
-    /// The fingerprint of the redacted effective configuration.
-    pub fn fingerprint(&self) -> &str {
-        &self.explain.fingerprint
-    }
-
-    /// Loader warnings: ignored `.env` files, "did you mean" hints, unknown
-    /// waivers. Policy warnings are in [`Loaded::policy`].
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
-    }
-
-    /// Refuses a configuration with policy violations.
-    ///
-    /// # Errors
-    /// [`Error::Policy`] with the whole report.
-    pub fn enforce(self) -> Result<Self, Error> {
-        if self.policy.is_ok() {
-            Ok(self)
-        } else {
-            Err(Error::Policy(Box::new(self.policy)))
-        }
-    }
-
-    /// Logs, through `tracing`, what a service should say once at startup:
-    /// that `APP_ENV` was unset, the loader and policy warnings, every
-    /// waived rule, and the fingerprint. Call it once the subscriber is
-    /// installed (telemetry is configured from this very configuration).
-    pub fn log_startup(&self) {
-        if self.env_unset {
-            tracing::info!(target: "appenv_config", "APP_ENV is unset: running as local");
-        }
-        for warning in &self.warnings {
-            tracing::warn!(target: "appenv_config", "{warning}");
-        }
-        for finding in &self.policy.warnings {
-            tracing::warn!(target: "appenv_config", rule = finding.rule, key = %finding.key, source = %finding.source, "{}", finding.message);
-        }
-        for finding in &self.policy.waived {
-            tracing::warn!(target: "appenv_config", rule = finding.rule, key = %finding.key, "policy rule waived by policy.allow: {}", finding.message);
-        }
-        tracing::info!(target: "appenv_config", env = %self.env, fingerprint = %self.explain.fingerprint, "configuration loaded");
-    }
-}
-
-/// The shapes of the known keys, learned from the serialized defaults.
-#[derive(Debug, Default)]
-pub(crate) struct Shapes {
-    /// Every known dotted key (leaves and tables).
-    pub(crate) known: BTreeSet<String>,
-    /// Keys whose default is a list: a variable for them is split on commas.
-    pub(crate) lists: BTreeSet<String>,
-    /// Leaf keys, in order.
-    pub(crate) leaves: Vec<String>,
-}
-
-impl Shapes {
-    fn from_defaults(defaults: &Json) -> Shapes {
-        let mut shapes = Shapes::default();
-        let mut leaves = Vec::new();
-        flatten("", defaults, &mut leaves);
-        for (key, value) in leaves {
-            let mut parent = key.as_str();
-            while let Some(dot) = parent.rfind('.') {
-                parent = &parent[..dot];
-                shapes.known.insert(parent.to_owned());
-            }
-            if value.is_array() {
-                shapes.lists.insert(key.clone());
-            }
-            shapes.known.insert(key.clone());
-            shapes.leaves.push(key);
-        }
-        shapes
-    }
-}
-
-/// How variable names map onto keys.
-#[derive(Debug)]
-struct Mapping<'a> {
-    /// Flat name (without prefix) → (key, inverted).
-    flat: BTreeMap<String, (String, bool)>,
-    prefix: Option<&'a str>,
-}
-
-/// Variables that every shell or platform sets and that must never be
-/// taken for a typo of a configuration variable.
-const NEVER_SUGGEST: &[&str] = &[
-    "HOME", "PATH", "USER", "SHELL", "TERM", "PWD", "OLDPWD", "LANG", "HOSTNAME", "LOGNAME",
-    "TMPDIR", "TZ", "MAIL", "EDITOR", "PAGER", "DISPLAY", "SHLVL", "COLUMNS", "LINES",
-];
-
-impl<'a> Mapping<'a> {
-    fn new(schema: &Schema, shapes: &Shapes, prefix: Option<&'a str>) -> Mapping<'a> {
-        let mut flat = BTreeMap::new();
-        for key in &shapes.leaves {
-            let name = key.replace('.', "_").to_ascii_uppercase();
-            flat.entry(name).or_insert_with(|| (key.clone(), false));
-        }
-        for alias in &schema.aliases {
-            flat.insert(alias.var.clone(), (alias.key.clone(), alias.inverted));
-        }
-        Mapping { flat, prefix }
-    }
-
-    /// The name to match, without the prefix; `None` if the prefix is
-    /// configured and missing.
-    fn strip<'n>(&self, name: &'n str) -> Option<&'n str> {
-        match self.prefix {
-            None => Some(name),
-            Some(prefix) => name.strip_prefix(prefix),
-        }
-    }
-
-    /// The key `name` sets (`name` already stripped of the prefix).
-    fn resolve(&self, name: &str, shapes: &Shapes) -> Option<(String, bool)> {
-        if name.contains("__") {
-            let key = name
-                .split("__")
-                .map(str::to_ascii_lowercase)
-                .collect::<Vec<_>>()
-                .join(".");
-            let top = key.split('.').next().unwrap_or_default();
-            return shapes.known.contains(top).then_some((key, false));
-        }
-        self.flat.get(&name.to_ascii_uppercase()).cloned()
-    }
-
-    /// How specific a variable name is, for ordering variables of one
-    /// source: an alias (0), the full path joined with `_` (1), `__`
-    /// nesting (2). Unknown names sort first.
-    fn specificity(&self, name: &str, shapes: &Shapes) -> u8 {
-        let Some(stripped) = self.strip(name) else {
-            return 0;
+/// The `[environments]` table of `config/default.toml`: name → tier.
+fn declared_environments(file: &TomlFile, path: &Path) -> Result<Vec<Environment>, Error> {
+    let mut declared = Vec::new();
+    for (key, line, value) in &file.leaves {
+        let Some(name) = key.strip_prefix("environments.") else {
+            continue;
         };
-        let base = match self.resolve(stripped, shapes) {
-            Some(_) => stripped,
-            None => match stripped.strip_suffix("_FILE") {
-                Some(base) if self.resolve(base, shapes).is_some() => base,
-                _ => return 0,
-            },
+        let origin = Source::File {
+            path: path.to_owned(),
+            line: *line,
         };
-        if base.contains("__") {
-            return 2;
-        }
-        match self.flat.get(&base.to_ascii_uppercase()) {
-            Some((key, _)) if key.replace('.', "_").eq_ignore_ascii_case(base) => 1,
-            _ => 0,
-        }
-    }
-
-    /// For a `__` name whose key is not a known setting (nor under a known
-    /// map or optional table), the closest known key.
-    fn unknown_nested<'s>(&self, key: &str, shapes: &'s Shapes) -> Option<Option<&'s str>> {
-        if shapes.known.contains(key) {
-            return None;
-        }
-        let mut parent = key;
-        while let Some(dot) = parent.rfind('.') {
-            parent = &parent[..dot];
-            if shapes.leaves.iter().any(|leaf| leaf == parent) {
-                return None;
-            }
-        }
-        let limit = (key.len() / 5).clamp(1, 3);
-        let closest = shapes
-            .leaves
-            .iter()
-            .map(|known| (strsim::damerau_levenshtein(key, known), known))
-            .filter(|(d, _)| *d <= limit)
-            .min()
-            .map(|(_, known)| known.as_str());
-        Some(closest)
-    }
-
-    fn suggest(&self, name: &str) -> Option<&str> {
-        if name.len() < 6 || NEVER_SUGGEST.contains(&name) || name.contains("SERVICE_") {
-            return None;
-        }
-        let upper = name.to_ascii_uppercase();
-        let limit = (upper.len() / 5).clamp(1, 3);
-        self.flat
-            .keys()
-            .map(|known| (strsim::damerau_levenshtein(&upper, known), known))
-            .filter(|(d, _)| *d > 0 && *d <= limit)
-            .min()
-            .map(|(_, known)| known.as_str())
-    }
-
-    /// Turns the variables into the environment layer and the secret-file
-    /// layer, recording provenance.
-    fn apply(
-        &self,
-        vars: &[RawVar],
-        shapes: &Shapes,
-        provenance: &mut Provenance,
-        warnings: &mut Vec<String>,
-    ) -> Result<(Json, Json), Error> {
-        let mut env_tree = Json::Object(Map::new());
-        let mut file_tree = Json::Object(Map::new());
-        let present: BTreeSet<&str> = vars.iter().map(|v| v.name.as_str()).collect();
-        let mut file_entries = Vec::new();
-
-        // The last variable of the current source that set each key, to
-        // warn when two names of one source set the same key differently.
-        let mut set_by: BTreeMap<String, (String, String, Json)> = BTreeMap::new();
-        for var in vars {
-            if var.name == APP_ENV_VAR || var.name == CONFIG_DIR_VAR {
-                if let Source::Dotenv { path, line, .. } = &var.source {
-                    warnings.push(format!(
-                        "{}:{line} sets {}, which is read only from the process environment; ignored",
-                        path.display(),
-                        var.name
-                    ));
-                }
-                continue;
-            }
-            let Some(name) = self.strip(&var.name) else {
-                continue;
-            };
-            if let Some((key, inverted)) = self.resolve(name, shapes) {
-                let value = convert(&var.value, &key, inverted, shapes, &var.source)?;
-                if name.contains("__")
-                    && let Some(closest) = self.unknown_nested(&key, shapes)
-                {
-                    let hint = closest.map_or_else(String::new, |known| {
-                        format!(
-                            "; did you mean {}{}?",
-                            self.prefix.unwrap_or_default(),
-                            known.replace('.', "__").to_ascii_uppercase()
-                        )
-                    });
-                    warnings.push(format!(
-                        "variable {} sets `{key}`, which is not a known setting{hint}",
-                        var.name
-                    ));
-                }
-                let layer = source_layer(&var.source);
-                if let Some((prev_layer, prev_var, prev_value)) = set_by.get(&key)
-                    && *prev_layer == layer
-                    && *prev_value != value
-                {
-                    warnings.push(format!(
-                        "{prev_var} and {} both set `{key}`; {} wins (the more specific name)",
-                        var.name, var.name
-                    ));
-                }
-                set_by.insert(key.clone(), (layer, var.name.clone(), value.clone()));
-                insert_path(&mut env_tree, &key, value.clone());
-                provenance.record(key, var.source.clone(), value);
-                continue;
-            }
-            if let Some(base) = name.strip_suffix("_FILE")
-                && let Some((key, inverted)) = self.resolve(base, shapes)
-            {
-                let full_base = var.name.strip_suffix("_FILE").unwrap_or(base);
-                if present.contains(full_base) {
-                    return Err(Error::Conflict {
-                        var: full_base.to_owned(),
-                    });
-                }
-                file_entries.push((full_base.to_owned(), var, key, inverted));
-                continue;
-            }
-            if let Some(suggestion) = self.suggest(name) {
-                let prefix = self.prefix.unwrap_or_default();
-                warnings.push(format!(
-                    "variable {} is not a known setting; did you mean {prefix}{suggestion}?",
-                    var.name
-                ));
-            }
-        }
-
-        for (base, var, key, inverted) in file_entries {
-            let path = PathBuf::from(&var.value);
-            let contents = sources::read_secret_file(&base, &path)?;
-            let source = Source::SecretFile {
-                var: var.name.clone(),
-                path,
-            };
-            let value = convert(&contents, &key, inverted, shapes, &source)?;
-            // `PORT_FILE` beside `SERVER_PORT`: not the `NAME`/`NAME_FILE`
-            // conflict, but one of them is silently unused without this.
-            if let Some((_, other, _)) = set_by.get(&key) {
-                warnings.push(format!(
-                    "{} and {other} both set `{key}`; the secret file named by {} wins",
-                    var.name, var.name
-                ));
-            }
-            insert_path(&mut file_tree, &key, value.clone());
-            provenance.record(key, source, value);
-        }
-        Ok((env_tree, file_tree))
-    }
-}
-
-/// Which source a variable came from (`.env`, `.env.local` or the
-/// environment), to tell names of one source from layered ones.
-fn source_layer(source: &Source) -> String {
-    match source {
-        Source::Dotenv { path, .. } => path.display().to_string(),
-        other => other
-            .to_string()
-            .split(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-    }
-}
-
-/// Splits a comma-separated list, trimming items and dropping empty ones.
-fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A variable's value as a configuration value: a string (typed later,
-/// leniently), a list for list keys, or an inverted boolean.
-fn convert(
-    raw: &str,
-    key: &str,
-    inverted: bool,
-    shapes: &Shapes,
-    source: &Source,
-) -> Result<Json, Error> {
-    if inverted {
-        let value = parse_bool(raw).ok_or_else(|| Error::Invalid {
-            key: key.to_owned(),
-            source_name: source.to_string(),
-            message: "expected a boolean (true/false, 1/0, yes/no, on/off)".to_owned(),
+        let invalid = |message: String| Error::Invalid {
+            key: key.clone(),
+            origin: origin.clone(),
+            message,
+        };
+        let tier = value
+            .as_str()
+            .ok_or_else(|| {
+                invalid("expected the name of a tier: local, staging or production".to_owned())
+            })
+            .and_then(|text| AppEnv::parse(text).map_err(|err| invalid(err.to_string())))?;
+        let env = Environment::named(name, tier).map_err(|err| match err {
+            Error::Invalid { message, .. } => invalid(message),
+            other => other,
         })?;
-        return Ok(Json::Bool(!value));
+        declared.push(env);
     }
-    if shapes.lists.contains(key) {
-        return Ok(Json::Array(
-            split_list(raw).into_iter().map(Json::String).collect(),
-        ));
-    }
-    Ok(Json::String(raw.to_owned()))
+    Ok(declared)
 }
 
-fn parse_bool(raw: &str) -> Option<bool> {
-    const TRUE: &[&str] = &["true", "yes", "1", "on"];
-    const FALSE: &[&str] = &["false", "no", "0", "off"];
-    let raw = raw.trim();
-    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(raw)) {
-        Some(true)
-    } else if FALSE.iter().any(|f| f.eq_ignore_ascii_case(raw)) {
-        Some(false)
-    } else {
-        None
-    }
+/// The layers read so far, lowest precedence first, with their provenance
+/// and the loader's warnings.
+#[derive(Debug, Default)]
+struct Stack {
+    layers: Vec<Json>,
+    provenance: Provenance,
+    warnings: Vec<Finding>,
+    /// Keys whose default serializes as `[REDACTED]`.
+    redacted: Vec<String>,
 }
 
-/// Inserts `value` at the dotted `key`, creating tables on the way.
-pub(crate) fn insert_path(tree: &mut Json, key: &str, value: Json) {
-    let mut node = tree;
-    let mut parts = key.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if !node.is_object() {
-            *node = Json::Object(Map::new());
-        }
-        let Json::Object(map) = node else {
-            return;
+impl Stack {
+    /// Layer 1: the defaults. They are fed back into the loader, so
+    /// secrets keep their real values here (a redacted default would load
+    /// as `[REDACTED]`); the redacted form tells which keys hold secrets.
+    fn push_defaults<C: Section>(
+        &mut self,
+        tier: AppEnv,
+        _schema: &Schema,
+    ) -> Result<Shapes, Error> {
+        let typed = C::defaults(tier);
+        let defaults_error = |err: serde_json::Error| Error::Invalid {
+            key: String::new(),
+            origin: Source::Default,
+            message: format!("the defaults do not serialize: {err}"),
         };
-        if parts.peek().is_none() {
-            map.insert(part.to_owned(), value);
-            return;
+        let redacted = serde_json::to_value(&typed).map_err(defaults_error)?;
+        self.redacted = redacted_keys(&redacted);
+        let mut defaults = to_value_exposed(&typed).map_err(defaults_error)?;
+        drop(typed);
+        if let Json::Object(map) = &mut defaults {
+            map.entry(POLICY_KEY)
+                .or_insert_with(|| serde_json::json!({ "allow": [] }));
         }
-        node = map
-            .entry(part.to_owned())
-            .or_insert_with(|| Json::Object(Map::new()));
+        let shapes = Shapes::from_defaults(&defaults);
+        record_tree(&mut self.provenance, &defaults, Source::Default);
+        self.layers.push(defaults);
+        Ok(shapes)
     }
+
+    /// Layer 2: `default.toml`, `{tier}.toml`, and `{name}.toml` for a
+    /// named environment. Every key must be one a section knows.
+    fn push_files(
+        &mut self,
+        dir: &Path,
+        environment: &Environment,
+        default_file: Option<TomlFile>,
+        shapes: &Shapes,
+    ) -> Result<(), Error> {
+        let mut files = vec![(dir.join("default.toml"), default_file)];
+        let mut names = vec![format!("{}.toml", environment.tier())];
+        if environment.is_named() {
+            names.push(format!("{}.toml", environment.name()));
+        }
+        for name in names {
+            let path = dir.join(name);
+            let file = sources::read_toml(&path)?;
+            files.push((path, file));
+        }
+        for (index, (path, file)) in files.into_iter().enumerate() {
+            let Some(mut file) = file else {
+                continue;
+            };
+            for (key, line, value) in &file.leaves {
+                let origin = Source::File {
+                    path: path.clone(),
+                    line: *line,
+                };
+                if key == ENVIRONMENTS_KEY || key.starts_with("environments.") {
+                    if index > 0 {
+                        return Err(Error::Invalid {
+                            key: key.clone(),
+                            origin,
+                            message: "named environments are declared in default.toml only"
+                                .to_owned(),
+                        });
+                    }
+                    continue;
+                }
+                if key != POLICY_ALLOW_KEY
+                    && let Some(suggestion) = unknown_key(key, shapes)
+                {
+                    return Err(Error::UnknownKey {
+                        key: key.clone(),
+                        origin,
+                        suggestion: suggestion.map(str::to_owned),
+                    });
+                }
+                self.provenance.record(key.clone(), origin, value.clone());
+            }
+            if let Json::Object(map) = &mut file.tree {
+                map.remove(ENVIRONMENTS_KEY);
+            }
+            self.layers.push(file.tree);
+        }
+        Ok(())
+    }
+
+    /// One variable source (a `.env` file or the process environment):
+    /// its values, then the secret files it names. Within the source a
+    /// more specific name is applied last and so wins (`SERVER__PORT` over
+    /// `SERVER_PORT` over the alias `PORT`), whatever the alphabetical
+    /// order of the names.
+    fn push_vars(
+        &mut self,
+        mut vars: Vec<RawVar>,
+        mapping: &Mapping<'_>,
+        shapes: &Shapes,
+    ) -> Result<(), Error> {
+        vars.sort_by_key(|v| mapping.specificity(&v.name, shapes));
+        let (values, files) =
+            mapping.apply(&vars, shapes, &mut self.provenance, &mut self.warnings)?;
+        self.layers.push(values);
+        self.layers.push(files);
+        Ok(())
+    }
+
+    /// Merges the layers with figment. Policy waivers travel beside the
+    /// configuration, not inside it, so a service struct with
+    /// `deny_unknown_fields` still loads.
+    fn merge(&mut self) -> (Figment, Figment) {
+        let mut figment = Figment::new();
+        let mut policy_figment = Figment::new();
+        for mut tree in std::mem::take(&mut self.layers) {
+            let policy = match &mut tree {
+                Json::Object(map) => map.remove(POLICY_KEY),
+                _ => None,
+            };
+            if let Some(policy) = policy {
+                policy_figment = policy_figment.merge(Serialized::defaults(policy));
+            }
+            figment = figment.merge(Serialized::defaults(tree));
+        }
+        (figment, policy_figment)
+    }
+}
+
+/// `Some(closest)` when a file key is not a known setting (nor under a
+/// map or optional table a section has).
+fn unknown_key<'s>(key: &str, shapes: &'s Shapes) -> Option<Option<&'s str>> {
+    shapes.unknown(key)
+}
+
+/// `policy.allow`, as a list or a comma-separated string.
+fn read_allow(policy: &Figment, provenance: &Provenance) -> Result<Vec<String>, Error> {
+    match policy.extract_inner_lossy::<Vec<String>>("allow") {
+        Ok(list) => Ok(list),
+        Err(err) => match policy.extract_inner_lossy::<String>("allow") {
+            Ok(text) => Ok(split_list(&text)),
+            Err(_) => Err(Error::Invalid {
+                key: POLICY_ALLOW_KEY.to_owned(),
+                origin: provenance.source_of(POLICY_ALLOW_KEY),
+                message: describe_figment_error(&err),
+            }),
+        },
+    }
+}
+
+/// A waiver that names no rule the configuration has.
+fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
+    allow
+        .iter()
+        .filter(|id| {
+            !schema.rules.iter().any(|r| r.id == id.as_str())
+                && !rules::BUILTIN_IDS.contains(&id.as_str())
+        })
+        .map(|id| {
+            Finding::warning(
+                "config.unknown-waiver",
+                POLICY_ALLOW_KEY,
+                Source::Default,
+                format!("policy.allow names `{id}`, which is not a known rule id"),
+                "remove it, or correct the rule id (see `config check` for the ids)",
+            )
+        })
+        .collect()
 }
 
 /// The keys whose value serializes as `[REDACTED]` (a [`crate::Secret`]
@@ -869,14 +723,25 @@ fn holds_redacted(value: &Json) -> bool {
     }
 }
 
-fn build_explain(
-    env: AppEnv,
-    effective: &Json,
+/// The explain view of the effective configuration (with the waivers as
+/// `policy.allow`).
+fn build_explain<C: Serialize>(
+    environment: &Environment,
+    config: &C,
+    allow: &[String],
     provenance: &Provenance,
     schema: &Schema,
-) -> Explain {
+) -> Result<Explain, Error> {
+    let mut effective = serde_json::to_value(config).map_err(|err| Error::Invalid {
+        key: String::new(),
+        origin: Source::Default,
+        message: format!("the effective configuration does not serialize: {err}"),
+    })?;
+    if let Json::Object(map) = &mut effective {
+        map.insert(POLICY_KEY.to_owned(), serde_json::json!({ "allow": allow }));
+    }
     let mut leaves = Vec::new();
-    flatten("", effective, &mut leaves);
+    flatten("", &effective, &mut leaves);
     let entries: Vec<Entry> = leaves
         .into_iter()
         .map(|(key, value)| {
@@ -894,7 +759,7 @@ fn build_explain(
                         .rev()
                         .skip(1)
                         .map(|layer| Shadowed {
-                            source: layer.source.to_string(),
+                            source: layer.source.clone(),
                             value: redact_value(&layer.value, hide_shadowed),
                         })
                         .collect()
@@ -908,12 +773,13 @@ fn build_explain(
             }
         })
         .collect();
-    let fingerprint = fingerprint(env, &entries);
-    Explain {
-        env,
+    let fingerprint = fingerprint(environment.name(), &entries);
+    Ok(Explain {
+        env: environment.name().to_owned(),
+        tier: environment.tier(),
         fingerprint,
         entries,
-    }
+    })
 }
 
 /// Turns a figment extraction error into [`Error::Invalid`] naming the key
@@ -926,7 +792,7 @@ fn invalid(err: figment::Error, provenance: &Provenance, schema: &Schema) -> Err
         describe_with_value(&err, provenance, &key)
     };
     Error::Invalid {
-        source_name: provenance.source_of(&key),
+        origin: provenance.source_of(&key),
         key,
         message,
     }

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::env::AppEnv;
-use crate::provenance::Provenance;
+use crate::env::{AppEnv, Environment};
+use crate::provenance::{Provenance, Source};
 use crate::section::join_key;
 
 /// How a finding weighs.
@@ -34,8 +34,8 @@ pub struct Finding {
     /// The dotted key the finding is about.
     pub key: String,
     /// The source that set the key's effective value (`env JWT_SECRET`,
-    /// `config/production.toml:4`, `default`).
-    pub source: String,
+    /// `config/production.toml:4`, `default`); serialized as that text.
+    pub source: Source,
     /// What is wrong. Never contains a secret value.
     pub message: String,
     /// How to fix it.
@@ -45,13 +45,44 @@ pub struct Finding {
     pub level: Level,
 }
 
+impl Finding {
+    /// A warning that is not a policy rule's: the loader's own findings
+    /// (`config.unknown-variable`, `config.dotenv-ignored`, …), reported
+    /// beside the policy's warnings in `check`. `key` is empty when the
+    /// finding is about a source rather than a key.
+    pub(crate) fn warning(
+        rule: &'static str,
+        key: &str,
+        source: Source,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule,
+            key: key.to_owned(),
+            source,
+            message: message.into(),
+            fix: fix.into(),
+            level: Level::Warning,
+        }
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}] {} (set by {}): {} Fix: {}",
-            self.rule, self.key, self.source, self.message, self.fix
-        )
+        if self.key.is_empty() {
+            write!(
+                f,
+                "[{}] {}: {} Fix: {}",
+                self.rule, self.source, self.message, self.fix
+            )
+        } else {
+            write!(
+                f,
+                "[{}] {} (set by {}): {} Fix: {}",
+                self.rule, self.key, self.source, self.message, self.fix
+            )
+        }
     }
 }
 
@@ -59,12 +90,16 @@ impl fmt::Display for Finding {
 /// what only warns, and what was waived by name.
 ///
 /// Its JSON form is the stable `check` format:
-/// `{"env": "production", "violations": [{"rule", "key", "source",
-/// "message", "fix"}], "warnings": […], "waived": […]}`.
+/// `{"env": "production", "tier": "production", "violations": [{"rule",
+/// "key", "source", "message", "fix"}], "warnings": […], "waived": […]}`.
+/// `env` is the name `APP_ENV` gave (a tier, or a named environment such as
+/// `preview`); `tier` is the tier whose policy applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyReport {
-    /// The environment the policy was evaluated for.
-    pub env: AppEnv,
+    /// The environment's name (`production`, or a named environment).
+    pub env: String,
+    /// The tier whose policy was evaluated.
+    pub tier: AppEnv,
     /// Findings that refuse startup.
     pub violations: Vec<Finding>,
     /// Findings that only warn.
@@ -75,9 +110,15 @@ pub struct PolicyReport {
 }
 
 impl PolicyReport {
-    pub(crate) fn classify(env: AppEnv, findings: Vec<Finding>, allow: &[String]) -> Self {
+    pub(crate) fn classify(
+        environment: &Environment,
+        findings: Vec<Finding>,
+        allow: &[String],
+    ) -> Self {
+        let env = environment.tier();
         let mut report = PolicyReport {
-            env,
+            env: environment.name().to_owned(),
+            tier: env,
             violations: Vec::new(),
             warnings: Vec::new(),
             waived: Vec::new(),
@@ -192,8 +233,8 @@ impl<'a> Check<'a> {
         join_key(self.prefixes.last().map_or("", String::as_str), key)
     }
 
-    /// Describes the source that set `key` (`env PORT`, `default`, …).
-    pub fn source(&self, key: &str) -> String {
+    /// The source that set `key` (`env PORT`, `default`, …).
+    pub fn source(&self, key: &str) -> Source {
         self.provenance.source_of(&self.key(key))
     }
 

@@ -67,6 +67,42 @@ impl fmt::Display for Source {
     }
 }
 
+/// Serialized as its `Display` form (`"env PORT"`, `"config/production.toml:3"`),
+/// the stable text of the `explain` and `check` documents.
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Compares with the `Display` form, so `entry.source == "env PORT"` reads
+/// as the output does.
+impl PartialEq<str> for Source {
+    fn eq(&self, other: &str) -> bool {
+        let text: String = self.to_string();
+        text.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Source {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl Source {
+    /// The variable behind a variable or secret-file source (`PORT`,
+    /// `JWT_SECRET_FILE`, or the name a `.env` line set).
+    pub fn var(&self) -> Option<&str> {
+        match self {
+            Source::Env { var } | Source::SecretFile { var, .. } | Source::Dotenv { var, .. } => {
+                Some(var)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One source's value for one key.
 #[derive(Debug, Clone)]
 pub(crate) struct Layer {
@@ -101,9 +137,9 @@ impl Provenance {
         }
     }
 
-    pub(crate) fn source_of(&self, key: &str) -> String {
+    pub(crate) fn source_of(&self, key: &str) -> Source {
         self.winner(key)
-            .map_or_else(|| Source::Default.to_string(), |l| l.source.to_string())
+            .map_or(Source::Default, |l| l.source.clone())
     }
 
     pub(crate) fn is_default(&self, key: &str) -> bool {
@@ -116,7 +152,7 @@ impl Provenance {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Shadowed {
     /// Where it came from.
-    pub source: String,
+    pub source: Source,
     /// Its value, redacted like the effective one.
     pub value: Json,
 }
@@ -130,7 +166,7 @@ pub struct Entry {
     /// without their password).
     pub value: Json,
     /// The source that set it.
-    pub source: String,
+    pub source: Source,
     /// The lower sources it shadowed, highest first.
     pub shadowed: Vec<Shadowed>,
 }
@@ -139,13 +175,15 @@ pub struct Entry {
 /// the sources it shadowed; plus a fingerprint of the redacted effective
 /// configuration.
 ///
-/// Its JSON form is stable: `{"env": "staging", "fingerprint": "…",
+/// Its JSON form is stable: `{"env": "staging", "tier": "staging", "fingerprint": "…",
 /// "entries": [{"key", "value", "source", "shadowed": [{"source",
 /// "value"}]}]}`. `Display` renders an aligned table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explain {
-    /// The environment.
-    pub env: AppEnv,
+    /// The environment's name (a tier, or a named environment).
+    pub env: String,
+    /// The tier whose defaults and policy apply.
+    pub tier: AppEnv,
     /// SHA-256 (hex, first 16 digits) of the redacted effective
     /// configuration; replicas with different config show different prints.
     pub fingerprint: String,
@@ -190,8 +228,14 @@ impl fmt::Display for Explain {
             .max(5);
         writeln!(
             f,
-            "environment: {}  fingerprint: {}",
-            self.env, self.fingerprint
+            "environment: {}{}  fingerprint: {}",
+            self.env,
+            if self.env == self.tier.as_str() {
+                String::new()
+            } else {
+                format!(" (tier {})", self.tier)
+            },
+            self.fingerprint
         )?;
         writeln!(f, "{:key_w$}  {:val_w$}  SOURCE", "KEY", "VALUE")?;
         for e in &self.entries {
@@ -245,9 +289,9 @@ pub(crate) fn redact_value(value: &Json, sensitive: bool) -> Json {
     }
 }
 
-pub(crate) fn fingerprint(env: AppEnv, entries: &[Entry]) -> String {
+pub(crate) fn fingerprint(env: &str, entries: &[Entry]) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(env.as_str().as_bytes());
+    hasher.update(env.as_bytes());
     for e in entries {
         hasher.update(b"\0");
         hasher.update(e.key.as_bytes());

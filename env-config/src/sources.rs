@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::Error;
+use crate::error::{Error, MAX_SECRET_FILE_BYTES};
 use crate::provenance::Source;
 
 /// One variable from the process environment or a `.env` file.
@@ -140,10 +140,15 @@ pub(crate) fn read_dotenv(path: &Path) -> Result<Vec<RawVar>, Error> {
     };
     let iter = dotenvy::from_read_iter(text.as_bytes());
     let mut vars = Vec::new();
+    // How many times each name was seen, so the second `PORT=` of a file
+    // reports its own line.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for item in iter {
         match item {
             Ok((name, value)) => {
-                let line = dotenv_line(&text, &name);
+                let nth = seen.entry(name.clone()).or_default();
+                let line = dotenv_line(&text, &name, *nth);
+                *nth += 1;
                 vars.push(RawVar {
                     source: Source::Dotenv {
                         path: path.to_owned(),
@@ -182,8 +187,8 @@ pub(crate) fn read_dotenv(path: &Path) -> Result<Vec<RawVar>, Error> {
     Ok(vars)
 }
 
-/// The line that (last) assigns `name` in a `.env` text.
-fn dotenv_line(text: &str, name: &str) -> usize {
+/// The line of the `nth` (0-based) assignment of `name` in a `.env` text.
+fn dotenv_line(text: &str, name: &str, nth: usize) -> usize {
     text.lines()
         .enumerate()
         .filter(|(_, line)| {
@@ -193,17 +198,35 @@ fn dotenv_line(text: &str, name: &str) -> usize {
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
         .map(|(i, _)| i + 1)
-        .last()
+        .nth(nth)
         .unwrap_or(1)
 }
 
-/// Reads a `NAME_FILE` secret file, trimming one trailing newline (`\n` or
-/// `\r\n`).
+/// Reads a `NAME_FILE` secret file of at most [`MAX_SECRET_FILE_BYTES`],
+/// trimming one trailing newline (`\n` or `\r\n`).
 pub(crate) fn read_secret_file(var: &str, path: &Path) -> Result<String, Error> {
-    let mut text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
+    use std::io::Read;
+    let io_error = |source| Error::SecretFile {
         var: var.to_owned(),
         path: PathBuf::from(path),
         source,
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    // Read one byte past the cap rather than trusting the metadata: a
+    // FIFO or a /proc file reports no size.
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(Error::SecretFileTooLarge {
+            var: var.to_owned(),
+            path: PathBuf::from(path),
+            limit: MAX_SECRET_FILE_BYTES,
+        });
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| Error::NotUnicode {
+        var: format!("{var}_FILE ({})", path.display()),
     })?;
     if text.ends_with('\n') {
         text.pop();

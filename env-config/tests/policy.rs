@@ -202,7 +202,7 @@ fn service_rules_run_and_can_be_waived_from_a_file() {
     let allow = loaded.explain().get("policy.allow").unwrap();
     assert_eq!(allow.value, serde_json::json!(["rate-limit.disabled"]));
     assert!(
-        allow.source.ends_with("production.toml:2"),
+        allow.source.to_string().ends_with("production.toml:2"),
         "{}",
         allow.source
     );
@@ -214,7 +214,10 @@ fn unknown_waiver_is_warned_about() {
         .load([("POLICY_ALLOW", "no.such-rule")])
         .unwrap();
     assert!(
-        loaded.warnings().iter().any(|w| w.contains("no.such-rule")),
+        loaded
+            .warnings()
+            .iter()
+            .any(|w| w.message.contains("no.such-rule")),
         "{:?}",
         loaded.warnings()
     );

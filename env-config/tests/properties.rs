@@ -209,7 +209,7 @@ proptest! {
                 assert_clean(&loaded.explain().to_string())?;
                 assert_clean(&loaded.explain().to_json().to_string())?;
                 assert_clean(&loaded.policy().to_json().to_string())?;
-                assert_clean(&loaded.warnings().join("\n"))?;
+                assert_clean(&loaded.warnings().iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
                 if let Err(err) = loaded.enforce() {
                     assert_clean(&err.to_string())?;
                 }

@@ -48,11 +48,23 @@ fn loaded_configuration_never_prints_secrets() {
     assert_clean("explain JSON", &loaded.explain().to_json().to_string());
     assert_clean("policy report", &loaded.policy().to_string());
     assert_clean("policy JSON", &loaded.policy().to_json().to_string());
-    assert_clean("warnings", &loaded.warnings().join("\n"));
+    assert_clean(
+        "warnings",
+        &loaded
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
 
     let jwt = loaded.explain().get("jwt_secret").unwrap();
     assert_eq!(jwt.value, "[REDACTED]");
-    assert!(jwt.source.starts_with("secret file"), "{}", jwt.source);
+    assert!(
+        jwt.source.to_string().starts_with("secret file"),
+        "{}",
+        jwt.source
+    );
     // The file layer is shadowed and redacted; the default (unset) is null.
     assert_eq!(jwt.shadowed[0].value, "[REDACTED]");
     assert!(
@@ -126,8 +138,24 @@ fn errors_never_echo_secrets() {
 
     // Near-miss warnings name the variable, not its value.
     let loaded = s.load([("JWT_SECRTE", SENTINEL)]).unwrap();
-    assert!(loaded.warnings().join("\n").contains("JWT_SECRTE"));
-    assert_clean("did-you-mean warning", &loaded.warnings().join("\n"));
+    assert!(
+        loaded
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .contains("JWT_SECRTE")
+    );
+    assert_clean(
+        "did-you-mean warning",
+        &loaded
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
 }
 
 /// A section whose secrets have real defaults, live in lists and tables,
