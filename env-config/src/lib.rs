@@ -2,6 +2,8 @@
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
 
+#[cfg(feature = "cli")]
+mod cli;
 mod env;
 mod error;
 mod loaded;
@@ -15,6 +17,8 @@ mod section;
 mod server;
 mod sources;
 
+#[cfg(feature = "cli")]
+pub use cli::{ConfigArgs, ConfigCommand, Format};
 pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
 pub use loaded::Loaded;

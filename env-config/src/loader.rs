@@ -213,6 +213,12 @@ impl Loader {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// A variable as the loader sees it (for the CLI's documents).
+    #[cfg(feature = "cli")]
+    pub(crate) fn raw_var(&self, name: &str) -> Option<&str> {
+        self.var(name)
+    }
+
     fn config_dir_path(&self) -> PathBuf {
         self.config_dir
             .clone()
@@ -318,7 +324,12 @@ impl Loader {
         shapes: &Shapes,
     ) -> Result<(), Error> {
         for name in [".env", ".env.local"] {
-            let path = self.dotenv_dir.join(name);
+            // `.env:3`, not `./.env:3`, for the working directory.
+            let path = if self.dotenv_dir == Path::new(".") {
+                PathBuf::from(name)
+            } else {
+                self.dotenv_dir.join(name)
+            };
             if environment.tier().is_local() {
                 let vars = sources::read_dotenv(&path)?;
                 stack.push_vars(vars, mapping, shapes)?;

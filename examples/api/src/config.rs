@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use appenv_config::{AppEnv, Loaded, Loader, Registry, SecretString, Section, ServerConfig};
+use appenv_config::{AppEnv, Loader, Registry, SecretString, Section, ServerConfig};
 use appenv_migrate::DatabaseConfig;
 use appenv_observability::TelemetryConfig;
 use appenv_rate_limit::RateLimitConfig;
@@ -68,34 +68,39 @@ impl Section for Config {
     }
 }
 
-/// The directory holding `config/` and the `.env` files: the working
-/// directory when it has a `config/` folder, else this example's own folder
-/// (so `cargo run -p example-api` from the workspace root finds its files).
-pub(crate) fn app_dir() -> PathBuf {
-    if Path::new("config").is_dir() {
-        PathBuf::from(".")
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The config directory when `APP_CONFIG_DIR` is unset: `./config` when
+/// the working directory has one, else (under `cargo run`, which sets
+/// `CARGO_MANIFEST_DIR` at run time) this example's own `config/`. Nothing
+/// is read from where the binary was built: a copied binary reads only its
+/// working directory.
+fn config_dir() -> PathBuf {
+    let here = PathBuf::from("config");
+    if here.is_dir() {
+        return here;
+    }
+    match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) if Path::new(&dir).join("config").is_dir() => Path::new(&dir).join("config"),
+        _ => here,
     }
 }
 
-/// Loads the configuration from the process environment. Policy violations
-/// are not refused here: `serve` calls [`Loaded::enforce`], `config check`
-/// reports them.
-pub(crate) fn load() -> Result<Loaded<Config>, appenv_config::Error> {
-    let dir = app_dir();
-    let mut loader = Loader::from_process_env().dotenv_dir(&dir);
-    if std::env::var_os(appenv_config::CONFIG_DIR_VAR).is_none() {
-        loader = loader.config_dir(dir.join("config"));
+/// The loader `serve`, `migrate` and `config explain/check` share: the
+/// process environment, `.env` files in the working directory (local
+/// only), and [`config_dir`] unless `APP_CONFIG_DIR` names one.
+pub(crate) fn loader() -> Loader {
+    let loader = Loader::from_process_env();
+    if std::env::var_os(appenv_config::CONFIG_DIR_VAR).is_some() {
+        loader
+    } else {
+        loader.config_dir(config_dir())
     }
-    loader.load::<Config>()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn load_with(vars: &[(&str, &str)]) -> Loaded<Config> {
+    fn load_with(vars: &[(&str, &str)]) -> appenv_config::Loaded<Config> {
         Loader::hermetic(vars.iter().copied())
             .config_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
             .dotenv_dir(env!("CARGO_MANIFEST_DIR"))

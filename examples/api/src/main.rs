@@ -24,14 +24,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use appenv_config::{EXIT_CONFIG, Loaded};
+use appenv_config::{ConfigArgs, EXIT_CONFIG, Loaded};
 use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
 use appenv_observability::{Health, HttpTelemetryLayer};
 use appenv_rate_limit::RateLimitLayer;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -52,10 +52,7 @@ enum Command {
     /// Serve the API (the default).
     Serve,
     /// Show or check the effective configuration.
-    Config {
-        #[command(subcommand)]
-        command: ConfigCommand,
-    },
+    Config(ConfigArgs),
     /// Database migrations (the ones compiled into this binary).
     Migrate(MigrateArgs),
     /// Print a bearer token for `POST /v1/events`, signed with JWT_SECRET.
@@ -67,26 +64,6 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum ConfigCommand {
-    /// Every effective key with its (redacted) value and the source that set it.
-    Explain {
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// The policy for the current APP_ENV; exit status 78 on violations.
-    Check {
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// What the router needs; built once in [`serve`].
@@ -132,37 +109,20 @@ fn app(state: AppState) -> Router {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = match config::load() {
+    let loader = config::loader();
+    let command = cli.command.unwrap_or(Command::Serve);
+    // `config explain/check` load through the same loader and checks as
+    // `serve`, and report load errors as documents too.
+    if let Command::Config(args) = &command {
+        return exit(args.run::<Config>(&loader));
+    }
+    let loaded = match loader.load::<Config>() {
         Ok(loaded) => loaded,
         Err(err) => return config_error(&err),
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => serve(loaded).await,
-        Command::Config {
-            command: ConfigCommand::Explain { format },
-        } => {
-            match format {
-                Format::Text => print!("{}", loaded.explain()),
-                Format::Json => println!("{:#}", loaded.explain().to_json()),
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Config {
-            command: ConfigCommand::Check { format },
-        } => {
-            for warning in loaded.warnings() {
-                eprintln!("warning: {warning}");
-            }
-            match format {
-                Format::Text => println!("{}", loaded.policy()),
-                Format::Json => println!("{:#}", loaded.policy().to_json()),
-            }
-            if loaded.policy().is_ok() {
-                ExitCode::SUCCESS
-            } else {
-                exit(EXIT_CONFIG)
-            }
-        }
+        Command::Config(_) => unreachable!("handled above"),
         Command::Migrate(args) => migrate(loaded, args).await,
         Command::Token { sub, ttl } => token(loaded.config(), sub, ttl),
     }
