@@ -2,6 +2,7 @@
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
 
+mod client_addr;
 mod env;
 mod error;
 mod loaded;
@@ -15,6 +16,7 @@ mod section;
 mod server;
 mod sources;
 
+pub use client_addr::{ClientAddrResolver, ClientIpHeader, MAX_HOPS, parse_trusted_proxy};
 pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
 pub use loaded::Loaded;
