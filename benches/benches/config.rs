@@ -103,7 +103,7 @@ const VARS: [(&str, &str); 20] = [
     ("RATE_LIMIT_MAX", "200"),
     ("RATE_LIMIT_WINDOW_MS", "30000"),
     ("RATE_LIMIT_BURST", "50"),
-    ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/8,192.168.0.0/16"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8,192.168.0.0/16"),
     ("LOG_LEVEL", "info"),
     ("LOG_FORMAT", "json"),
     ("OTEL_SERVICE_NAME", "events-api"),
@@ -131,7 +131,7 @@ fn figment_overrides(figment: Figment) -> Figment {
         .merge(Serialized::default("rate_limit.window_ms", 30000))
         .merge(Serialized::default("rate_limit.burst", 50))
         .merge(Serialized::default(
-            "rate_limit.trusted_proxies",
+            "server.trusted_proxies",
             ["10.0.0.0/8", "192.168.0.0/16"],
         ))
         .merge(Serialized::default("telemetry.log_level", "info"))

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "cli")]
 mod cli;
+mod client_addr;
 mod env;
 mod error;
 mod loaded;
@@ -19,6 +20,7 @@ mod sources;
 
 #[cfg(feature = "cli")]
 pub use cli::{ConfigArgs, ConfigCommand, Format};
+pub use client_addr::{ClientAddrResolver, ClientIpHeader, MAX_HOPS, parse_trusted_proxy};
 pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
 pub use loaded::Loaded;

@@ -2,7 +2,6 @@
 //! per-environment defaults, validation and policy rules.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use crate::error::Error;
 /// | `max` | `RATE_LIMIT_MAX` | 100 | 100 | 100 |
 /// | `burst` | `RATE_LIMIT_BURST` | 0 (= `max`) | 0 | 0 |
 /// | `key` | `RATE_LIMIT_KEY` | `ip` | `ip` | `ip` |
-/// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` (comma list) | empty | empty | empty |
+/// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` | moved: must stay empty | | |
 /// | `backend` | `RATE_LIMIT_BACKEND` | `memory` | `memory` | `memory` |
 /// | `redis_url` | `RATE_LIMIT_REDIS_URL` | empty | empty | empty |
 /// | `redis_timeout_ms` | `RATE_LIMIT_REDIS_TIMEOUT_MS` | 100 | 50 | 50 |
@@ -43,12 +42,20 @@ use crate::error::Error;
 ///
 /// | rule | when | level |
 /// |---|---|---|
-/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`, `burst` above 10×`max`, `backend = "redis"` without a URL | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`, `burst` above 10×`max`, `backend = "redis"` without a URL, `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
 /// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
 /// | `rate-limit.shadow` | `shadow` on | violation |
 /// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
 /// | `rate-limit.overflow-pass` | `overflow = "pass"` | violation |
-/// | `rate-limit.trust-all` | a trusted proxy range of prefix length 0 (`0.0.0.0/0`, `::/0`) | violation |
+///
+/// Trusted proxies are a server setting (`server.trusted_proxies` /
+/// `TRUSTED_PROXIES`, `server.client_ip_header` / `CLIENT_IP_HEADER`, with
+/// the rule `server.trust-all`), shared with telemetry through
+/// [`ClientAddrResolver`](appenv_config::ClientAddrResolver) and handed to
+/// the layer with [`RateLimitBuilder::client_addr`](crate::RateLimitBuilder::client_addr).
+/// The old `rate_limit.trusted_proxies` (`RATE_LIMIT_TRUSTED_PROXIES`) is
+/// refused with a message naming the new variable rather than read, so the
+/// rate limiter and telemetry can never disagree about the client.
 ///
 /// Violations are refused in production and warnings elsewhere, so staging
 /// may run with `overflow = "pass"` and `failure_mode = "open"` (its
@@ -67,8 +74,10 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// What identifies a client.
     pub key: KeyKind,
-    /// Proxies (CIDRs or single addresses) whose `X-Forwarded-For` /
-    /// `Forwarded` entries are believed.
+    /// Moved to `server.trusted_proxies` (`TRUSTED_PROXIES`): any value here
+    /// is refused by `rate-limit.invalid` with a message naming the new
+    /// setting. Kept so that the old variable gets that message instead of
+    /// an "unknown variable" warning.
     #[serde(deserialize_with = "deserialize_nets")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
@@ -174,19 +183,8 @@ fn deserialize_nets<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Ip
         .iter()
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
-        .map(|s| parse_net(s).map_err(serde::de::Error::custom))
+        .map(|s| appenv_config::parse_trusted_proxy(s).map_err(serde::de::Error::custom))
         .collect()
-}
-
-/// Parses a CIDR (`10.0.0.0/8`) or a single address (`10.0.0.1`, taken as
-/// `/32` or `/128`).
-pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net);
-    }
-    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-        format!("`{s}` is not a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or an IP address")
-    })
 }
 
 /// Where limiter state lives.
@@ -312,6 +310,15 @@ impl RateLimitConfig {
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
         }
+        if !self.trusted_proxies.is_empty() {
+            out.push((
+                "trusted_proxies",
+                "moved to the server section so the rate limiter and telemetry agree on the client: \
+                 set TRUSTED_PROXIES (server.trusted_proxies), and CLIENT_IP_HEADER if your proxy \
+                 does not write X-Forwarded-For, then remove RATE_LIMIT_TRUSTED_PROXIES"
+                    .to_owned(),
+            ));
+        }
         if self.policy.is_empty() || sfv::StringRef::from_str(&self.policy).is_err() {
             out.push((
                 "policy",
@@ -403,16 +410,6 @@ impl Section for RateLimitConfig {
                     );
                 }
                 Ok(())
-            })
-            .rule("rate-limit.trust-all", |check, cfg: &Self| {
-                if cfg.trusted_proxies.iter().any(|net| net.prefix_len() == 0) {
-                    check.violation(
-                        "trusted_proxies",
-                        "every address is a trusted proxy, so clients choose their own key with X-Forwarded-For",
-                        "list only your load balancers' ranges in RATE_LIMIT_TRUSTED_PROXIES",
-                    );
-                }
-                Ok(())
             });
     }
 }
@@ -450,14 +447,14 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_accept_cidrs_addresses_and_comma_lists() {
-        let json = serde_json::json!("10.0.0.0/8, 192.168.1.7 ,2001:db8::/32");
-        let nets = deserialize_nets(json).unwrap();
-        assert_eq!(nets.len(), 3);
-        assert_eq!(nets[1].to_string(), "192.168.1.7/32");
-        let err = deserialize_nets(serde_json::json!(["10.0.0.0/33"])).unwrap_err();
+    fn the_moved_trusted_proxies_setting_is_refused_naming_the_new_one() {
+        let mut cfg = RateLimitConfig::defaults(AppEnv::Staging);
+        cfg.trusted_proxies =
+            deserialize_nets(serde_json::json!("10.0.0.0/8, 192.168.1.7")).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.trusted_proxies"), "{err}");
         assert!(
-            err.to_string().contains("`10.0.0.0/33` is not a CIDR"),
+            err.contains("TRUSTED_PROXIES (server.trusted_proxies)"),
             "{err}"
         );
     }

@@ -1,35 +1,30 @@
 //! Client identity: which bucket a request is counted in.
 //!
-//! For `key = "ip"` the client address is found like this:
-//!
-//! 1. Start from the peer address of the connection: axum's
-//!    `ConnectInfo<SocketAddr>` extension (feature `axum`) or a plain
-//!    [`SocketAddr`] extension (insert one from hyper, tonic or your own
-//!    accept loop).
-//! 2. While the current address is a trusted proxy, step one hop to the
-//!    left in the forwarding chain: the `Forwarded` header (RFC 7239, its
-//!    `for=` parameters) when present, otherwise `X-Forwarded-For`. The
-//!    chain is read right to left, so entries a client wrote itself (always
-//!    on the left) are only reached by passing through proxies you trust.
-//! 3. The first address that is not a trusted proxy is the client. If every
-//!    hop is trusted, the leftmost address is the client.
+//! For `key = "ip"` the client address is the one the service's
+//! [`ClientAddrResolver`] finds (configured once in the server section:
+//! `server.trusted_proxies` / `TRUSTED_PROXIES` and
+//! `server.client_ip_header` / `CLIENT_IP_HEADER`; see its docs for the
+//! rules and the platform presets), starting from the peer address of the
+//! connection: axum's `ConnectInfo<SocketAddr>` extension (feature `axum`)
+//! or a plain [`SocketAddr`] extension (insert one from hyper, tonic or your
+//! own accept loop). Telemetry's `client.address` uses the same resolver,
+//! so both name the same client.
 //!
 //! IPv4-mapped IPv6 addresses count as IPv4; other IPv6 addresses are
 //! grouped by their /64, the block one subscriber usually holds.
 //!
-//! A request is *unidentified* when there is no peer address, when a trusted
-//! proxy forwarded an entry that is not an address (`unknown`, an obfuscated
-//! `_node`), or, for `key = "header:<name>"`, when the header is missing or
-//! empty. What happens to it is `overflow`: `shared` (production) counts all
-//! such requests in one shared bucket; `pass` lets them through unlimited,
-//! logged at debug level. It is never a `500`.
+//! A request is *unidentified* when there is no peer address, or, for
+//! `key = "header:<name>"`, when the header is missing or empty. What
+//! happens to it is `overflow`: `shared` (production) counts all such
+//! requests in one shared bucket; `pass` lets them through unlimited, logged
+//! at debug level. It is never a `500`.
 
 use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use appenv_config::ClientAddrResolver;
 use http::{HeaderMap, HeaderName, Request};
-use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::config::KeyKind;
@@ -105,12 +100,12 @@ fn group(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Clone)]
 pub(crate) struct KeyExtractor {
     kind: KeyKind,
-    trusted: Vec<IpNet>,
+    client_addr: ClientAddrResolver,
 }
 
 impl KeyExtractor {
-    pub(crate) fn new(kind: KeyKind, trusted: Vec<IpNet>) -> Self {
-        KeyExtractor { kind, trusted }
+    pub(crate) fn new(kind: KeyKind, client_addr: ClientAddrResolver) -> Self {
+        KeyExtractor { kind, client_addr }
     }
 
     /// The request's key, or `None` when it cannot be identified.
@@ -120,7 +115,8 @@ impl KeyExtractor {
             KeyKind::Header(name) => header_key(req.headers(), name),
             KeyKind::Ip => {
                 let peer = peer_addr(req)?;
-                client_ip(peer, req.headers(), &self.trusted).map(ClientKey::from_ip)
+                let client = self.client_addr.resolve(peer, req.headers());
+                Some(ClientKey::from_ip(client))
             }
         }
     }
@@ -148,203 +144,12 @@ pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<IpAddr> {
     req.extensions().get::<SocketAddr>().map(SocketAddr::ip)
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    let ip = ip.to_canonical();
-    trusted.iter().any(|net| net.contains(&ip))
-}
-
-/// Walks the forwarding chain right to left from `peer` through trusted
-/// proxies. `None` when a trusted proxy forwarded something that is not an
-/// address.
-pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
-    let mut current = peer.to_canonical();
-    if !is_trusted(current, trusted) {
-        return Some(current);
-    }
-    let hops = forwarding_chain(headers);
-    for hop in hops.iter().rev() {
-        match hop {
-            Some(ip) => {
-                current = ip.to_canonical();
-                if !is_trusted(current, trusted) {
-                    return Some(current);
-                }
-            }
-            None => return None,
-        }
-    }
-    Some(current)
-}
-
-/// The forwarding chain, left (client) to right (nearest proxy): the `for=`
-/// parameters of `Forwarded` when that header is present, otherwise
-/// `X-Forwarded-For`. An entry that is not an address is `None`.
-fn forwarding_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<_> = headers.get_all(http::header::FORWARDED).iter().collect();
-    if !forwarded.is_empty() {
-        let mut out = Vec::new();
-        for value in forwarded {
-            let Ok(value) = value.to_str() else {
-                out.push(None);
-                continue;
-            };
-            for element in split_unquoted(value, ',') {
-                let node = split_unquoted(element, ';')
-                    .into_iter()
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
-                    .map(|(_, node)| node.trim());
-                match node {
-                    Some(node) => out.push(parse_node(node)),
-                    // An element without `for=` says nothing about the client.
-                    None => continue,
-                }
-            }
-        }
-        return out;
-    }
-    let mut out = Vec::new();
-    for value in headers.get_all(HeaderName::from_static("x-forwarded-for")) {
-        let Ok(value) = value.to_str() else {
-            out.push(None);
-            continue;
-        };
-        out.extend(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(parse_node),
-        );
-    }
-    out
-}
-
-/// Splits on `sep` outside double-quoted strings.
-fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if quoted && c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            quoted = !quoted;
-        } else if c == sep && !quoted {
-            parts.push(&s[start..i]);
-            start = i + c.len_utf8();
-        }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-/// Parses one node: `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]:443`,
-/// `2001:db8::1`, optionally double-quoted.
-fn parse_node(node: &str) -> Option<IpAddr> {
-    let node = node.trim().trim_matches('"').trim();
-    if let Ok(ip) = node.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    if let Ok(addr) = node.parse::<SocketAddr>() {
-        return Some(addr.ip());
-    }
-    let inner = node.strip_prefix('[')?;
-    let (ip, _) = inner.split_once(']')?;
-    ip.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        map
-    }
-
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn untrusted_peer_ignores_forwarding_headers() {
-        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("forwarded", "for=7.7.7.7")]);
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), &h, &[]),
-            Some(ip("203.0.113.9"))
-        );
-        let trusted = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), &h, &trusted),
-            Some(ip("203.0.113.9"))
-        );
-    }
-
-    #[test]
-    fn xff_is_walked_right_to_left_through_trusted_proxies() {
-        let trusted = nets(&["10.0.0.0/8", "192.168.0.0/16"]);
-        // The client wrote 6.6.6.6 itself; the edge proxy appended the real
-        // client 198.51.100.7; an inner proxy appended the edge proxy.
-        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 192.168.1.1")]);
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &h, &trusted),
-            Some(ip("198.51.100.7"))
-        );
-        // Several header lines form one list, in order.
-        let h = headers(&[
-            ("x-forwarded-for", "6.6.6.6"),
-            ("x-forwarded-for", "198.51.100.7:5555, 192.168.1.1"),
-        ]);
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &h, &trusted),
-            Some(ip("198.51.100.7"))
-        );
-        // Every hop trusted: the leftmost is the client.
-        let h = headers(&[("x-forwarded-for", "10.9.9.9, 192.168.1.1")]);
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &h, &trusted),
-            Some(ip("10.9.9.9"))
-        );
-        // No header from a trusted peer: the peer itself.
-        assert_eq!(
-            client_ip(ip("10.1.2.3"), &HeaderMap::new(), &trusted),
-            Some(ip("10.1.2.3"))
-        );
-    }
-
-    #[test]
-    fn forwarded_header_wins_and_is_parsed_per_rfc_7239() {
-        let trusted = nets(&["10.0.0.0/8"]);
-        let h = headers(&[
-            ("x-forwarded-for", "6.6.6.6"),
-            (
-                "forwarded",
-                r#"for=6.6.6.6;proto=https, For="[2001:db8:cafe::17]:4711";by=10.0.0.1, for=10.0.0.2"#,
-            ),
-        ]);
-        assert_eq!(
-            client_ip(ip("10.0.0.3"), &h, &trusted),
-            Some(ip("2001:db8:cafe::17"))
-        );
-        // An obfuscated node behind a trusted proxy: unidentified.
-        let h = headers(&[("forwarded", "for=_hidden, for=10.0.0.2")]);
-        assert_eq!(client_ip(ip("10.0.0.3"), &h, &trusted), None);
-        let h = headers(&[("forwarded", r#"for="unknown""#)]);
-        assert_eq!(client_ip(ip("10.0.0.3"), &h, &trusted), None);
     }
 
     #[test]
@@ -359,13 +164,6 @@ mod tests {
             ClientKey::from_ip(ip("::ffff:192.0.2.1")),
             ClientKey::from_ip(ip("192.0.2.1"))
         );
-        // A trusted range written in IPv4 matches a mapped peer address.
-        let trusted = nets(&["10.0.0.0/8"]);
-        let h = headers(&[("x-forwarded-for", "198.51.100.7")]);
-        assert_eq!(
-            client_ip(ip("::ffff:10.0.0.1"), &h, &trusted),
-            Some(ip("198.51.100.7"))
-        );
     }
 
     #[test]
@@ -376,7 +174,7 @@ mod tests {
         assert!(shown.starts_with("hdr:"));
         let extractor = KeyExtractor::new(
             KeyKind::Header(HeaderName::from_static("x-api-key")),
-            vec![],
+            ClientAddrResolver::direct(),
         );
         let req = Request::builder()
             .header("x-api-key", "  ")
@@ -395,7 +193,7 @@ mod tests {
 
     #[test]
     fn peer_address_comes_from_extensions() {
-        let extractor = KeyExtractor::new(KeyKind::Ip, vec![]);
+        let extractor = KeyExtractor::new(KeyKind::Ip, ClientAddrResolver::direct());
         let req = Request::new(());
         assert_eq!(extractor.extract(&req), None);
         let mut req = Request::new(());

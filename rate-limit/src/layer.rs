@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use appenv_config::ClientAddrResolver;
 use http::request::Parts;
 use tower_layer::Layer;
 
@@ -39,7 +40,23 @@ impl fmt::Debug for RateLimitLayer {
 }
 
 impl RateLimitLayer {
-    /// A layer for `config`.
+    /// A layer for `config`, for clients that connect directly: the peer
+    /// address is the client and no forwarding header is read. Behind a
+    /// proxy or load balancer, hand it the service's client-address
+    /// resolver (`server.trusted_proxies`, `server.client_ip_header`):
+    ///
+    /// ```
+    /// use appenv_config::{AppEnv, Section, ServerConfig};
+    /// use appenv_rate_limit::{RateLimitConfig, RateLimitLayer};
+    ///
+    /// let server = ServerConfig::defaults(AppEnv::Production); // or from the loader
+    /// let config = RateLimitConfig::defaults(AppEnv::Production);
+    /// let layer = RateLimitLayer::builder(&config)
+    ///     .client_addr(server.client_addr())
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
     ///
     /// # Errors
     ///
@@ -103,6 +120,7 @@ pub struct RateLimitBuilder {
     config: RateLimitConfig,
     weigher: Weigher,
     retry_interval: Option<Duration>,
+    client_addr: ClientAddrResolver,
 }
 
 impl fmt::Debug for RateLimitBuilder {
@@ -110,6 +128,7 @@ impl fmt::Debug for RateLimitBuilder {
         f.debug_struct("RateLimitBuilder")
             .field("config", &self.config)
             .field("weigher", &self.weigher)
+            .field("client_addr", &self.client_addr)
             .finish_non_exhaustive()
     }
 }
@@ -120,7 +139,18 @@ impl RateLimitBuilder {
             config: config.clone(),
             weigher: Weigher::Fixed(1),
             retry_interval: None,
+            client_addr: ClientAddrResolver::direct(),
         }
+    }
+
+    /// How the client address is found for `key = "ip"`: the service's one
+    /// resolver, built from the server section with
+    /// [`ServerConfig::client_addr`](appenv_config::ServerConfig::client_addr)
+    /// (the telemetry layer's `client.address` uses the same one). Without
+    /// it, the peer address is the client.
+    pub fn client_addr(mut self, resolver: ClientAddrResolver) -> Self {
+        self.client_addr = resolver;
+        self
     }
 
     /// The policy name, shown in `RateLimit`/`RateLimit-Policy` and used in
@@ -175,7 +205,12 @@ impl RateLimitBuilder {
     ///
     /// As [`RateLimitLayer::new`].
     pub fn build(self) -> Result<RateLimitLayer, Error> {
-        let core = Core::new(&self.config, self.weigher, self.retry_interval)?;
+        let core = Core::new(
+            &self.config,
+            self.weigher,
+            self.retry_interval,
+            self.client_addr,
+        )?;
         Ok(RateLimitLayer {
             core: Arc::new(core),
         })

@@ -62,6 +62,7 @@ impl Core {
         config: &RateLimitConfig,
         weigher: Weigher,
         retry_interval: Option<std::time::Duration>,
+        client_addr: appenv_config::ClientAddrResolver,
     ) -> Result<Self, crate::Error> {
         config.validate()?;
         let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
@@ -87,7 +88,7 @@ impl Core {
             overflow: config.overflow,
             failure_mode: config.failure_mode,
             policy: config.policy.clone(),
-            extractor: KeyExtractor::new(config.key.clone(), config.trusted_proxies.clone()),
+            extractor: KeyExtractor::new(config.key.clone(), client_addr),
             local: LocalLimiter::new(params, config.max_tracked_keys, config.overflow),
             redis,
             fields: Fields::new(&config.policy, &params, config.header_style),

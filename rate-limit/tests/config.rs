@@ -36,7 +36,6 @@ fn flat_variables_set_the_section() {
         ("RATE_LIMIT_MAX", "7"),
         ("RATE_LIMIT_BURST", "3"),
         ("RATE_LIMIT_KEY", "header:X-Api-Key"),
-        ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
         ("RATE_LIMIT_BACKEND", "redis"),
         (
             "RATE_LIMIT_REDIS_URL",
@@ -51,7 +50,6 @@ fn flat_variables_set_the_section() {
     assert_eq!((cfg.window_ms, cfg.max, cfg.burst), (1000, 7, 3));
     assert_eq!(cfg.key.to_string(), "header:x-api-key");
     assert!(matches!(cfg.key, KeyKind::Header(_)));
-    assert_eq!(cfg.trusted_proxies.len(), 2);
     assert_eq!(cfg.backend, Backend::Redis);
     assert_eq!(cfg.failure_mode, FailureMode::Closed);
     assert_eq!(cfg.overflow, Overflow::Shared);
@@ -104,7 +102,6 @@ fn production_refuses_shadow_fail_open_overflow_pass_and_trust_all() {
         ("RATE_LIMIT_REDIS_URL", "redis://cache:6379"),
         ("RATE_LIMIT_FAILURE_MODE", "open"),
         ("RATE_LIMIT_OVERFLOW", "pass"),
-        ("RATE_LIMIT_TRUSTED_PROXIES", "0.0.0.0/0"),
     ])
     .unwrap();
     let err = prod.enforce().unwrap_err().to_string();
@@ -112,7 +109,6 @@ fn production_refuses_shadow_fail_open_overflow_pass_and_trust_all() {
         "rate-limit.shadow",
         "rate-limit.fail-open",
         "rate-limit.overflow-pass",
-        "rate-limit.trust-all",
     ] {
         assert!(err.contains(rule), "{rule} missing from: {err}");
     }
@@ -135,14 +131,24 @@ fn invalid_values_are_startup_errors_naming_the_key() {
     assert!(err.contains("rate_limit.key"), "{err}");
     assert!(err.contains("unknown key kind"), "{err}");
 
-    let err = load(&[
+    // The setting moved to the server section: the old variable is refused
+    // (by `check`, startup and the constructor alike) naming the new one.
+    let loaded = load(&[
         ("APP_ENV", "staging"),
-        ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/8"),
     ])
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("rate_limit.trusted_proxies"), "{err}");
-    assert!(err.contains("10.0.0.0/33"), "{err}");
+    .unwrap();
+    let layer_err = RateLimitLayer::new(&loaded.config().rate_limit)
+        .unwrap_err()
+        .to_string();
+    let err = loaded.enforce().unwrap_err().to_string();
+    for err in [err, layer_err] {
+        assert!(err.contains("rate_limit.trusted_proxies"), "{err}");
+        assert!(
+            err.contains("TRUSTED_PROXIES (server.trusted_proxies)"),
+            "{err}"
+        );
+    }
 
     for (var, key) in [
         ("RATE_LIMIT_MAX", "rate_limit.max"),

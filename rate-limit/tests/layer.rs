@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use appenv_config::{AppEnv, Section};
+use appenv_config::{AppEnv, ClientAddrResolver, ClientIpHeader, Section};
 use appenv_rate_limit::{
     ClientKey, HeaderStyle, KeyKind, Overflow, RATELIMIT, RATELIMIT_POLICY, RateLimitConfig,
     RateLimitLayer,
@@ -244,9 +244,8 @@ async fn rejection_is_a_problem_document_with_legacy_headers_on_request() {
 
 #[tokio::test(start_paused = true)]
 async fn spoofed_forwarding_headers_from_an_untrusted_peer_do_not_change_the_key() {
-    let mut cfg = config(AppEnv::Production, 2, 60_000);
-    cfg.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
-    let app = app(RateLimitLayer::new(&cfg).unwrap());
+    let cfg = config(AppEnv::Production, 2, 60_000);
+    let app = app(behind(&cfg, &["10.0.0.0/8"], ClientIpHeader::XForwardedFor));
     let spoofs = [
         ("x-forwarded-for", "1.1.1.1"),
         ("x-forwarded-for", "2.2.2.2, 10.0.0.1"),
@@ -270,12 +269,12 @@ async fn spoofed_forwarding_headers_from_an_untrusted_peer_do_not_change_the_key
 
 #[tokio::test(start_paused = true)]
 async fn trusted_proxy_chains_resolve_to_the_client() {
-    let mut cfg = config(AppEnv::Production, 1, 60_000);
-    cfg.trusted_proxies = vec![
-        "10.0.0.0/8".parse().unwrap(),
-        "192.168.0.0/16".parse().unwrap(),
-    ];
-    let app = app(RateLimitLayer::new(&cfg).unwrap());
+    let cfg = config(AppEnv::Production, 1, 60_000);
+    let app = app(behind(
+        &cfg,
+        &["10.0.0.0/8", "192.168.0.0/16"],
+        ClientIpHeader::XForwardedFor,
+    ));
     // Client A behind two proxies, with a spoofed entry of its own.
     let a = [("x-forwarded-for", "6.6.6.6, 198.51.100.1, 192.168.0.5")];
     assert_eq!(status(&app, request("10.0.0.2", &a)).await, StatusCode::OK);
@@ -292,12 +291,153 @@ async fn trusted_proxy_chains_resolve_to_the_client() {
     // Client B through the same proxies has its own quota.
     let b = [("x-forwarded-for", "198.51.100.2, 192.168.0.5")];
     assert_eq!(status(&app, request("10.0.0.2", &b)).await, StatusCode::OK);
-    // RFC 7239 Forwarded names the same client A.
+    // Behind a proxy that writes RFC 7239 Forwarded, the same walk.
+    let forwarded = crate::app(behind(
+        &cfg,
+        &["10.0.0.0/8", "192.168.0.0/16"],
+        ClientIpHeader::Forwarded,
+    ));
     let a3 = [("forwarded", "for=198.51.100.1;proto=https, for=192.168.0.5")];
     assert_eq!(
-        status(&app, request("10.0.0.2", &a3)).await,
+        status(&forwarded, request("10.0.0.2", &a3)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&forwarded, request("10.0.0.2", &a3)).await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+/// A layer behind proxies in `trusted`, reading `header` from them.
+fn behind(cfg: &RateLimitConfig, trusted: &[&str], header: ClientIpHeader) -> RateLimitLayer {
+    let nets = trusted.iter().map(|s| s.parse().unwrap());
+    RateLimitLayer::builder(cfg)
+        .client_addr(ClientAddrResolver::new(nets, header))
+        .build()
+        .unwrap()
+}
+
+fn request_bytes(peer: &str, headers: &[(&str, &[u8])]) -> Request<Body> {
+    let mut req = request(peer, &[]);
+    for (name, value) in headers {
+        req.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    req
+}
+
+#[tokio::test(start_paused = true)]
+async fn behind_a_trusted_proxy_no_other_header_changes_the_key() {
+    // nginx with `$proxy_add_x_forwarded_for` appends the client it saw and
+    // passes the client's own Forwarded, X-Real-IP, ... through untouched.
+    let app = app(behind(
+        &config(AppEnv::Production, 1, 60_000),
+        &["10.0.0.0/8"],
+        ClientIpHeader::XForwardedFor,
+    ));
+    let xff = ("x-forwarded-for", "198.51.100.1");
+    assert_eq!(
+        status(&app, request("10.0.0.2", &[xff])).await,
+        StatusCode::OK
+    );
+    for (i, spoof) in [
+        "forwarded",
+        "x-real-ip",
+        "fly-client-ip",
+        "cf-connecting-ip",
+        "true-client-ip",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let value = if spoof == "forwarded" {
+            format!("for=203.0.113.{i}")
+        } else {
+            format!("203.0.113.{i}")
+        };
+        assert_eq!(
+            status(&app, request("10.0.0.2", &[(spoof, &value), xff])).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{spoof} changed the key"
+        );
+    }
+    // And the reverse: behind a proxy writing Forwarded, a client's
+    // X-Forwarded-For is not read.
+    let forwarded = crate::app(behind(
+        &config(AppEnv::Production, 1, 60_000),
+        &["10.0.0.0/8"],
+        ClientIpHeader::Forwarded,
+    ));
+    let fwd = ("forwarded", "for=198.51.100.1");
+    assert_eq!(
+        status(&forwarded, request("10.0.0.2", &[fwd])).await,
+        StatusCode::OK
+    );
+    let spoof = ("x-forwarded-for", "203.0.113.9");
+    assert_eq!(
+        status(&forwarded, request("10.0.0.2", &[spoof, fwd])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_hop_does_not_make_the_real_client_unidentified() {
+    // Staging passes unidentified requests unlimited: if the odd byte
+    // poisoned the line, the client would never be limited.
+    let cfg = config(AppEnv::Staging, 1, 60_000);
+    assert_eq!(cfg.overflow, Overflow::Pass);
+    let layer = behind(&cfg, &["10.0.0.0/8"], ClientIpHeader::XForwardedFor);
+    let app = app(layer.clone());
+    let line: &[u8] = b"\xff\xfe, 198.51.100.1";
+    let req = || request_bytes("10.0.0.2", &[("x-forwarded-for", line)]);
+    assert_eq!(status(&app, req()).await, StatusCode::OK);
+    assert_eq!(status(&app, req()).await, StatusCode::TOO_MANY_REQUESTS);
+    // The same client with a clean line is the same key.
+    let clean = request("10.0.0.2", &[("x-forwarded-for", "198.51.100.1")]);
+    assert_eq!(status(&app, clean).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(layer.stats().unidentified, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_platform_header_keys_by_its_value_from_trusted_peers_only() {
+    for header in [
+        ClientIpHeader::FlyClientIp,
+        ClientIpHeader::CfConnectingIp,
+        ClientIpHeader::TrueClientIp,
+        ClientIpHeader::XRealIp,
+    ] {
+        let app = app(behind(
+            &config(AppEnv::Production, 1, 60_000),
+            &["10.0.0.0/8"],
+            header,
+        ));
+        let name = header.as_str();
+        let a = [(name, "198.51.100.1")];
+        assert_eq!(status(&app, request("10.0.0.2", &a)).await, StatusCode::OK);
+        // Another proxy replica, the same client: same key.
+        assert_eq!(
+            status(&app, request("10.0.0.3", &a)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{name}"
+        );
+        let b = [(name, "2001:db8::1")];
+        assert_eq!(status(&app, request("10.0.0.2", &b)).await, StatusCode::OK);
+        // From an untrusted peer the header is the client's word: ignored,
+        // so a rotating value does not give a fresh quota.
+        let c1 = [(name, "198.51.100.50")];
+        let c2 = [(name, "198.51.100.51")];
+        assert_eq!(
+            status(&app, request("203.0.113.7", &c1)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(&app, request("203.0.113.7", &c2)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

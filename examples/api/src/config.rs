@@ -16,7 +16,7 @@ pub(crate) const LOCAL_DATABASE_URL: &str = "sqlite://data/example-api.db";
 ///
 /// | key | variables |
 /// |---|---|
-/// | `server` | `HOST`, `PORT`, `ENABLE_DEBUG_ENDPOINTS`, `CORS_ORIGIN` |
+/// | `server` | `HOST`, `PORT`, `ENABLE_DEBUG_ENDPOINTS`, `CORS_ORIGIN`, `TRUSTED_PROXIES`, `CLIENT_IP_HEADER` |
 /// | `database` | `DATABASE_URL`, `MIGRATE_ON_STARTUP`, `DATABASE__MAX_CONNECTIONS`, … |
 /// | `rate_limit` | `DISABLE_RATE_LIMITING`, `RATE_LIMIT_MAX`, `RATE_LIMIT_WINDOW_MS`, `RATE_LIMIT_BACKEND`, `RATE_LIMIT_REDIS_URL`, … |
 /// | `telemetry` | `LOG_LEVEL`, `LOG_FORMAT`, `RUST_LOG`, `OTEL_*` |

@@ -244,10 +244,15 @@ async fn run(
             }
         });
 
-    let rate_limit = RateLimitLayer::new(&config.rate_limit).map_err(|err| {
-        tracing::error!("rate_limit: {err}");
-        EXIT_CONFIG
-    })?;
+    // The rate limiter keys clients by the address the server settings
+    // resolve (trusted proxies, the header they write).
+    let rate_limit = RateLimitLayer::builder(&config.rate_limit)
+        .client_addr(config.server.client_addr())
+        .build()
+        .map_err(|err| {
+            tracing::error!("rate_limit: {err}");
+            EXIT_CONFIG
+        })?;
     let state = AppState {
         db: db.clone(),
         jwt: JwtKey::new(config.jwt_secret.as_ref()),

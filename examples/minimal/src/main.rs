@@ -30,7 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (env, config) = (loaded.env(), loaded.config());
     let telemetry = appenv_observability::init(env, &config.telemetry)?;
     loaded.log_startup();
-    let app = Router::new().route("/", get(|| async { "hello\n" })).layer(RateLimitLayer::new(&config.rate_limit)?);
+    let rate_limit = RateLimitLayer::builder(&config.rate_limit).client_addr(config.server.client_addr()).build()?;
+    let app = Router::new().route("/", get(|| async { "hello\n" })).layer(rate_limit);
     let app = app.layer(telemetry.http_layer()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(config.server.bind_addr()).await?;
     let shutdown = async { drop(tokio::signal::ctrl_c().await) };
