@@ -40,7 +40,7 @@ const FRAGMENTS: &[&str] = &[
 ];
 
 /// The placeholder values a service ships in its own `.env.example`,
-/// compiled in with [`placeholders!`] (or read from text with
+/// compiled in with [`placeholders!`](crate::placeholders!) (or read from text with
 /// [`Placeholders::from_env_example`]) and handed to
 /// [`crate::Loader::placeholders`]: the `secret.placeholder` rule refuses
 /// them in production whether or not the file is present where the service

@@ -77,10 +77,12 @@ fn has_fragment(words: &[String]) -> bool {
 }
 
 /// Whether values of the field, key or header `name` must never be shown.
-/// See the [module rule](self): a fragment anywhere (`db_password`,
-/// `X-Api-Key`), or a sensitive word as the last of several words
-/// (`signing_key`); a bare `key` is not sensitive here (see
-/// [`is_sensitive_param`]).
+/// It is when its letters and digits, lowercased and run together, contain
+/// one of [`SENSITIVE_FRAGMENTS`] (`db_password`, `X-Api-Key`), or when it
+/// has two or more words (split at non-alphanumerics and case changes) and
+/// the last is one of [`SENSITIVE_WORDS`] (`signing_key`, `url_sig`). Words
+/// count whole (`monkey`, `key_id` are not sensitive), and a bare `key` is
+/// not sensitive here: see [`is_sensitive_param`].
 ///
 /// ```
 /// use appenv_config::is_sensitive_name;

@@ -33,6 +33,11 @@ fn passwords_with_any_character_are_redacted() {
             }
         }
     }
+    // A comma-separated list of Redis Cluster node URLs: each is redacted.
+    assert_eq!(
+        redact_url("redis://:p1@h1:6379,redis://:p2@h2:6379"),
+        "redis://:[REDACTED]@h1:6379,redis://:[REDACTED]@h2:6379"
+    );
     // Redis with a password only, and with a user.
     assert_eq!(
         redact_url("redis://:p w@cache:6379/0"),
