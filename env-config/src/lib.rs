@@ -10,12 +10,15 @@ mod error;
 mod loaded;
 mod loader;
 mod mapping;
+mod placeholders;
 mod policy;
 mod provenance;
 mod rules;
 mod secret;
 mod section;
+mod sensitive;
 mod server;
+mod service_url;
 mod sources;
 
 #[cfg(feature = "cli")]
@@ -25,9 +28,15 @@ pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
 pub use loaded::Loaded;
 pub use loader::{CONFIG_DIR_VAR, Loader, POLICY_ALLOW_VAR, load};
+pub use placeholders::Placeholders;
 pub use policy::{Check, Finding, Level, PolicyReport};
 pub use provenance::{Entry, Explain, Shadowed, Source};
 pub use rules::MIN_SECRET_BYTES;
-pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize, redact_url};
+pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};
 pub use section::{Registry, Section};
+pub use sensitive::{SENSITIVE_FRAGMENTS, SENSITIVE_WORDS, is_sensitive_name, is_sensitive_param};
 pub use server::{DEFAULT_PORT, ServerConfig};
+pub use service_url::{
+    Host, HostPort, ServiceUrl, Tls, UrlBackend, UrlError, is_loopback_host, redact_header_list,
+    redact_url,
+};

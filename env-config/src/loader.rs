@@ -17,6 +17,7 @@ use crate::env::{APP_ENV_VAR, AppEnv, Environment, SIBLING_VARS};
 use crate::error::{Error, describe_figment_error};
 use crate::loaded::Loaded;
 use crate::mapping::{Mapping, Shapes, insert_path, split_list};
+use crate::placeholders::Placeholders;
 use crate::policy::{Check, Finding, PolicyReport};
 use crate::provenance::{
     Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
@@ -78,6 +79,7 @@ pub struct Loader {
     dotenv_dir: PathBuf,
     prefix: Option<String>,
     overrides: Vec<(String, Json)>,
+    placeholders: Placeholders,
 }
 
 impl fmt::Debug for Loader {
@@ -129,6 +131,7 @@ impl Loader {
             dotenv_dir: PathBuf::from("."),
             prefix: None,
             overrides: Vec::new(),
+            placeholders: Placeholders::default(),
         }
     }
 
@@ -194,6 +197,15 @@ impl Loader {
     /// `APP_ENV` and `APP_CONFIG_DIR` are read as they are.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Adds placeholder values the `secret.placeholder` rule refuses, beside
+    /// the built-in list and a `.env.example` found in the `.env`
+    /// directory: usually the service's own `.env.example` compiled in with
+    /// [`crate::placeholders!`].
+    pub fn placeholders(mut self, placeholders: Placeholders) -> Self {
+        self.placeholders.extend(placeholders);
         self
     }
 
@@ -398,6 +410,7 @@ impl Loader {
             figment,
             schema,
             &dotenv_example,
+            &self.placeholders,
             self.prefix.as_deref().unwrap_or_default(),
         );
         for rule in &schema.rules {
@@ -707,21 +720,7 @@ pub(crate) fn is_sensitive(key: &str, schema: &Schema) -> bool {
     if schema.secrets.iter().any(within) || schema.redacted.iter().any(within) {
         return true;
     }
-    let leaf = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "private_key",
-        "jwt",
-        "cookie",
-        "authorization",
-    ]
-    .iter()
-    .any(|word| leaf.contains(word))
+    crate::sensitive::is_sensitive_name(key.rsplit('.').next().unwrap_or(key))
 }
 
 /// Whether a value holds `[REDACTED]` anywhere (as a whole string).

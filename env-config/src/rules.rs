@@ -1,21 +1,26 @@
 //! The built-in policy rules for keys the sections marked as secrets or
 //! database URLs.
 
-use std::borrow::Cow;
-use std::net::IpAddr;
+use std::collections::BTreeSet;
 
 use figment::Figment;
 
 use crate::env::AppEnv;
+use crate::placeholders::{Placeholders, is_placeholder};
 use crate::policy::Check;
 use crate::section::Schema;
+use crate::service_url::{Host, ServiceUrl, Tls, UrlBackend};
 
-/// Secret: set, long enough and not a placeholder (production).
+/// Secret: set, long enough, not a placeholder, not weak (production).
 pub(crate) const SECRET_MISSING: &str = "secret.missing";
 pub(crate) const SECRET_TOO_SHORT: &str = "secret.too-short";
 pub(crate) const SECRET_PLACEHOLDER: &str = "secret.placeholder";
+pub(crate) const SECRET_WEAK: &str = "secret.weak";
+pub(crate) const DB_URL_INVALID: &str = "database.url-invalid";
 pub(crate) const DB_LOOPBACK: &str = "database.loopback-host";
 pub(crate) const DB_TLS_DISABLED: &str = "database.tls-disabled";
+pub(crate) const DB_TLS_OPTIONAL: &str = "database.tls-optional";
+pub(crate) const DB_SQLITE: &str = "database.sqlite-in-production";
 pub(crate) const DB_OTHER_ENV: &str = "database.other-environment";
 pub(crate) const DB_REMOTE_IN_LOCAL: &str = "database.remote-host-in-local";
 
@@ -24,8 +29,12 @@ pub(crate) const BUILTIN_IDS: &[&str] = &[
     SECRET_MISSING,
     SECRET_TOO_SHORT,
     SECRET_PLACEHOLDER,
+    SECRET_WEAK,
+    DB_URL_INVALID,
     DB_LOOPBACK,
     DB_TLS_DISABLED,
+    DB_TLS_OPTIONAL,
+    DB_SQLITE,
     DB_OTHER_ENV,
     DB_REMOTE_IN_LOCAL,
 ];
@@ -33,23 +42,8 @@ pub(crate) const BUILTIN_IDS: &[&str] = &[
 /// The shortest secret production accepts, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// Values that are never real secrets.
-const PLACEHOLDERS: &[&str] = &[
-    "changeme",
-    "change-me",
-    "change_me",
-    "secret",
-    "password",
-    "development_password",
-    "dev_password",
-    "test",
-    "example",
-    "default",
-    "your-secret-here",
-    "replace-me",
-    "xxx",
-    "[redacted]",
-];
+/// The fewest distinct characters a secret may have.
+const MIN_DISTINCT_CHARS: usize = 8;
 
 fn raw_string(figment: &Figment, key: &str) -> Option<String> {
     let value = figment.find_value(key).ok()?;
@@ -62,13 +56,38 @@ fn raw_string(figment: &Figment, key: &str) -> Option<String> {
     })
 }
 
-fn is_placeholder(value: &str, extra: &[String]) -> bool {
-    let lower = value.trim().to_ascii_lowercase();
-    PLACEHOLDERS.iter().any(|p| lower == *p)
-        || lower.contains("changeme")
-        || lower.contains("change-me")
-        || lower.contains("change_me")
-        || extra.iter().any(|e| e.trim() == value.trim())
+/// What makes a secret guessable, without showing it: a single repeated
+/// character, only digits, a short pattern repeated, few distinct
+/// characters, or mostly a run of consecutive characters.
+pub(crate) fn weakness(value: &str) -> Option<String> {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    if n == 0 {
+        return None;
+    }
+    let distinct = chars.iter().collect::<BTreeSet<_>>().len();
+    if distinct == 1 {
+        return Some(format!("a single character repeated {n} times"));
+    }
+    if chars.iter().all(char::is_ascii_digit) {
+        return Some("only digits".to_owned());
+    }
+    if let Some(period) = (1..=n / 2).find(|p| (*p..n).all(|i| chars[i] == chars[i - p])) {
+        return Some(format!("a repeated pattern of {period} characters"));
+    }
+    if distinct < MIN_DISTINCT_CHARS {
+        return Some(format!(
+            "only {distinct} distinct characters (at least {MIN_DISTINCT_CHARS} expected)"
+        ));
+    }
+    let steps = chars
+        .windows(2)
+        .filter(|w| (i64::from(u32::from(w[1])) - i64::from(u32::from(w[0]))).abs() == 1)
+        .count();
+    if steps * 4 >= (n - 1) * 3 {
+        return Some("mostly a run of consecutive characters (abcd…, 1234…)".to_owned());
+    }
+    None
 }
 
 /// Runs the built-in rules.
@@ -76,9 +95,12 @@ pub(crate) fn builtin(
     check: &mut Check<'_>,
     figment: &Figment,
     schema: &Schema,
-    dotenv_example: &[String],
+    file_placeholders: &[String],
+    placeholders: &Placeholders,
     prefix: &str,
 ) {
+    let mut extra = placeholders.clone();
+    extra.extend(Placeholders::from_values(file_placeholders));
     for key in &schema.secrets {
         let value = raw_string(figment, key).filter(|v| !v.trim().is_empty());
         match value {
@@ -94,26 +116,7 @@ pub(crate) fn builtin(
                     ),
                 );
             }
-            Some(value) => {
-                if is_placeholder(&value, dotenv_example) {
-                    check.set_rule(SECRET_PLACEHOLDER);
-                    check.violation(
-                        key,
-                        "the secret is a known placeholder value",
-                        "generate a real secret, e.g. `openssl rand -base64 48`",
-                    );
-                } else if value.len() < MIN_SECRET_BYTES {
-                    check.set_rule(SECRET_TOO_SHORT);
-                    check.violation(
-                        key,
-                        format!(
-                            "the secret is {} bytes long; at least {MIN_SECRET_BYTES} are required",
-                            value.len()
-                        ),
-                        "generate a longer secret, e.g. `openssl rand -base64 48`",
-                    );
-                }
-            }
+            Some(value) => secret_rules(check, key, &value, &extra),
         }
     }
 
@@ -125,186 +128,195 @@ pub(crate) fn builtin(
     }
 }
 
+fn secret_rules(check: &mut Check<'_>, key: &str, value: &str, placeholders: &Placeholders) {
+    const GENERATE: &str = "generate a real secret, e.g. `openssl rand -base64 48`";
+    if is_placeholder(value, placeholders) {
+        check.set_rule(SECRET_PLACEHOLDER);
+        check.violation(key, "the secret is a known placeholder value", GENERATE);
+    } else if value.len() < MIN_SECRET_BYTES {
+        check.set_rule(SECRET_TOO_SHORT);
+        check.violation(
+            key,
+            format!(
+                "the secret is {} bytes long; at least {MIN_SECRET_BYTES} are required",
+                value.len()
+            ),
+            "generate a longer secret, e.g. `openssl rand -base64 48`",
+        );
+    } else if let Some(weakness) = weakness(value) {
+        check.set_rule(SECRET_WEAK);
+        check.violation(key, format!("the secret is weak: {weakness}"), GENERATE);
+    }
+}
+
 /// The variable name for a dotted key (`database.url` → `DATABASE_URL`),
 /// with the loader's prefix.
 fn flat(prefix: &str, key: &str) -> String {
     format!("{prefix}{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
-/// Splits a database name (or a host label) into words: `events_dev` →
-/// `events`, `dev`.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
+/// Splits a database name or a host label into lowercase words: at
+/// characters that are not letters or digits, at lower-to-upper case
+/// changes and between letters and digits (`events_dev`, `eventsDev`,
+/// `events01dev` → `events`, `dev`).
+fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            let boundary = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_ascii_digit() != c.is_ascii_digit());
+            if boundary && !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+        }
+        prev = Some(c);
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words.retain(|w| !w.chars().all(|c| c.is_ascii_digit()));
+    words
 }
 
-/// The words of a host name that may name an environment: every label but
-/// the top-level one, so `postgres.default.svc.cluster.local` (Kubernetes)
-/// or `db.example.dev` (the `.dev` TLD) do not read as "local" or "dev".
-/// IP addresses have no words.
-fn host_words(host: &str) -> Vec<String> {
-    let host = host.trim_end_matches('.');
-    if host.starts_with('[') || host.parse::<IpAddr>().is_ok() {
-        return Vec::new();
+/// Markers that also count joined to the end of a longer word
+/// (`eventsprod`, `appdev`): none of them ends a common English word,
+/// unlike `stage` (`backstage`), `local` (`nonlocal`) or `production`
+/// (`reproduction`).
+const JOINABLE_MARKERS: &[&str] = &["prod", "prd", "dev", "stg", "staging"];
+
+/// The marker of `env` that `word` carries: the whole word (`prod`,
+/// `development`), or a joinable marker at the end of a longer word.
+fn marker_in(word: &str, env: AppEnv) -> Option<&'static str> {
+    let markers = env.name_markers();
+    if let Some(m) = markers.iter().find(|m| **m == word) {
+        return Some(m);
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    let named = match labels.split_last() {
-        Some((_, rest)) if !rest.is_empty() => rest,
-        _ => &labels[..],
+    markers
+        .iter()
+        .copied()
+        .find(|m| JOINABLE_MARKERS.contains(m) && word.len() >= m.len() + 3 && word.ends_with(m))
+}
+
+/// The words of a host name that may name an environment. Kubernetes
+/// `service.namespace[.svc[.cluster.local]]` forms give the service and
+/// namespace; a two-label name is read as `service.namespace`; longer names
+/// drop their top-level label, so `db.example.dev` does not read as "dev".
+/// IP addresses and sockets have no words.
+fn host_words(host: &Host) -> Vec<String> {
+    let Host::Name(name) = host else {
+        return Vec::new();
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    let named: &[&str] = if let Some(svc) = labels.iter().position(|l| *l == "svc") {
+        &labels[..svc]
+    } else if labels.len() <= 2 {
+        &labels
+    } else {
+        &labels[..labels.len() - 1]
     };
     named.iter().flat_map(|label| words(label)).collect()
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = host.trim_end_matches('.').to_ascii_lowercase();
-    if name == "localhost" || name.ends_with(".localhost") {
-        return true;
+/// The first host or database word that names an environment other than
+/// `env`, with where it was found.
+fn other_environment(url: &ServiceUrl, env: AppEnv) -> Option<(AppEnv, &'static str, String)> {
+    let mut places: Vec<(String, Vec<String>)> = url
+        .hosts()
+        .iter()
+        .map(|h| (format!("host `{}`", h.host()), host_words(h.host())))
+        .collect();
+    if let Some(db) = url.database() {
+        places.push((format!("database `{db}`"), words(db)));
     }
-    host.parse::<IpAddr>().is_ok_and(|ip| {
-        let ip = ip.to_canonical();
-        ip.is_loopback() || ip.is_unspecified()
-    })
-}
-
-/// Where a database URL connects: a TCP host, or a Unix socket directory
-/// (`postgres:///db?host=/var/run/postgresql`, `mysql://…?socket=…`, or no
-/// host at all, which drivers read as the default local socket).
-enum Target {
-    Host(String),
-    Socket(String),
-}
-
-fn target(url: &url::Url) -> Target {
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    if let Some(socket) = param("socket") {
-        return Target::Socket(socket);
+    for (place, words) in &places {
+        for word in words {
+            for other in AppEnv::ALL.into_iter().filter(|e| *e != env) {
+                if let Some(marker) = marker_in(word, other) {
+                    return Some((other, marker, place.clone()));
+                }
+            }
+        }
     }
-    // libpq's `host` parameter overrides the host of the URL.
-    match param("host") {
-        Some(host) if host.starts_with('/') || host.starts_with('@') => Target::Socket(host),
-        Some(host) => Target::Host(host),
-        None => match url.host_str() {
-            Some(host) if !host.is_empty() => Target::Host(host.to_owned()),
-            _ => Target::Socket("the default socket".to_owned()),
-        },
-    }
-}
-
-fn tls_disabled(url: &url::Url) -> bool {
-    url.query_pairs().any(|(k, v)| {
-        let k = k.to_ascii_lowercase();
-        let v = v.trim().to_ascii_lowercase();
-        (matches!(k.as_str(), "sslmode" | "ssl-mode" | "ssl_mode")
-            && matches!(v.as_str(), "disable" | "disabled"))
-            || (matches!(k.as_str(), "ssl" | "tls" | "usessl")
-                && matches!(v.as_str(), "false" | "0" | "off" | "no"))
-    })
-}
-
-/// The URL without its user and password, which the rules do not need and
-/// which often keep a URL from parsing: an unescaped `#`, `/` or `@` in the
-/// password, or the empty host of `postgres://user:pw@/db?host=/socket`.
-fn without_userinfo(raw: &str) -> Cow<'_, str> {
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return Cow::Borrowed(raw);
-    };
-    let authority_end = rest.find('?').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => Cow::Owned(format!("{scheme}://{}", &rest[at + 1..])),
-        None => Cow::Borrowed(raw),
-    }
+    None
 }
 
 fn database_rules(check: &mut Check<'_>, key: &str, raw: &str, prefix: &str) {
     let env = check.env();
-    let Ok(url) = url::Url::parse(&without_userinfo(raw.trim())) else {
-        return;
-    };
-    let scheme = url.scheme().to_ascii_lowercase();
-    if scheme.starts_with("sqlite") {
-        return;
-    }
-    let target = target(&url);
-    let host = match &target {
-        Target::Host(host) => host.clone(),
-        Target::Socket(_) => String::new(),
-    };
-    let db_name = url.path().trim_start_matches('/').to_owned();
-
-    // A database or host that names another environment, in any environment.
-    let names: Vec<String> = host_words(&host)
-        .into_iter()
-        .chain(words(&db_name))
-        .collect();
-    for other in AppEnv::ALL.into_iter().filter(|e| *e != env) {
-        if let Some(word) = names
-            .iter()
-            .find(|w| other.name_markers().contains(&w.as_str()))
-        {
-            check.set_rule(DB_OTHER_ENV);
+    let var = flat(prefix, key);
+    let url = match ServiceUrl::parse(raw) {
+        Ok(url) => url,
+        Err(err) => {
+            check.set_rule(DB_URL_INVALID);
             check.deny(
                 key,
+                format!("the database URL does not parse: {err}"),
+                format!("fix {var}: the form is scheme://user:password@host:port/database"),
+            );
+            return;
+        }
+    };
+
+    if url.backend() == UrlBackend::Sqlite {
+        if env.is_production() {
+            check.set_rule(DB_SQLITE);
+            check.violation(
+                key,
+                "the production database is a SQLite file: a container's file disappears with the container, and replicas do not share it",
                 format!(
-                    "the database URL names another environment ({other}: `{word}` in host `{host}` or database `{db_name}`) while APP_ENV={env}"
-                ),
-                format!(
-                    "point {} at the {env} database, or waive `{DB_OTHER_ENV}` if the name is a coincidence",
-                    flat(prefix, key)
+                    "use a managed Postgres or MySQL database, or waive `{DB_SQLITE}` if the file is on a persistent volume of a single replica"
                 ),
             );
-            break;
         }
+        return;
+    }
+
+    // A database or host that names another environment, in any environment.
+    if let Some((other, marker, place)) = other_environment(&url, env) {
+        check.set_rule(DB_OTHER_ENV);
+        check.deny(
+            key,
+            format!(
+                "the database URL names another environment ({other}: `{marker}` in {place}) while APP_ENV={env}"
+            ),
+            format!(
+                "point {var} at the {env} database, or waive `{DB_OTHER_ENV}` if the name is a coincidence"
+            ),
+        );
     }
 
     match env {
         AppEnv::Production => {
-            match &target {
-                Target::Host(host) if is_loopback_host(host) => {
-                    check.set_rule(DB_LOOPBACK);
-                    check.violation(
-                        key,
-                        format!("the production database host is loopback (`{host}`)"),
-                        "use the managed database's address",
-                    );
-                }
-                Target::Socket(socket) => {
-                    check.set_rule(DB_LOOPBACK);
-                    check.violation(
-                        key,
-                        format!(
-                            "the production database is reached through a local Unix socket ({socket})"
-                        ),
-                        format!(
-                            "use the managed database's address, or waive `{DB_LOOPBACK}` if the socket belongs to a proxy for it (such as /cloudsql/…)"
-                        ),
-                    );
-                }
-                Target::Host(_) => {}
-            }
-            if tls_disabled(&url) {
-                check.set_rule(DB_TLS_DISABLED);
-                check.violation(
-                    key,
-                    "TLS to the database is disabled",
-                    "remove sslmode=disable (use sslmode=require or verify-full)",
-                );
-            }
+            production_hosts(check, key, &url);
+            production_tls(check, key, &url);
         }
         AppEnv::Local => {
-            let single_label = !host.contains('.') && !host.contains(':');
-            if !host.is_empty() && !is_loopback_host(&host) && !single_label {
+            let remote: Vec<String> = url
+                .hosts()
+                .iter()
+                .filter(|h| match h.host() {
+                    Host::Name(name) => !h.host().is_loopback() && name.contains('.'),
+                    Host::Ip(_) => !h.host().is_loopback(),
+                    Host::Socket(_) | Host::Default => false,
+                })
+                .map(|h| format!("`{h}`"))
+                .collect();
+            if !remote.is_empty() {
                 check.set_rule(DB_REMOTE_IN_LOCAL);
                 check.deny(
                     key,
                     format!(
-                        "local points at a remote database host `{host}`; local is what runs when APP_ENV is forgotten"
+                        "local points at a remote database host {}; local is what runs when APP_ENV is forgotten",
+                        remote.join(", ")
                     ),
                     format!(
                         "use a local database, set APP_ENV to the environment you mean, or waive `{DB_REMOTE_IN_LOCAL}`"
@@ -316,51 +328,169 @@ fn database_rules(check: &mut Check<'_>, key: &str, raw: &str, prefix: &str) {
     }
 }
 
+fn production_hosts(check: &mut Check<'_>, key: &str, url: &ServiceUrl) {
+    let loopback: Vec<String> = url
+        .hosts()
+        .iter()
+        .filter(|h| h.host().is_loopback())
+        .map(|h| format!("`{h}`"))
+        .collect();
+    if !loopback.is_empty() {
+        check.set_rule(DB_LOOPBACK);
+        check.violation(
+            key,
+            format!(
+                "the production database host is loopback ({})",
+                loopback.join(", ")
+            ),
+            "use the managed database's address",
+        );
+    }
+    let sockets: Vec<String> = url
+        .hosts()
+        .iter()
+        .filter_map(|h| match h.host() {
+            Host::Socket(path) => Some(path.clone()),
+            Host::Default => Some("the default socket".to_owned()),
+            _ => None,
+        })
+        .collect();
+    if !sockets.is_empty() {
+        check.set_rule(DB_LOOPBACK);
+        check.violation(
+            key,
+            format!(
+                "the production database is reached through a local Unix socket ({})",
+                sockets.join(", ")
+            ),
+            format!(
+                "use the managed database's address, or waive `{DB_LOOPBACK}` if the socket belongs to a proxy for it (such as /cloudsql/…)"
+            ),
+        );
+    }
+}
+
+fn production_tls(check: &mut Check<'_>, key: &str, url: &ServiceUrl) {
+    // Through a Unix socket TLS does not apply; the socket is reported above.
+    if url
+        .hosts()
+        .iter()
+        .all(|h| matches!(h.host(), Host::Socket(_) | Host::Default))
+    {
+        return;
+    }
+    let fix = match url.backend() {
+        UrlBackend::Postgres => "add sslmode=verify-full (or at least sslmode=require)",
+        UrlBackend::MySql => "add ssl-mode=VERIFY_IDENTITY (or at least ssl-mode=REQUIRED)",
+        UrlBackend::Redis => "use a rediss:// URL",
+        UrlBackend::Http => "use an https:// URL",
+        _ => return,
+    };
+    let ignored = match url.ignored_tls_params() {
+        [] => String::new(),
+        names => {
+            let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            let verb = if names.len() == 1 { "is" } else { "are" };
+            format!(
+                "; {} {verb} not read by the driver (names are case-sensitive: it reads `sslmode` and `ssl-mode`)",
+                list.join(", ")
+            )
+        }
+    };
+    match url.tls() {
+        Tls::Off => {
+            check.set_rule(DB_TLS_DISABLED);
+            check.violation(
+                key,
+                format!(
+                    "TLS to the database is disabled ({}){ignored}",
+                    url.tls_setting().unwrap_or("no TLS")
+                ),
+                fix,
+            );
+        }
+        Tls::Optional => {
+            let setting = url.tls_setting().map_or_else(
+                || "no TLS mode set, so the driver's default only prefers TLS".to_owned(),
+                |s| format!("{s} only prefers TLS"),
+            );
+            check.set_rule(DB_TLS_OPTIONAL);
+            check.violation(
+                key,
+                format!("TLS to the database can be silently downgraded ({setting}){ignored}"),
+                fix,
+            );
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_recognised() {
-        assert!(is_placeholder("changeme", &[]));
-        assert!(is_placeholder(
-            "  CHANGEME-please-0123456789abcdefghijk ",
-            &[]
-        ));
-        assert!(is_placeholder(
-            "from-example-file",
-            &["from-example-file".into()]
-        ));
-        assert!(!is_placeholder("Zq3v9w0P1b2n4m5k6j7h8g9f0d1s2a3q", &[]));
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "127.0.0.1",
-            "127.1.2.3",
-            "[::1]",
-            "LOCALHOST",
-            "localhost.",
-            "db.localhost",
-            "[::ffff:7f00:1]",
-            "0.0.0.0",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in ["db.internal", "10.0.0.1", "postgres", "[2001:db8::1]"] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn host_words_skip_the_top_level_label_and_addresses() {
-        assert_eq!(
-            host_words("postgres.prod.svc.cluster.local"),
-            ["postgres", "prod", "svc", "cluster"]
+    fn weak_secrets() {
+        assert!(
+            weakness(&"x".repeat(40))
+                .unwrap()
+                .contains("single character")
         );
-        assert_eq!(host_words("staging-db"), ["staging", "db"]);
-        assert!(host_words("[2001:db8::dev]").is_empty());
+        assert_eq!(
+            weakness(&"9".repeat(3)).unwrap(),
+            "a single character repeated 3 times"
+        );
+        assert!(
+            weakness("12345678901234567890123456789012")
+                .unwrap()
+                .contains("digits")
+        );
+        assert!(
+            weakness(&"abc".repeat(12))
+                .unwrap()
+                .contains("pattern of 3")
+        );
+        assert!(weakness("aabbccddaabbccddaabbccddaabbccdda").is_some());
+        assert!(weakness("k3J9x2Lm8Qw7Zp4Rt6Yv1Bn5Hc0Df3Gs9Ua2We8").is_none());
+        assert!(weakness("").is_none());
+    }
+
+    #[test]
+    fn words_split_names() {
+        assert_eq!(words("events_dev"), ["events", "dev"]);
+        assert_eq!(words("eventsDev"), ["events", "dev"]);
+        assert_eq!(words("events01dev"), ["events", "dev"]);
+        assert_eq!(words("db-01"), ["db"]);
+    }
+
+    #[test]
+    fn host_words_read_kubernetes_forms_and_skip_the_top_level_label() {
+        let name = |n: &str| Host::Name(n.to_owned());
+        assert_eq!(
+            host_words(&name("postgres.prod.svc.cluster.local")),
+            ["postgres", "prod"]
+        );
+        assert_eq!(host_words(&name("postgres.prod")), ["postgres", "prod"]);
+        assert_eq!(host_words(&name("staging-db")), ["staging", "db"]);
+        assert_eq!(host_words(&name("db.example.dev")), ["db", "example"]);
+        assert!(host_words(&Host::Ip("::1".parse().unwrap())).is_empty());
+    }
+
+    #[test]
+    fn joined_markers() {
+        assert_eq!(marker_in("eventsprod", AppEnv::Production), Some("prod"));
+        assert_eq!(marker_in("eventsstg", AppEnv::Staging), Some("stg"));
+        for clean in [
+            "product",
+            "prodigy",
+            "reproduction",
+            "devices",
+            "stagecoach",
+            "backstage",
+        ] {
+            for env in AppEnv::ALL {
+                assert_eq!(marker_in(clean, env), None, "{clean}");
+            }
+        }
     }
 }

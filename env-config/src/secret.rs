@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use secrecy::zeroize::Zeroize;
 
+// Other modules reach URL redaction through here too.
+pub(crate) use crate::service_url::redact_url;
+use crate::service_url::{ServiceUrl, UrlError};
+
 /// What every redacted value prints as.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -167,6 +171,15 @@ impl SecretUrl {
     pub fn parsed(&self) -> Option<url::Url> {
         url::Url::parse(&self.0).ok()
     }
+
+    /// The URL classified: backend, hosts, loopback, database name and TLS
+    /// mode, without the password (see [`ServiceUrl`]).
+    ///
+    /// # Errors
+    /// When the URL does not parse; the error never shows the password.
+    pub fn service_url(&self) -> Result<ServiceUrl, UrlError> {
+        ServiceUrl::parse(&self.0)
+    }
 }
 
 impl From<&str> for SecretUrl {
@@ -206,137 +219,6 @@ impl Serialize for SecretUrl {
 impl<'de> Deserialize<'de> for SecretUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(SecretUrl)
-    }
-}
-
-/// Replaces the password of every `scheme://user:password@host` URL inside
-/// `text` with `[REDACTED]`. Text without such a URL is returned unchanged
-/// and unallocated.
-///
-/// It works on the raw text rather than through a URL parser so that a URL
-/// the parser rejects (an unescaped `@` or `/` in the password, a typo in the
-/// port) is redacted too: those are exactly the values that end up in error
-/// messages.
-///
-/// Password-like query parameters (`password`, `sslpassword`, `token`,
-/// `secret`, …) are masked too: drivers accept a password there as well.
-///
-/// ```
-/// use appenv_config::redact_url;
-///
-/// assert_eq!(redact_url("mysql://root:pw@db/app"), "mysql://root:[REDACTED]@db/app");
-/// assert_eq!(
-///     redact_url("postgres://app@db/app?password=pw&sslmode=require"),
-///     "postgres://app@db/app?password=[REDACTED]&sslmode=require"
-/// );
-/// assert_eq!(redact_url("redis://:pw@cache:6379"), "redis://:[REDACTED]@cache:6379");
-/// assert_eq!(redact_url("https://example.com/a@b"), "https://example.com/a@b");
-/// ```
-pub fn redact_url(text: &str) -> Cow<'_, str> {
-    let userinfo = redact_userinfo(text);
-    match redact_query_secrets(&userinfo) {
-        Some(owned) => Cow::Owned(owned),
-        None => userinfo,
-    }
-}
-
-/// Query parameters whose value is a credential (`postgres://h/db?password=…`
-/// is how libpq and many drivers also accept a password).
-fn is_secret_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "pass" | "pwd" | "key" | "auth")
-        || ["password", "passwd", "secret", "token", "api_key", "apikey"]
-            .iter()
-            .any(|word| name.contains(word))
-}
-
-/// Masks the values of credential query parameters in every URL of `text`;
-/// `None` when there is nothing to mask.
-fn redact_query_secrets(text: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut done = 0usize;
-    let mut search = 0usize;
-    while let Some(idx) = text[search..].find("://") {
-        let start = search + idx + 3;
-        let len = text[start..]
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(text.len() - start);
-        let end = start + len;
-        let token = &text[start..end];
-        if let Some(q) = token.find('?') {
-            let query_start = start + q + 1;
-            let query_end = text[query_start..end]
-                .find('#')
-                .map_or(end, |h| query_start + h);
-            let mut pos = query_start;
-            for pair in text[query_start..query_end].split('&') {
-                if let Some(eq) = pair.find('=') {
-                    let (value_start, value_end) = (pos + eq + 1, pos + pair.len());
-                    if is_secret_param(&pair[..eq])
-                        && value_end > value_start
-                        && &text[value_start..value_end] != REDACTED
-                    {
-                        out.push_str(&text[done..value_start]);
-                        out.push_str(REDACTED);
-                        done = value_end;
-                    }
-                }
-                pos += pair.len() + 1;
-            }
-        }
-        search = end;
-    }
-    if done == 0 {
-        return None;
-    }
-    out.push_str(&text[done..]);
-    Some(out)
-}
-
-fn redact_userinfo(text: &str) -> Cow<'_, str> {
-    let mut out: Option<String> = None;
-    let mut rest = text;
-    let mut done = 0usize;
-    while let Some(idx) = rest.find("://") {
-        let authority_start = done + idx + 3;
-        let after = &text[authority_start..];
-        // The authority ends at the last '@' before any white space or
-        // quote; a password may itself contain '/', '?', '#' or '@'.
-        let token_end = after
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(after.len());
-        let token = &after[..token_end];
-        let next = authority_start;
-        if let Some(at) = token.rfind('@') {
-            let userinfo = &token[..at];
-            if let Some(colon) = userinfo.find(':') {
-                let pw_start = authority_start + colon + 1;
-                let pw_end = authority_start + at;
-                if pw_end > pw_start && &text[pw_start..pw_end] != REDACTED {
-                    let buf = out.get_or_insert_with(String::new);
-                    buf.push_str(&text[done..pw_start]);
-                    buf.push_str(REDACTED);
-                    done = pw_end;
-                    rest = &text[pw_end..];
-                    continue;
-                }
-            }
-        }
-        let buf = out.get_or_insert_with(String::new);
-        buf.push_str(&text[done..next]);
-        done = next;
-        rest = &text[next..];
-    }
-    match out {
-        None => Cow::Borrowed(text),
-        Some(mut buf) => {
-            buf.push_str(&text[done..]);
-            if buf == text {
-                Cow::Borrowed(text)
-            } else {
-                Cow::Owned(buf)
-            }
-        }
     }
 }
 

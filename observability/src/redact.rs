@@ -9,25 +9,10 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::Writer;
 
-/// The name fragments redacted by default. A field is redacted when its
-/// lowercased name contains one of them (`db_password`, `access_token`,
-/// `set-cookie`, `x-api-key`).
-pub(crate) const BUILT_IN: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "authorization",
-    "cookie",
-    "api_key",
-    "api-key",
-    "apikey",
-    "jwt",
-    "credential",
-];
-
-/// Which field names are sensitive: the built-in fragments plus the
-/// configured extra names.
+/// Which field names are sensitive: appenv-config's shared list
+/// ([`appenv_config::is_sensitive_name`]: `password`, `token`, `api_key`,
+/// `signing_key`, …, with `key`/`sig` only as whole words) plus the
+/// configured extra names (matched as fragments).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Redactor {
     extra: Arc<[String]>,
@@ -46,9 +31,11 @@ impl Redactor {
 
     /// Whether values of the field `name` must not be shown.
     pub(crate) fn is_sensitive(&self, name: &str) -> bool {
+        if appenv_config::is_sensitive_name(name) {
+            return true;
+        }
         let lower = name.to_ascii_lowercase();
-        BUILT_IN.iter().any(|frag| lower.contains(frag))
-            || self.extra.iter().any(|frag| lower.contains(frag.as_str()))
+        self.extra.iter().any(|frag| lower.contains(frag.as_str()))
     }
 }
 
@@ -164,6 +151,23 @@ mod tests {
             assert!(r.is_sensitive(name), "{name}");
         }
         for name in ["user", "method", "message", "url.path"] {
+            assert!(!r.is_sensitive(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_list_is_appenv_configs() {
+        let r = Redactor::new(&[]);
+        for name in [
+            "private_key",
+            "signing_key",
+            "request-signature",
+            "passphrase",
+        ] {
+            assert!(r.is_sensitive(name), "{name}");
+        }
+        // Whole words only, and a bare `key` is a log field like any other.
+        for name in ["monkey", "keyboard", "key"] {
             assert!(!r.is_sensitive(name), "{name}");
         }
     }

@@ -278,9 +278,13 @@ fn production_with_a_valid_setup_starts_strict_and_hides_debug_endpoints() {
         ("APP_ENV", "production"),
         ("JWT_SECRET", SENTINEL_JWT),
         ("CORS_ORIGIN", "https://app.example.com"),
-        // The test database is on loopback; a real deployment's is not.
+        // The test database is on loopback, without TLS; a real
+        // deployment's is neither.
         // Waiving the rule by name is logged at startup.
-        ("POLICY_ALLOW", "database.loopback-host"),
+        (
+            "POLICY_ALLOW",
+            "database.loopback-host,database.tls-optional",
+        ),
         ("HOST", "127.0.0.1"),
         ("OTEL_SDK_DISABLED", "true"),
     ]);
