@@ -5,6 +5,7 @@
 #[cfg(feature = "cli")]
 mod cli;
 mod client_addr;
+mod dotenv;
 mod env;
 mod error;
 mod loaded;

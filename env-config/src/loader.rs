@@ -335,6 +335,10 @@ impl Loader {
         mapping: &Mapping<'_>,
         shapes: &Shapes,
     ) -> Result<(), Error> {
+        // `${NAME}` in a `.env` file reads the loader's variables (never
+        // the real process environment of a hermetic loader), then what an
+        // earlier file set.
+        let mut earlier: Vec<(String, String)> = Vec::new();
         for name in [".env", ".env.local"] {
             // `.env:3`, not `./.env:3`, for the working directory.
             let path = if self.dotenv_dir == Path::new(".") {
@@ -343,7 +347,17 @@ impl Loader {
                 self.dotenv_dir.join(name)
             };
             if environment.tier().is_local() {
-                let vars = sources::read_dotenv(&path)?;
+                let lookup = |wanted: &str| {
+                    self.var(wanted).map(str::to_owned).or_else(|| {
+                        earlier
+                            .iter()
+                            .rev()
+                            .find(|(name, _)| name == wanted)
+                            .map(|(_, value)| value.clone())
+                    })
+                };
+                let vars = sources::read_dotenv(&path, &lookup)?;
+                earlier.extend(vars.iter().map(|v| (v.name.clone(), v.value.clone())));
                 stack.push_vars(vars, mapping, shapes)?;
             } else if path.is_file() {
                 stack.warnings.push(Finding::warning(

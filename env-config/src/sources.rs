@@ -127,7 +127,12 @@ fn value_to_json(value: &Spanned<DeValue<'_>>) -> Json {
 }
 
 /// Reads a `.env` file into variables; a missing file yields none.
-pub(crate) fn read_dotenv(path: &Path) -> Result<Vec<RawVar>, Error> {
+/// `${NAME}` resolves through `lookup` (the loader's variables and what
+/// earlier `.env` files set), then earlier lines of this file.
+pub(crate) fn read_dotenv(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<RawVar>, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -138,68 +143,23 @@ pub(crate) fn read_dotenv(path: &Path) -> Result<Vec<RawVar>, Error> {
             });
         }
     };
-    let iter = dotenvy::from_read_iter(text.as_bytes());
-    let mut vars = Vec::new();
-    // How many times each name was seen, so the second `PORT=` of a file
-    // reports its own line.
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for item in iter {
-        match item {
-            Ok((name, value)) => {
-                let nth = seen.entry(name.clone()).or_default();
-                let line = dotenv_line(&text, &name, *nth);
-                *nth += 1;
-                vars.push(RawVar {
-                    source: Source::Dotenv {
-                        path: path.to_owned(),
-                        line,
-                        var: name.clone(),
-                    },
-                    name,
-                    value,
-                });
-            }
-            Err(dotenvy::Error::LineParse(bad, index)) => {
-                // The offending text may hold a secret: report only where.
-                let bad = bad.trim();
-                let line = text
-                    .lines()
-                    .position(|l| {
-                        let l = l.trim();
-                        !l.is_empty() && (bad.starts_with(l) || l.contains(bad))
-                    })
-                    .map_or(1, |i| i + 1);
-                return Err(Error::Parse {
-                    path: path.to_owned(),
-                    line,
-                    message: format!("expected NAME=value (parse error at column {})", index + 1),
-                });
-            }
-            Err(other) => {
-                return Err(Error::Parse {
-                    path: path.to_owned(),
-                    line: 1,
-                    message: other.to_string(),
-                });
-            }
-        }
-    }
-    Ok(vars)
-}
-
-/// The line of the `nth` (0-based) assignment of `name` in a `.env` text.
-fn dotenv_line(text: &str, name: &str, nth: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| {
-            let line = line.trim_start();
-            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
+    let entries = crate::dotenv::parse(&text, lookup).map_err(|err| Error::Parse {
+        path: path.to_owned(),
+        line: err.line,
+        message: format!("{} (column {})", err.message, err.column),
+    })?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| RawVar {
+            source: Source::Dotenv {
+                path: path.to_owned(),
+                line: entry.line,
+                var: entry.name.clone(),
+            },
+            name: entry.name,
+            value: entry.value,
         })
-        .map(|(i, _)| i + 1)
-        .nth(nth)
-        .unwrap_or(1)
+        .collect())
 }
 
 /// Reads a `NAME_FILE` secret file of at most [`MAX_SECRET_FILE_BYTES`],
@@ -286,19 +246,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
         std::fs::write(&path, "# x\nA=1\nexport B=\"two\"\n").unwrap();
-        let vars = read_dotenv(&path).unwrap();
+        let vars = read_dotenv(&path, &|_| None).unwrap();
         assert_eq!(vars.len(), 2);
         assert_eq!(vars[1].value, "two");
         assert!(matches!(&vars[1].source, Source::Dotenv { line: 3, .. }));
 
         std::fs::write(&path, "A=1\nB='sentinel-unterminated\n").unwrap();
-        let err = read_dotenv(&path).unwrap_err().to_string();
+        let err = read_dotenv(&path, &|_| None).unwrap_err().to_string();
         assert!(err.contains(".env:2"), "{err}");
         assert!(!err.contains("sentinel"), "{err}");
 
         // Blank lines and comments before the bad line do not shift it.
         std::fs::write(&path, "A=1\n\n# note\n\nB='sentinel-unterminated\n").unwrap();
-        let err = read_dotenv(&path).unwrap_err().to_string();
+        let err = read_dotenv(&path, &|_| None).unwrap_err().to_string();
         assert!(err.contains(".env:5"), "{err}");
     }
 

@@ -333,3 +333,22 @@ fn load_errors_have_the_check_json_form() {
     assert!(!doc["violations"].as_array().unwrap().is_empty());
     assert_eq!(doc["errors"], serde_json::json!([]));
 }
+
+#[test]
+fn dotenv_substitution_reads_the_hermetic_variables_never_the_real_environment() {
+    // PATH is set in every real process environment, the test runner's
+    // included; a hermetic load must not see it.
+    assert!(std::env::var_os("PATH").is_some());
+    let s = Scratch::new();
+    s.write(".env", "NAME=${PATH}-x\n");
+    let loaded = s.load([]).unwrap();
+    assert_eq!(loaded.config().name, "-x");
+    let loaded = s.load([("PATH", "/hermetic/bin")]).unwrap();
+    assert_eq!(loaded.config().name, "/hermetic/bin-x");
+
+    // Earlier lines and `.env` before `.env.local` resolve too.
+    s.write(".env", "BASE=events\n");
+    s.write(".env.local", "NAME=\"${BASE}-local\"\n");
+    let loaded = s.load([]).unwrap();
+    assert_eq!(loaded.config().name, "events-local");
+}
