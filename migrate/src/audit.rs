@@ -50,13 +50,7 @@ impl Actor {
             })
             .or_else(|| first(&["USER", "USERNAME", "LOGNAME"]))
             .unwrap_or_else(|| "unknown".into());
-        let host = first(&["HOSTNAME"])
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown".into());
+        let host = first(&["HOSTNAME"]).unwrap_or_else(host_name);
         let git_sha = first(&[
             "GIT_SHA",
             "GITHUB_SHA",
@@ -77,6 +71,20 @@ impl Actor {
     pub fn from_env(binary_version: &str) -> Actor {
         Actor::from_lookup(|n| std::env::var(n).ok(), binary_version)
     }
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`, else
+/// `/etc/hostname`, else `unknown`).
+pub(crate) fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// One audit row.
