@@ -22,6 +22,16 @@ pub enum Error {
         url: String,
     },
 
+    /// A `DatabaseConfig` value no pool or migrator can use (the loader's
+    /// rule `database.invalid` reports the same).
+    #[error("invalid configuration `{key}`: {message}")]
+    InvalidConfig {
+        /// The key (`database.max_connections`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// No database URL was given.
     #[error("no database URL: pass --database-url or set DATABASE_URL")]
     MissingDatabaseUrl,
@@ -227,9 +237,10 @@ impl Error {
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
-                exit::CONFIG
-            }
+            Error::UnsupportedUrl { .. }
+            | Error::InvalidUrl { .. }
+            | Error::MissingDatabaseUrl
+            | Error::InvalidConfig { .. } => exit::CONFIG,
             _ => exit::FAILURE,
         }
     }
@@ -238,9 +249,10 @@ impl Error {
     /// audit table.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
-                "config"
-            }
+            Error::UnsupportedUrl { .. }
+            | Error::InvalidUrl { .. }
+            | Error::MissingDatabaseUrl
+            | Error::InvalidConfig { .. } => "config",
             Error::Connect { .. } => "connect",
             Error::Database { .. } => "database",
             Error::LockTimeout { .. } => "lock-timeout",

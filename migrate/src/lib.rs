@@ -80,7 +80,7 @@ mod status;
 pub use audit::{AUDIT_TABLE, Actor};
 pub use backend::{Backend, Database, IntoDatabase};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
-pub use config::{DatabaseConfig, RULE_AUTO_APPLY};
+pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
 pub use dirty::{DirtyMigration, STATE_TABLE};
 pub use error::{Error, exit};
 pub use lint::{Finding, lint, lint_all, rules};
