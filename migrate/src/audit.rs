@@ -89,14 +89,16 @@ fn os_account() -> String {
     let Some(uid) = uid else {
         return "unknown".into();
     };
-    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
-        passwd.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?;
-            let _password = fields.next()?;
-            (fields.next()? == uid).then(|| name.to_owned())
-        })
-    });
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let _password = fields.next()?;
+                (fields.next()? == uid).then(|| name.to_owned())
+            })
+        });
     name.unwrap_or_else(|| format!("uid:{uid}"))
 }
 

@@ -154,14 +154,29 @@ fn database_password_never_appears_in_outputs() {
 async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
     use appenv_migrate::{Migrations, Migrator, RULE_INVALID};
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("DATABASE_MAX_CONNECTIONS", "0")], "database.max_connections"),
         (
-            &[("DATABASE_MIN_CONNECTIONS", "9"), ("DATABASE_MAX_CONNECTIONS", "4")],
+            &[("DATABASE_MAX_CONNECTIONS", "0")],
+            "database.max_connections",
+        ),
+        (
+            &[
+                ("DATABASE_MIN_CONNECTIONS", "9"),
+                ("DATABASE_MAX_CONNECTIONS", "4"),
+            ],
             "database.min_connections",
         ),
-        (&[("DATABASE_CONNECT_TIMEOUT_MS", "0")], "database.connect_timeout_ms"),
-        (&[("DATABASE_IDLE_TIMEOUT_MS", "0")], "database.idle_timeout_ms"),
-        (&[("DATABASE_MIGRATE_LOCK_WAIT_MS", "0")], "database.migrate_lock_wait_ms"),
+        (
+            &[("DATABASE_CONNECT_TIMEOUT_MS", "0")],
+            "database.connect_timeout_ms",
+        ),
+        (
+            &[("DATABASE_IDLE_TIMEOUT_MS", "0")],
+            "database.idle_timeout_ms",
+        ),
+        (
+            &[("DATABASE_MIGRATE_LOCK_WAIT_MS", "0")],
+            "database.migrate_lock_wait_ms",
+        ),
     ];
     for (vars, key) in cases {
         for env in [AppEnv::Local, AppEnv::Staging, AppEnv::Production] {
@@ -175,15 +190,26 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
                 .find(|f| f.rule == RULE_INVALID)
                 .unwrap_or_else(|| panic!("{env} {key}: {}", loaded.policy()));
             assert_eq!(finding.key, *key);
-            assert!(finding.source.to_string().starts_with("env DATABASE_"), "{}", finding.source);
             assert!(
-                !loaded.policy().waived.iter().any(|f| f.rule == RULE_INVALID),
+                finding.source.to_string().starts_with("env DATABASE_"),
+                "{}",
+                finding.source
+            );
+            assert!(
+                !loaded
+                    .policy()
+                    .waived
+                    .iter()
+                    .any(|f| f.rule == RULE_INVALID),
                 "not waivable"
             );
             let db = &loaded.config().database;
             let (bad_key, message) = db.problems().into_iter().next().unwrap();
             assert_eq!(format!("database.{bad_key}"), *key);
-            assert_eq!(finding.message, message, "check and constructors use the same words");
+            assert_eq!(
+                finding.message, message,
+                "check and constructors use the same words"
+            );
             let err = db.validate().unwrap_err();
             assert!(err.to_string().contains(key), "{err}");
             assert_eq!(err.exit_code(), 78);
@@ -199,7 +225,10 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
     }
     let fine = load(
         AppEnv::Production,
-        &[("DATABASE_URL", PROD_URL), ("DATABASE_MAX_CONNECTIONS", "2")],
+        &[
+            ("DATABASE_URL", PROD_URL),
+            ("DATABASE_MAX_CONNECTIONS", "2"),
+        ],
     );
     assert!(fine.policy().violations.is_empty(), "{}", fine.policy());
     fine.config().database.validate().unwrap();

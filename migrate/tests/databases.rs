@@ -754,3 +754,93 @@ async fn migrate_subcommand_mounts_in_a_service_cli() {
         exit::PENDING
     );
 }
+
+#[tokio::test]
+async fn postgres_dml_only_role_verifies_and_applies_and_verify_runs_no_ddl() {
+    use appenv_config::Section;
+    use appenv_migrate::{DatabaseConfig, StartupOutcome, run_startup};
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    // The owner migrates once: history, audit table and t1 exist.
+    migrator(&db, migrations(1), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    let role = format!(
+        "appenv_dml_{}",
+        db.url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_start_matches("appenv_migrate_")
+    );
+    db.exec(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; \
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};"
+    ))
+    .await;
+    // Any DDL from here on fails loudly, whoever runs it.
+    db.exec(
+        "CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'DDL during verify: %', tg_tag; END $$; \
+         CREATE EVENT TRIGGER no_ddl ON ddl_command_start EXECUTE FUNCTION no_ddl();",
+    )
+    .await;
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let dml_url = format!("{scheme}://{role}@{host}");
+
+    // Startup verify of an up-to-date database: no DDL, one audit row.
+    let before = count(&db, "appenv_migration_audit").await;
+    let prod = DatabaseConfig::defaults(AppEnv::Production);
+    let outcome = run_startup(AppEnv::Production, &prod, dml_url.as_str(), migrations(1))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Verified(ref s) if s.is_current()));
+    assert_eq!(count(&db, "appenv_migration_audit").await, before + 1);
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'verify' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+
+    // The DML-only role applies a DML migration.
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__seed.sql",
+            "INSERT INTO t1 (id, note) VALUES (1, 'seeded');",
+        )],
+    );
+    let report = Migrator::new(dml_url.as_str(), set, AppEnv::Production)
+        .unwrap()
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![2]);
+    assert_eq!(count(&db, "t1").await, 1);
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'up' AND outcome = 'success'"
+        )
+        .await,
+        2
+    );
+    db.exec("DROP EVENT TRIGGER no_ddl").await;
+    drop(db);
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
