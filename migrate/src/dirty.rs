@@ -121,18 +121,18 @@ pub(crate) async fn read(conn: &mut Conn) -> Result<Vec<DirtyMigration>, Error> 
     let sql = "SELECT version, file, action, statement, statements, line, started_at, error \
                FROM appenv_migration_state ORDER BY version";
     type Row = (i64, String, String, i64, i64, i64, String, Option<String>);
+    /// INTEGER columns read as 32-bit on Postgres and MySQL.
+    type Row32 = (i64, String, String, i32, i32, i32, String, Option<String>);
     let err = Error::db("reading appenv_migration_state");
     let rows: Vec<Row> = match conn {
         Conn::Postgres(c) => {
-            let rows: Vec<(i64, String, String, i32, i32, i32, String, Option<String>)> =
-                sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
+            let rows: Vec<Row32> = sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
             rows.into_iter()
                 .map(|r| (r.0, r.1, r.2, r.3.into(), r.4.into(), r.5.into(), r.6, r.7))
                 .collect()
         }
         Conn::MySql(c) => {
-            let rows: Vec<(i64, String, String, i32, i32, i32, String, Option<String>)> =
-                sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
+            let rows: Vec<Row32> = sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
             rows.into_iter()
                 .map(|r| (r.0, r.1, r.2, r.3.into(), r.4.into(), r.5.into(), r.6, r.7))
                 .collect()

@@ -219,7 +219,8 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
                 .connect_lazy("sqlite::memory:")
                 .unwrap();
             drop(pool);
-            Migrator::with_config("sqlite::memory:", Migrations::default(), env, db).unwrap();
+            let _migrator =
+                Migrator::with_config("sqlite::memory:", Migrations::default(), env, db).unwrap();
             assert!(loaded.enforce().is_err(), "{env}: startup refuses {key}");
         }
     }
