@@ -624,6 +624,12 @@ fn status_text(s: &crate::status::Status) -> String {
     for d in &s.dirty {
         out.push_str(&format!("\n  DIRTY    {:>6}  {d}", d.version));
     }
+    for d in &s.in_progress {
+        out.push_str(&format!(
+            "\n  running  {:>6}  {} (statement {} of {}, by another migrator holding the lock)",
+            d.version, d.file, d.statement, d.statements
+        ));
+    }
     for i in &s.invalid_indexes {
         out.push_str(&format!(
             "\n  DIRTY    index {i} is invalid (a CREATE INDEX CONCURRENTLY failed or was killed)"

@@ -253,6 +253,51 @@ pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether another migrator holds the lock right now (read-only: the lock
+/// is not taken).
+pub(crate) async fn held_elsewhere(
+    conn: &mut Conn,
+    sqlite_file: Option<&Path>,
+) -> Result<bool, Error> {
+    match conn {
+        Conn::Postgres(c) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() \
+               AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 \
+               AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))",
+        )
+        .bind(PG_LOCK_KEY)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(Error::db("reading the migration lock's holder")),
+        Conn::MySql(c) => {
+            let holder: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(IS_USED_LOCK(CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))) AS SIGNED)",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::db("reading the migration lock's holder"))?;
+            Ok(holder.is_some())
+        }
+        Conn::Sqlite(_) => {
+            let Some(db) = sqlite_file else {
+                return Ok(false);
+            };
+            let Ok(file) = std::fs::File::open(sqlite_lock_path(db)) else {
+                return Ok(false);
+            };
+            Ok(match file.try_lock_shared() {
+                Ok(()) => {
+                    let _ = file.unlock();
+                    false
+                }
+                Err(std::fs::TryLockError::WouldBlock) => true,
+                Err(std::fs::TryLockError::Error(_)) => false,
+            })
+        }
+    }
+}
+
 async fn pg_holder(c: &mut sqlx::PgConnection) -> Option<String> {
     type HolderRow = (i32, Option<String>, Option<String>, Option<String>);
     let row: Option<HolderRow> = sqlx::query_as(

@@ -245,7 +245,10 @@ impl Migrator {
             .collect()
     }
 
-    async fn read_status(&self, conn: &mut Conn) -> Result<Status, Error> {
+    /// `locked`: this migrator holds the lock, so every dirty mark is left
+    /// over from a run that stopped. Otherwise a mark whose migrator still
+    /// holds the lock is a run in progress, not a partial apply.
+    async fn read_status(&self, conn: &mut Conn, locked: bool) -> Result<Status, Error> {
         let exists = conn.history_exists().await?;
         let applied = if exists {
             let mut driver = Driver::new(conn);
@@ -260,6 +263,15 @@ impl Migrator {
             Status::compare(self.database.backend(), exists, &self.migrations, &applied);
         status.dirty = dirty::read(conn).await?;
         status.invalid_indexes = dirty::invalid_indexes(conn).await?;
+        if !locked && !status.dirty.is_empty() {
+            let sqlite_file = self.database.sqlite_file();
+            if lock::held_elsewhere(conn, sqlite_file.as_deref()).await? {
+                status.in_progress = std::mem::take(&mut status.dirty);
+                // An index a running CREATE INDEX CONCURRENTLY builds is
+                // invalid until it finishes.
+                status.invalid_indexes.clear();
+            }
+        }
         Ok(status)
     }
 
@@ -267,7 +279,7 @@ impl Migrator {
     /// dirty state included. Reads only: no lock, no audit row, no DDL.
     pub async fn status(&self) -> Result<Status, Error> {
         let mut conn = self.database.connect().await?;
-        let status = self.read_status(&mut conn).await;
+        let status = self.read_status(&mut conn, false).await;
         conn.close().await;
         let status = status?;
         for w in status.warnings() {
@@ -353,7 +365,7 @@ impl Migrator {
     pub async fn verify(&self) -> Result<Status, Error> {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
-        let result = self.read_status(&mut conn).await.and_then(|status| {
+        let result = self.read_status(&mut conn, false).await.and_then(|status| {
             for w in status.warnings() {
                 tracing::warn!("{w}");
             }
@@ -720,7 +732,7 @@ impl Migrator {
             }
         };
         let lock_wait = held.waited;
-        let result = match self.read_status(&mut conn).await {
+        let result = match self.read_status(&mut conn, true).await {
             Ok(status) => body(self, &mut conn, status).await,
             Err(err) => Err(err),
         };

@@ -96,6 +96,10 @@ pub struct Status {
     /// Postgres: indexes left invalid (`pg_index.indisvalid` false), as a
     /// failed or killed `CREATE INDEX CONCURRENTLY` leaves them.
     pub invalid_indexes: Vec<String>,
+    /// Migrations being applied right now by another migrator (their
+    /// progress mark exists and that migrator holds the lock): not a
+    /// problem, so readiness of running replicas holds during a release.
+    pub in_progress: Vec<DirtyMigration>,
 }
 
 impl Serialize for Backend {
@@ -127,6 +131,7 @@ impl Status {
             future: Vec::new(),
             dirty: Vec::new(),
             invalid_indexes: Vec::new(),
+            in_progress: Vec::new(),
         };
         for row in &applied {
             match local.get(row.version) {
@@ -184,17 +189,21 @@ impl Status {
         })
     }
 
-    /// Warnings worth logging: future migrations.
+    /// Warnings worth logging: future migrations, migrations in progress.
     pub fn warnings(&self) -> Vec<String> {
-        self.future
-            .iter()
-            .map(|f| {
-                format!(
-                    "database has migration {} ({}) that this binary does not know; a newer release migrated ahead",
-                    f.version, f.file
-                )
-            })
-            .collect()
+        let future = self.future.iter().map(|f| {
+            format!(
+                "database has migration {} ({}) that this binary does not know; a newer release migrated ahead",
+                f.version, f.file
+            )
+        });
+        let running = self.in_progress.iter().map(|d| {
+            format!(
+                "migration {} ({}) is being applied by another migrator (statement {} of {})",
+                d.version, d.file, d.statement, d.statements
+            )
+        });
+        future.chain(running).collect()
     }
 }
 

@@ -391,11 +391,32 @@ async fn killed_non_transactional_mariadb_migration_is_reported_dirty_after_rest
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // While it runs, other processes see a migration in progress, not a
+    // dirty database: running replicas stay ready during a release.
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "status"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["dirty"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["result"]["in_progress"][0]["version"], 2, "{doc}");
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "verify"]);
+    assert_eq!(code, 3, "pending, not dirty: {doc}");
+
     child.kill().unwrap();
     child.wait().unwrap();
     // The server finds out about the dead client when the statement ends;
     // end it now, as a DBA (or the server's timeouts) would.
     db.exec(&format!("KILL {sleeper}")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !db
+        .query_strings("SELECT CAST(IS_FREE_LOCK(CONCAT('appenv_migrate:', DATABASE())) AS CHAR)")
+        .await
+        .contains(&"1".to_owned())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the killed session kept the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // A new process (the restarted release job) reports it.
     let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "status"]);

@@ -115,13 +115,22 @@ async fn no_transaction_failure_is_dirty_until_repaired(kind: Kind) {
     assert_eq!(err.exit_code(), exit::DIRTY, "{err}");
     assert_eq!(m.plan().await.unwrap().exit_code(), exit::DIRTY);
     assert_eq!(m.readiness().await.unwrap_err().exit_code(), exit::DIRTY);
+    {
+        use appenv_config::Section;
+        let config = appenv_migrate::DatabaseConfig::defaults(AppEnv::Local);
+        let err = appenv_migrate::run_startup(AppEnv::Local, &config, db.url.as_str(), set.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), exit::DIRTY, "startup refuses: {err}");
+    }
     assert_eq!(
         count(
             &db,
             "appenv_migration_audit WHERE action = 'up' AND outcome = 'dirty'"
         )
         .await,
-        1
+        2,
+        "the refused up and the refused startup"
     );
 
     // Finished by hand, then marked applied: the next up applies the rest.
