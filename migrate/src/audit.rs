@@ -1,5 +1,6 @@
-//! The `appenv_migration_audit` table: one row per apply, verify and
-//! baseline run, written on failure too.
+//! The `appenv_migration_audit` table: one row per `up`, `verify`,
+//! `baseline`, `repair` and `down` run, written on failure and on a refused
+//! confirmation too.
 
 use std::time::Duration;
 
@@ -49,14 +50,8 @@ impl Actor {
                 .map(|a| format!("ci:{a}"))
             })
             .or_else(|| first(&["USER", "USERNAME", "LOGNAME"]))
-            .unwrap_or_else(|| "unknown".into());
-        let host = first(&["HOSTNAME"])
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown".into());
+            .unwrap_or_else(os_account);
+        let host = first(&["HOSTNAME"]).unwrap_or_else(host_name);
         let git_sha = first(&[
             "GIT_SHA",
             "GITHUB_SHA",
@@ -77,6 +72,48 @@ impl Actor {
     pub fn from_env(binary_version: &str) -> Actor {
         Actor::from_lookup(|n| std::env::var(n).ok(), binary_version)
     }
+}
+
+/// The OS account of this process when no variable names it (containers
+/// often set neither `USER` nor `LOGNAME`): the `/etc/passwd` name of the
+/// real uid, else `uid:<n>`, else `unknown`.
+fn os_account() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        });
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let _password = fields.next()?;
+                (fields.next()? == uid).then(|| name.to_owned())
+            })
+        });
+    name.unwrap_or_else(|| format!("uid:{uid}"))
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`, else
+/// `/etc/hostname`, else `unknown`).
+pub(crate) fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// One audit row.
@@ -170,11 +207,15 @@ fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
     }
 }
 
-/// Writes `record`, creating the table when needed.
+/// Writes `record`, creating the table only when it is absent (so a role
+/// with DML rights alone can verify and apply, and a verify of an
+/// up-to-date database runs no DDL).
 pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Error> {
-    conn.run(create_sql(conn))
-        .await
-        .map_err(Error::db("creating appenv_migration_audit"))?;
+    if !conn.table_exists(AUDIT_TABLE).await? {
+        conn.run(create_sql(conn))
+            .await
+            .map_err(Error::db("creating appenv_migration_audit"))?;
+    }
     let join = |v: &[String]| v.join(",");
     let versions = join(
         &record
@@ -259,5 +300,13 @@ mod tests {
         assert_eq!(a.actor, "ci:bot");
         let a = Actor::from_lookup(vars(&[("USER", "root")]), "1");
         assert_eq!(a.actor, "root");
+    }
+
+    #[test]
+    fn actor_falls_back_to_the_os_account_without_user_variables() {
+        let a = Actor::from_lookup(|_| None, "1");
+        assert_ne!(a.actor, "unknown", "a container without USER/LOGNAME");
+        assert!(!a.actor.is_empty());
+        assert_ne!(a.host, "unknown");
     }
 }

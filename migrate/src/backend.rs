@@ -8,7 +8,7 @@ use appenv_config::{SecretUrl, redact_url};
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, Connection, Pool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Pool};
 
 use crate::error::Error;
 
@@ -123,17 +123,41 @@ impl Database {
             target: format!("{} {}", self.backend(), self.label),
             source,
         };
+        // appenv logs each migration and the lock wait itself: sqlx's
+        // per-statement and "slow statement" logs would only repeat them as
+        // warnings.
         Ok(match &self.options {
-            Options::Postgres(o) => Conn::Postgres(
-                PgConnection::connect_with(&o.clone().application_name("appenv-migrate"))
-                    .await
-                    .map_err(err)?,
-            ),
-            Options::MySql(o) => Conn::MySql(MySqlConnection::connect_with(o).await.map_err(err)?),
+            Options::Postgres(o) => {
+                let o = o
+                    .clone()
+                    .application_name("appenv-migrate")
+                    .disable_statement_logging();
+                Conn::Postgres(PgConnection::connect_with(&o).await.map_err(err)?)
+            }
+            Options::MySql(o) => {
+                let o = o.clone().disable_statement_logging();
+                Conn::MySql(MySqlConnection::connect_with(&o).await.map_err(err)?)
+            }
             Options::Sqlite(o) => {
-                Conn::Sqlite(SqliteConnection::connect_with(o).await.map_err(err)?)
+                let o = o.clone().disable_statement_logging();
+                Conn::Sqlite(SqliteConnection::connect_with(&o).await.map_err(err)?)
             }
         })
+    }
+
+    /// The SQLite database file, when this is a file-backed SQLite database.
+    pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self.options {
+            Options::Sqlite(o) => {
+                let path = o.get_filename();
+                let text = path.to_string_lossy();
+                (!text.is_empty()
+                    && !text.starts_with(':')
+                    && !text.starts_with("file:sqlx-in-memory"))
+                .then(|| path.to_path_buf())
+            }
+            _ => None,
+        }
     }
 }
 
@@ -276,25 +300,34 @@ impl Conn {
 
     /// Whether refinery's history table exists.
     pub(crate) async fn history_exists(&mut self) -> Result<bool, Error> {
-        let err = Error::db("checking for refinery_schema_history");
+        self.table_exists("refinery_schema_history").await
+    }
+
+    /// Whether the table `name` exists (in the search path on Postgres, the
+    /// current database on MySQL).
+    pub(crate) async fn table_exists(&mut self, name: &str) -> Result<bool, Error> {
+        let err = Error::db(format!("checking for {name}"));
         let found: i64 = match self {
             Conn::Postgres(c) => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM pg_catalog.pg_tables \
-                 WHERE tablename = 'refinery_schema_history' AND schemaname = ANY(current_schemas(false))",
+                 WHERE tablename = $1 AND schemaname = ANY(current_schemas(false))",
             )
+            .bind(name)
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
             Conn::MySql(c) => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'",
+                 WHERE table_schema = DATABASE() AND table_name = ?",
             )
+            .bind(name)
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
             Conn::Sqlite(c) => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'",
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
             )
+            .bind(name)
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,

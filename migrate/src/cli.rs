@@ -12,7 +12,7 @@ use crate::backend::{Backend, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, exit};
 use crate::lint::{self, Finding};
-use crate::migrator::Migrator;
+use crate::migrator::{Migrator, RepairAction};
 use crate::source::Migrations;
 
 /// Output format.
@@ -29,9 +29,10 @@ pub enum Format {
 #[derive(Debug, Clone, clap::Subcommand)]
 #[non_exhaustive]
 pub enum MigrateCommand {
-    /// Applied, pending, divergent, missing and future migrations.
+    /// Applied, pending, divergent, missing, future and dirty migrations.
     Status,
-    /// Pending migrations with their SQL and lint findings.
+    /// What `up` would do: pending migrations with their SQL and lint, and
+    /// every check `up` makes; exits with the code `up` would return.
     Plan,
     /// Apply pending migrations under the lock (production needs --yes or
     /// the environment name typed at the prompt).
@@ -49,10 +50,37 @@ pub enum MigrateCommand {
         dialect: Option<Backend>,
     },
     /// Record migrations up to VERSION as applied without running them
-    /// (adopting an existing database).
+    /// (adopting an existing database; production needs --yes or the
+    /// environment name typed at the prompt).
     Baseline {
         /// The last version the database already has.
         version: i64,
+        /// Confirm in production without a prompt.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Resolve a dirty database (a migration that stopped part-way) after
+    /// fixing it by hand (production needs --yes or the typed environment
+    /// name).
+    Repair {
+        /// `mark-applied`: the rest was finished by hand; `clear`: the
+        /// partial changes were reverted by hand.
+        #[arg(value_enum)]
+        action: RepairAction,
+        /// Confirm in production without a prompt.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Revert applied migrations with their `V{n}__{name}.down.sql` undo
+    /// scripts, newest first: the newest one, or every one above --to
+    /// (production needs --yes or the typed environment name).
+    Down {
+        /// Keep this version and everything below it (0 reverts all).
+        #[arg(long)]
+        to: Option<i64>,
+        /// Confirm in production without a prompt.
+        #[arg(long)]
+        yes: bool,
     },
     /// Create `V{next}__{name}.sql` in the migrations directory.
     New {
@@ -138,8 +166,8 @@ pub struct MigrateArgs {
     name = "appenv-migrate",
     version,
     about = "refinery migrations over sqlx with per-environment policy, lock, lint and audit",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 pending, 4 divergent/missing, 5 lint, \
-                  6 lock timeout, 7 migration failed, 8 production up not confirmed, 78 config"
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 pending, 4 divergent/missing/out of order, 5 lint, \
+                  6 lock timeout, 7 migration failed, 8 not confirmed, 9 database dirty, 78 config"
 )]
 #[non_exhaustive]
 pub struct StandaloneCli {
@@ -263,21 +291,21 @@ impl MigrateArgs {
                             } else {
                                 ""
                             },
-                            if m.refused {
-                                " REFUSED in this environment"
-                            } else {
-                                ""
-                            },
+                            if m.refused { " REFUSED by lint" } else { "" },
                             m.sql.trim_end()
                         ));
                         for f in &m.findings {
                             text.push_str(&format!("\n  lint: {f}"));
                         }
                     }
-                    if plan.migrations.is_empty() {
-                        text.push_str("\nnothing to apply");
+                    match &plan.refusal {
+                        Some(r) => text.push_str(&format!("\n`up` would refuse: {}", r.message)),
+                        None if plan.migrations.is_empty() => text.push_str("\nnothing to apply"),
+                        None => {}
                     }
-                    self.ok(name, serde_json::to_value(&plan).unwrap_or_default(), text)
+                    let code = plan.exit_code();
+                    let payload = serde_json::to_value(&plan).unwrap_or_default();
+                    self.emit(name, code == exit::OK, code, payload, &text)
                 }
                 Err(err) => self.fail(name, &err),
             },
@@ -289,11 +317,8 @@ impl MigrateArgs {
                 Err(err) => self.fail(name, &err),
             },
             MigrateCommand::Up { yes } => {
-                if env.is_production() && !yes {
-                    match self.confirm(env, &migrator).await {
-                        Ok(()) => {}
-                        Err(err) => return self.fail(name, &err),
-                    }
+                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
+                    return self.fail(name, &err);
                 }
                 match migrator.up().await {
                     Ok(r) => {
@@ -307,51 +332,150 @@ impl MigrateArgs {
                     Err(err) => self.fail(name, &err),
                 }
             }
-            MigrateCommand::Baseline { version } => match migrator.baseline(*version).await {
-                Ok(r) => {
-                    let text = format!("recorded as applied: {}", r.files.join(", "));
-                    self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+            MigrateCommand::Baseline { version, yes } => {
+                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
+                    return self.fail(name, &err);
                 }
+                match migrator.baseline(*version).await {
+                    Ok(r) => {
+                        let text = format!("recorded as applied: {}", r.files.join(", "));
+                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+                    }
+                    Err(err) => self.fail(name, &err),
+                }
+            }
+            MigrateCommand::Repair { action, yes } => {
+                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
+                    return self.fail(name, &err);
+                }
+                match migrator.repair(*action).await {
+                    Ok(r) => {
+                        let text = match action {
+                            RepairAction::MarkApplied => {
+                                format!("recorded as finished: {}", r.files.join(", "))
+                            }
+                            _ => format!(
+                                "dirty mark cleared (the migration is pending again): {}",
+                                r.files.join(", ")
+                            ),
+                        };
+                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+                    }
+                    Err(err) => self.fail(name, &err),
+                }
+            }
+            MigrateCommand::Down { to, yes } => {
+                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
+                    return self.fail(name, &err);
+                }
+                match migrator.down(*to).await {
+                    Ok(r) => {
+                        let text = if r.reverted.is_empty() {
+                            "nothing to revert".to_owned()
+                        } else {
+                            format!("reverted {}", r.files.join(", "))
+                        };
+                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+                    }
+                    Err(err) => self.fail(name, &err),
+                }
+            }
+            MigrateCommand::Lint { .. } => match migrator.lint_pending().await {
+                Ok(findings) => self.report_lint(
+                    migrator.database().backend(),
+                    "pending migration(s)",
+                    findings,
+                ),
                 Err(err) => self.fail(name, &err),
             },
-            MigrateCommand::Lint { .. } => {
-                self.lint(migrator.database().backend(), migrator.migrations())
-            }
             MigrateCommand::New { .. } => unreachable!("handled above"),
         }
     }
 
-    async fn confirm(&self, env: AppEnv, migrator: &Migrator) -> Result<(), Error> {
-        let plan = migrator.plan().await?;
-        if plan.migrations.is_empty() {
+    /// Production `up`, `down`, `baseline` and `repair` need `--yes` or
+    /// the environment name typed at a terminal; a refusal is audited.
+    async fn confirm_if_production(
+        &self,
+        env: AppEnv,
+        yes: bool,
+        migrator: &Migrator,
+    ) -> Result<(), Error> {
+        if !env.is_production() || yes {
             return Ok(());
         }
+        let command = self.command_name();
+        let what = match &self.command {
+            MigrateCommand::Up { .. } => {
+                let plan = migrator.plan().await?;
+                if plan.migrations.is_empty() || plan.refusal.is_some() {
+                    // Nothing to confirm: `up` is a no-op or refuses anyway.
+                    return Ok(());
+                }
+                plan.migrations
+                    .iter()
+                    .map(|m| format!("apply {}", m.file))
+                    .collect()
+            }
+            MigrateCommand::Repair { action, .. } => {
+                let status = migrator.status().await?;
+                status
+                    .dirty
+                    .iter()
+                    .map(|d| format!("{action:?} {d}"))
+                    .collect()
+            }
+            MigrateCommand::Down { to, .. } => vec![match to {
+                Some(v) => format!("revert every applied migration above version {v}"),
+                None => "revert the newest applied migration".to_owned(),
+            }],
+            MigrateCommand::Baseline { version, .. } => {
+                vec![format!(
+                    "record migrations up to version {version} as applied without running them"
+                )]
+            }
+            _ => Vec::new(),
+        };
+        let refused = Error::NotConfirmed {
+            env,
+            command: command.to_owned(),
+        };
         let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return Err(Error::NotConfirmed { env });
-        }
-        let mut err = std::io::stderr();
-        let _ = writeln!(
-            err,
-            "About to apply to {env} ({}):",
-            migrator.database().target()
-        );
-        for m in &plan.migrations {
-            let _ = writeln!(err, "  {}", m.file);
-        }
-        let _ = write!(err, "Type the environment name ({env}) to continue: ");
-        let _ = err.flush();
-        let mut line = String::new();
-        let _ = stdin.lock().read_line(&mut line);
-        if confirmed(env, &line) {
+        let answer = if stdin.is_terminal() {
+            let mut err = std::io::stderr();
+            let _ = writeln!(
+                err,
+                "About to run `{command}` on {env} ({}):",
+                migrator.database().target()
+            );
+            for line in &what {
+                let _ = writeln!(err, "  {line}");
+            }
+            let _ = write!(err, "Type the environment name ({env}) to continue: ");
+            let _ = err.flush();
+            let mut line = String::new();
+            let _ = stdin.lock().read_line(&mut line);
+            line
+        } else {
+            String::new()
+        };
+        if confirmed(env, &answer) {
             Ok(())
         } else {
-            Err(Error::NotConfirmed { env })
+            migrator.audit_refused(command, &refused).await;
+            Err(refused)
         }
     }
 
     fn lint(&self, backend: Backend, migrations: &Migrations) -> i32 {
         let findings = lint::lint_all(backend, migrations);
+        self.report_lint(
+            backend,
+            &format!("{} migration(s)", migrations.len()),
+            findings,
+        )
+    }
+
+    fn report_lint(&self, backend: Backend, what: &str, findings: Vec<Finding>) -> i32 {
         let refused: Vec<&Finding> = findings.iter().filter(|f| f.allowed.is_none()).collect();
         let code = if refused.is_empty() {
             exit::OK
@@ -359,8 +483,7 @@ impl MigrateArgs {
             exit::LINT
         };
         let mut text = format!(
-            "{} migration(s) linted for {backend}: {} finding(s), {} not allowed",
-            migrations.len(),
+            "{what} linted for {backend}: {} finding(s), {} not allowed",
             findings.len(),
             refused.len()
         );
@@ -368,7 +491,7 @@ impl MigrateArgs {
             text.push_str(&format!("\n{f}"));
         }
         if !refused.is_empty() {
-            text.push_str("\nfix the migrations, or annotate reviewed ones with -- appenv:allow-destructive <reason>");
+            text.push_str("\nfix the migrations, or put `-- appenv:allow <rule-id> <reason>` directly before each reviewed statement");
         }
         self.emit(
             "lint",
@@ -387,6 +510,8 @@ impl MigrateArgs {
             MigrateCommand::Verify => "verify",
             MigrateCommand::Lint { .. } => "lint",
             MigrateCommand::Baseline { .. } => "baseline",
+            MigrateCommand::Repair { .. } => "repair",
+            MigrateCommand::Down { .. } => "down",
             MigrateCommand::New { .. } => "new",
         }
     }
@@ -418,6 +543,22 @@ impl MigrateArgs {
                     Error::LockTimeout { holder, waited } => {
                         json!({"holder": holder, "waited_ms": waited.as_millis() as u64})
                     }
+                    Error::MigrationFailed {
+                        file,
+                        line,
+                        statement,
+                        statements,
+                        message,
+                        dirty,
+                        ..
+                    } => json!({
+                        "file": file,
+                        "line": line,
+                        "statement": statement,
+                        "statements": statements,
+                        "database_message": message,
+                        "dirty": dirty,
+                    }),
                     _ => Value::Null,
                 };
                 let doc = json!({
@@ -442,13 +583,14 @@ fn confirmed(env: AppEnv, answer: &str) -> bool {
 
 fn status_text(s: &crate::status::Status) -> String {
     let mut out = format!(
-        "{}: {} applied, {} pending, {} divergent, {} missing, {} newer than this binary",
+        "{}: {} applied, {} pending, {} divergent, {} missing, {} newer than this binary, {} dirty",
         s.backend,
         s.applied.len(),
         s.pending.len(),
         s.divergent.len(),
         s.missing.len(),
-        s.future.len()
+        s.future.len(),
+        s.dirty.len() + s.invalid_indexes.len()
     );
     for a in &s.applied {
         out.push_str(&format!(
@@ -479,6 +621,23 @@ fn status_text(s: &crate::status::Status) -> String {
             f.version, f.file
         ));
     }
+    for d in &s.dirty {
+        out.push_str(&format!("\n  DIRTY    {:>6}  {d}", d.version));
+    }
+    for d in &s.in_progress {
+        out.push_str(&format!(
+            "\n  running  {:>6}  {} (statement {} of {}, by another migrator holding the lock)",
+            d.version, d.file, d.statement, d.statements
+        ));
+    }
+    for i in &s.invalid_indexes {
+        out.push_str(&format!(
+            "\n  DIRTY    index {i} is invalid (a CREATE INDEX CONCURRENTLY failed or was killed)"
+        ));
+    }
+    if s.is_dirty() {
+        out.push_str("\n  `up` refuses while the database is dirty: fix it by hand, then `repair mark-applied` or `repair clear` (drop or REINDEX an invalid index)");
+    }
     out
 }
 
@@ -505,7 +664,7 @@ fn new_migration(dir: &Path, name: &str) -> Result<PathBuf, Error> {
     let body = format!(
         "-- {name}\n\
          -- First line `-- appenv:no-transaction` runs this outside a transaction (CREATE INDEX CONCURRENTLY).\n\
-         -- `-- appenv:allow-destructive <reason>` accepts what `appenv-migrate lint` flags.\n\n"
+         -- `-- appenv:allow <rule-id> <reason>` directly before a statement accepts that rule's finding on it.\n\n"
     );
     std::fs::OpenOptions::new()
         .write(true)

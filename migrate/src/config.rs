@@ -1,4 +1,5 @@
-//! The `database` configuration section and the policy rule it contributes.
+//! The `database` configuration section and the policy rules it
+//! contributes.
 
 use std::time::Duration;
 
@@ -9,6 +10,16 @@ use serde::{Deserialize, Serialize};
 /// waived with `policy.allow = ["migrate.auto-apply"]`, a warning in
 /// staging).
 pub const RULE_AUTO_APPLY: &str = "migrate.auto-apply";
+
+/// Rule id: a value no pool or migrator can be built from
+/// (`max_connections` 0, `min_connections` above `max_connections`, a zero
+/// timeout). Refused in every environment, not waivable.
+pub const RULE_INVALID: &str = "database.invalid";
+
+/// Rule id: no database URL in staging or production (an empty or missing
+/// `DATABASE_URL`). Refused there; waivable by id for a service that
+/// starts without its database on purpose.
+pub const RULE_URL_REQUIRED: &str = "database.url-required";
 
 /// The `database` section of a service's configuration.
 ///
@@ -77,12 +88,66 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     /// Pool options with this section's sizes and timeouts.
+    ///
+    /// Never panics. The loader's policy (rule [`RULE_INVALID`], shown by
+    /// `config check` and refused at startup) rejects the values a pool
+    /// cannot use; for a section built in code without the loader, call
+    /// [`validate`](DatabaseConfig::validate) first: here `max_connections`
+    /// 0 is raised to 1 and `min_connections` capped at it, where sqlx
+    /// itself would panic.
     pub fn pool_options<DB: sqlx::Database>(&self) -> sqlx::pool::PoolOptions<DB> {
+        let max = self.max_connections.max(1);
         sqlx::pool::PoolOptions::new()
-            .max_connections(self.max_connections)
-            .min_connections(self.min_connections)
-            .acquire_timeout(Duration::from_millis(self.connect_timeout_ms))
-            .idle_timeout(Some(Duration::from_millis(self.idle_timeout_ms)))
+            .max_connections(max)
+            .min_connections(self.min_connections.min(max))
+            .acquire_timeout(Duration::from_millis(self.connect_timeout_ms.max(1)))
+            .idle_timeout(Some(Duration::from_millis(self.idle_timeout_ms.max(1))))
+    }
+
+    /// The values no pool or migrator can be built from, each with its key
+    /// (relative to the section) and what is wrong. The policy rule
+    /// [`RULE_INVALID`] and [`validate`](DatabaseConfig::validate) both read
+    /// this, so `config check` and startup refuse with the same words.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.max_connections == 0 {
+            out.push((
+                "max_connections",
+                "must be at least 1 (a pool of 0 connections cannot serve a query)".to_owned(),
+            ));
+        }
+        if self.min_connections > self.max_connections {
+            out.push((
+                "min_connections",
+                format!(
+                    "{} is above max_connections ({}); it must be at most max_connections",
+                    self.min_connections, self.max_connections
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("migrate_lock_wait_ms", self.migrate_lock_wait_ms),
+        ] {
+            if value == 0 {
+                out.push((key, "must be at least 1 millisecond".to_owned()));
+            }
+        }
+        out
+    }
+
+    /// Fails with the first of [`problems`](DatabaseConfig::problems),
+    /// naming the key (`database.max_connections` when the section is
+    /// registered at `database`).
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        match self.problems().into_iter().next() {
+            Some((key, message)) => Err(crate::Error::InvalidConfig {
+                key: format!("database.{key}"),
+                message,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -111,6 +176,22 @@ impl Section for DatabaseConfig {
         reg.database_url("url")
             .database_url("migrate_url")
             .alias("MIGRATE_ON_STARTUP", "migrate_on_startup")
+            .rule(RULE_INVALID, |check, cfg: &DatabaseConfig| {
+                for (key, message) in cfg.problems() {
+                    check.forbid(key, message, "fix the value; see DatabaseConfig in the appenv-migrate docs");
+                }
+                Ok(())
+            })
+            .rule(RULE_URL_REQUIRED, |check, cfg: &DatabaseConfig| {
+                if check.env() != AppEnv::Local && cfg.url.expose().trim().is_empty() {
+                    check.deny(
+                        "url",
+                        format!("no database URL is set in {}", check.env()),
+                        "set DATABASE_URL (or DATABASE_URL_FILE for a secret file) to this environment's database",
+                    );
+                }
+                Ok(())
+            })
             .rule(RULE_AUTO_APPLY, |check, cfg: &DatabaseConfig| {
                 if cfg.migrate_on_startup && check.env() != AppEnv::Local {
                     check.violation(

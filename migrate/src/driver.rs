@@ -1,11 +1,10 @@
 //! refinery-core's async traits implemented over a sqlx connection.
 //!
-//! refinery applies each migration by calling [`AsyncTransaction::execute`]
-//! with the migration's SQL followed by its history insert; we run both in
-//! one transaction, except when the SQL's first line is
-//! `-- appenv:no-transaction`. On SQLite the whole run already sits inside
-//! the `BEGIN IMMEDIATE` transaction that serves as the lock, so each
-//! migration gets a savepoint instead.
+//! appenv reads refinery's history through these traits (refinery's own
+//! queries, so both read the same rows) and applies migrations itself
+//! (see `apply`), statement by statement, writing the history rows in
+//! refinery's format. `execute` runs what it is given in one transaction,
+//! as refinery expects of a driver.
 
 use refinery_core::Migration;
 use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction};
@@ -14,22 +13,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::backend::{Conn, on_conn};
-use crate::source::is_no_transaction;
 
 /// A refinery driver over the run's dedicated connection.
 #[derive(Debug)]
 pub(crate) struct Driver<'c> {
     conn: &'c mut Conn,
-    /// SQLite only: an outer transaction is open, nest with savepoints.
-    in_outer_transaction: bool,
 }
 
 impl<'c> Driver<'c> {
-    pub(crate) fn new(conn: &'c mut Conn, in_outer_transaction: bool) -> Driver<'c> {
-        Driver {
-            conn,
-            in_outer_transaction,
-        }
+    pub(crate) fn new(conn: &'c mut Conn) -> Driver<'c> {
+        Driver { conn }
     }
 }
 
@@ -38,42 +31,7 @@ fn raw(sql: &str) -> sqlx::RawSql {
 }
 
 async fn execute_all(driver: &mut Driver<'_>, queries: Vec<&str>) -> Result<usize, sqlx::Error> {
-    // SQLite runs everything inside the lock's transaction, so the marker
-    // cannot be honoured there; a savepoint at least keeps the migration
-    // atomic.
-    let no_tx =
-        !driver.in_outer_transaction && queries.first().is_some_and(|q| is_no_transaction(q));
     let count = queries.len();
-    if no_tx {
-        // Each piece runs on its own (CREATE INDEX CONCURRENTLY cannot run
-        // in a transaction block). The history insert comes last, so a
-        // failed migration is not recorded.
-        for q in queries {
-            on_conn!(&mut *driver.conn, c => raw(q).execute(&mut *c).await.map(|_| ())?);
-        }
-        return Ok(count);
-    }
-    if driver.in_outer_transaction {
-        // SQLite inside the lock's BEGIN IMMEDIATE.
-        let Conn::Sqlite(c) = &mut *driver.conn else {
-            unreachable!("only SQLite runs inside an outer transaction");
-        };
-        raw("SAVEPOINT appenv_migration").execute(&mut *c).await?;
-        for q in queries {
-            if let Err(err) = raw(q).execute(&mut *c).await {
-                let _ = raw(
-                    "ROLLBACK TO SAVEPOINT appenv_migration; RELEASE SAVEPOINT appenv_migration",
-                )
-                .execute(&mut *c)
-                .await;
-                return Err(err);
-            }
-        }
-        raw("RELEASE SAVEPOINT appenv_migration")
-            .execute(&mut *c)
-            .await?;
-        return Ok(count);
-    }
     on_conn!(&mut *driver.conn, c => {
         let mut tx = c.begin().await?;
         for q in queries {

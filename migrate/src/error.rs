@@ -22,6 +22,16 @@ pub enum Error {
         url: String,
     },
 
+    /// A `DatabaseConfig` value no pool or migrator can use (the loader's
+    /// rule `database.invalid` reports the same).
+    #[error("invalid configuration `{key}`: {message}")]
+    InvalidConfig {
+        /// The key (`database.max_connections`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// No database URL was given.
     #[error("no database URL: pass --database-url or set DATABASE_URL")]
     MissingDatabaseUrl,
@@ -81,10 +91,10 @@ pub enum Error {
     #[error("{0}")]
     Verify(Problems),
 
-    /// The lint refused one or more migrations (production `up`, or the
-    /// `lint` command).
+    /// The lint refused one or more pending migrations (`up`, `plan`,
+    /// startup and `lint`, in every environment).
     #[error(
-        "{} lint finding(s) refused:\n{}\nfix the migration, or annotate it with `-- appenv:allow-destructive <reason>`",
+        "{} lint finding(s) refused:\n{}\nfix the migration, or put `-- appenv:allow <rule-id> <reason>` directly before the statement after review",
         findings.len(),
         findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
     )]
@@ -93,17 +103,36 @@ pub enum Error {
         findings: Vec<Finding>,
     },
 
-    /// A migration failed while being applied.
-    #[error("migration {file} failed: {message}")]
+    /// A migration (or undo script) failed while being applied.
+    #[error("{}", failed_text(file, *line, *statement, *statements, message, *dirty))]
     MigrationFailed {
         /// The migration file name (`V3__add_index.sql`).
         file: String,
+        /// 1-based line in the file: the failing statement's start, or the
+        /// server's position inside it when the server gives one.
+        line: u64,
+        /// 1-based index of the failing statement (0 when the file could not
+        /// be split into statements).
+        statement: usize,
+        /// Statements in the file.
+        statements: usize,
         /// The database's complaint.
         message: String,
-        /// refinery's error.
+        /// `true` when the failure left the database dirty (a partial apply
+        /// that could not roll back).
+        dirty: bool,
+        /// The driver error, when the database raised one.
         #[source]
-        source: Box<refinery_core::Error>,
+        source: Option<sqlx::Error>,
     },
+
+    /// `repair` was asked for something it cannot do.
+    #[error("repair refused: {0}")]
+    Repair(String),
+
+    /// `down` refused the range before running anything.
+    #[error("down refused: {0}")]
+    Down(String),
 
     /// refinery refused the migration set (duplicate versions, bad names…).
     #[error("refinery: {0}")]
@@ -132,15 +161,41 @@ pub enum Error {
     #[error("baseline refused: {0}")]
     Baseline(String),
 
-    /// Production `up` was not confirmed with `--yes` or the typed
-    /// environment name.
+    /// A production `up`, `down`, `baseline` or `repair` was not confirmed
+    /// with `--yes` or the typed environment name.
     #[error(
-        "applying migrations in {env} needs confirmation: pass --yes, or type the environment name at the prompt"
+        "`{command}` in {env} needs confirmation: pass --yes, or type the environment name at the prompt"
     )]
     NotConfirmed {
         /// The environment.
         env: appenv_config::AppEnv,
+        /// The command (`up`, `down`, `baseline`, `repair`).
+        command: String,
     },
+}
+
+fn failed_text(
+    file: &str,
+    line: u64,
+    statement: usize,
+    statements: usize,
+    message: &str,
+    dirty: bool,
+) -> String {
+    let mut out = if statement == 0 {
+        format!("migration {file} failed at {file}:{line}: {message}")
+    } else {
+        format!(
+            "migration {file} failed at {file}:{line} (statement {statement} of {statements}): {message}"
+        )
+    };
+    if dirty {
+        out.push_str(
+            "\nthe database is now dirty (statements before the failing one are applied and cannot be rolled back): \
+             finish or revert them by hand, then run `repair mark-applied` or `repair clear`",
+        );
+    }
+    out
 }
 
 /// Process exit codes of the `appenv-migrate` binary and the mounted
@@ -162,8 +217,11 @@ pub mod exit {
     pub const LOCK_TIMEOUT: i32 = 6;
     /// A migration failed while being applied.
     pub const MIGRATION_FAILED: i32 = 7;
-    /// Production `up` not confirmed.
+    /// Production `up`, `down`, `baseline` or `repair` not confirmed.
     pub const NOT_CONFIRMED: i32 = 8;
+    /// The database is dirty: a migration stopped part-way (or, on
+    /// Postgres, an index is invalid); `up` refuses until `repair`.
+    pub const DIRTY: i32 = 9;
     /// Configuration error (shared with appenv-config).
     pub const CONFIG: i32 = appenv_config::EXIT_CONFIG;
 }
@@ -172,15 +230,17 @@ impl Error {
     /// The documented process exit code for this error (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Verify(problems) if problems.is_dirty() => exit::DIRTY,
             Error::Verify(problems) if problems.is_divergent() => exit::DIVERGENT,
             Error::Verify(_) => exit::PENDING,
             Error::Lint { .. } => exit::LINT,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
-                exit::CONFIG
-            }
+            Error::UnsupportedUrl { .. }
+            | Error::InvalidUrl { .. }
+            | Error::MissingDatabaseUrl
+            | Error::InvalidConfig { .. } => exit::CONFIG,
             _ => exit::FAILURE,
         }
     }
@@ -189,13 +249,15 @@ impl Error {
     /// audit table.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::UnsupportedUrl { .. } | Error::InvalidUrl { .. } | Error::MissingDatabaseUrl => {
-                "config"
-            }
+            Error::UnsupportedUrl { .. }
+            | Error::InvalidUrl { .. }
+            | Error::MissingDatabaseUrl
+            | Error::InvalidConfig { .. } => "config",
             Error::Connect { .. } => "connect",
             Error::Database { .. } => "database",
             Error::LockTimeout { .. } => "lock-timeout",
             Error::LockLost { .. } => "lock-lost",
+            Error::Verify(p) if p.is_dirty() => "dirty",
             Error::Verify(p) if p.is_divergent() => "divergent",
             Error::Verify(_) => "pending",
             Error::Lint { .. } => "lint",
@@ -204,7 +266,9 @@ impl Error {
             Error::Io { .. } => "io",
             Error::InvalidMigration { .. } => "invalid-migration",
             Error::Baseline(_) => "baseline",
-            Error::NotConfirmed { .. } => "not-confirmed",
+            Error::Repair(_) => "repair",
+            Error::Down(_) => "down",
+            Error::NotConfirmed { .. } => "refused",
         }
     }
 

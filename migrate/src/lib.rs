@@ -61,25 +61,32 @@
 //!
 #![doc = include_str!("docs/workflow.md")]
 
+mod allow;
+mod apply;
 mod audit;
 mod backend;
 mod cli;
 mod config;
+mod dirty;
 mod driver;
 mod error;
 mod lint;
 mod lock;
 mod migrator;
 mod source;
+mod split;
 mod status;
 
 pub use audit::{AUDIT_TABLE, Actor};
 pub use backend::{Backend, Database, IntoDatabase};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
-pub use config::{DatabaseConfig, RULE_AUTO_APPLY};
+pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
+pub use dirty::{DirtyMigration, STATE_TABLE};
 pub use error::{Error, exit};
 pub use lint::{Finding, lint, lint_all, rules};
-pub use lock::PG_LOCK_KEY;
-pub use migrator::{Migrator, Plan, PlannedMigration, StartupOutcome, UpReport, run_startup};
-pub use source::{ALLOW_DESTRUCTIVE, MigrationFile, Migrations, NO_TRANSACTION};
+pub use lock::{PG_LOCK_KEY, sqlite_lock_path};
+pub use migrator::{
+    Migrator, Plan, PlannedMigration, Refusal, RepairAction, StartupOutcome, UpReport, run_startup,
+};
+pub use source::{ALLOW, MigrationFile, Migrations, NO_TRANSACTION};
 pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

@@ -1,10 +1,12 @@
 //! Destructive and blocking migration lint, on sqlparser's AST for the
 //! backend's dialect.
 //!
-//! Each statement is parsed on its own (split at top-level semicolons by
-//! sqlparser's tokenizer, so semicolons inside strings and dollar-quoted
-//! bodies are safe), which gives every finding its line and lets one
-//! unparseable statement be reported without hiding the others. Statements
+//! Each statement is parsed on its own (split by sqlparser's tokenizer the
+//! way the migration runs: semicolons inside strings, dollar-quoted bodies
+//! and trigger bodies are safe), which gives every finding its line and
+//! statement and lets one unparseable statement be reported without hiding
+//! the others. Allows are per statement and per rule (see
+//! `-- appenv:allow` in the crate docs). Statements
 //! on a table created earlier in the same file are not flagged: nothing
 //! reads that table yet.
 
@@ -15,12 +17,14 @@ use serde::Serialize;
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, ColumnOption, ObjectName, ObjectType, Statement,
 };
-use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::dialect::Dialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::Token;
 
+use crate::allow;
 use crate::backend::Backend;
 use crate::source::{MigrationFile, Migrations};
+use crate::split::{self, Split};
 
 /// Stable lint rule ids.
 pub mod rules {
@@ -46,6 +50,27 @@ pub mod rules {
     pub const TRUNCATE: &str = "truncate";
     /// SQL the parser cannot read.
     pub const UNPARSEABLE: &str = "unparseable";
+    /// A malformed, misplaced or unknown `-- appenv:allow` annotation (cannot
+    /// be allowed).
+    pub const INVALID_ALLOW: &str = "invalid-allow";
+    /// An `-- appenv:allow` that matches no finding of its statement (cannot
+    /// be allowed).
+    pub const STALE_ALLOW: &str = "stale-allow";
+
+    /// The rules an `-- appenv:allow <rule-id> <reason>` may name.
+    pub const ALLOWABLE: &[&str] = &[
+        DROP_TABLE,
+        DROP_COLUMN,
+        RENAME_TABLE,
+        RENAME_COLUMN,
+        CHANGE_COLUMN_TYPE,
+        SET_NOT_NULL,
+        ADD_NOT_NULL_COLUMN,
+        NON_CONCURRENT_INDEX,
+        CONCURRENT_INDEX_IN_TRANSACTION,
+        TRUNCATE,
+        UNPARSEABLE,
+    ];
 }
 
 /// One lint finding.
@@ -58,13 +83,37 @@ pub struct Finding {
     pub file: String,
     /// 1-based line of the statement in the file.
     pub line: u64,
+    /// 1-based index of the statement in the file (0: not tied to one).
+    pub statement: usize,
     /// What the statement does and why it hurts.
     pub message: String,
     /// How to do it safely.
     pub fix: String,
-    /// The reason given by `-- appenv:allow-destructive <reason>`, when the
-    /// file carries it: the finding is then accepted everywhere.
+    /// The reason given by `-- appenv:allow <rule-id> <reason>` directly
+    /// before the statement: the finding is then accepted everywhere.
     pub allowed: Option<String>,
+}
+
+impl Finding {
+    /// A finding not (yet) allowed.
+    pub fn new(
+        rule: &'static str,
+        file: &str,
+        line: u64,
+        statement: usize,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule,
+            file: file.to_owned(),
+            line,
+            statement,
+            message: message.into(),
+            fix: fix.into(),
+            allowed: None,
+        }
+    }
 }
 
 impl fmt::Display for Finding {
@@ -81,34 +130,57 @@ impl fmt::Display for Finding {
     }
 }
 
-fn dialect(backend: Backend) -> Box<dyn Dialect> {
-    match backend {
-        Backend::Postgres => Box::new(PostgreSqlDialect {}),
-        Backend::MySql => Box::new(MySqlDialect {}),
-        Backend::Sqlite => Box::new(SQLiteDialect {}),
-    }
-}
-
 /// Lints every migration of the set.
 pub fn lint_all(backend: Backend, migrations: &Migrations) -> Vec<Finding> {
     migrations.iter().flat_map(|m| lint(backend, m)).collect()
 }
 
 /// Lints one migration for `backend`'s dialect.
+///
+/// Findings on a statement preceded by `-- appenv:allow <rule-id> <reason>`
+/// carry the reason in [`Finding::allowed`]; invalid and stale allows are
+/// findings of their own ([`rules::INVALID_ALLOW`], [`rules::STALE_ALLOW`]).
 pub fn lint(backend: Backend, migration: &MigrationFile) -> Vec<Finding> {
-    let mut findings = Linter {
+    lint_sql(
         backend,
-        file: migration.file(),
-        no_transaction: migration.no_transaction(),
+        migration.file(),
+        migration.no_transaction(),
+        migration.sql(),
+    )
+}
+
+pub(crate) fn lint_sql(
+    backend: Backend,
+    file: &str,
+    no_transaction: bool,
+    sql: &str,
+) -> Vec<Finding> {
+    let linter = Linter {
+        backend,
+        file,
+        no_transaction,
         created: HashSet::new(),
         findings: Vec::new(),
-    }
-    .run(migration.sql());
-    if let Some(reason) = migration.allow_destructive() {
-        for f in &mut findings {
-            f.allowed = Some(reason.to_owned());
+        current: 0,
+    };
+    let split = match split::split(backend, sql) {
+        Ok(split) => split,
+        Err(err) => {
+            return vec![Finding::new(
+                rules::UNPARSEABLE,
+                file,
+                err.line,
+                0,
+                format!(
+                    "the {backend} tokenizer cannot read this SQL: {}",
+                    err.message
+                ),
+                "check the syntax: appenv runs a migration statement by statement and cannot split this file",
+            )];
         }
-    }
+    };
+    let mut findings = linter.run(&split);
+    allow::apply(file, &split, &mut findings, rules::ALLOWABLE);
     findings
 }
 
@@ -118,6 +190,8 @@ struct Linter<'a> {
     no_transaction: bool,
     created: HashSet<String>,
     findings: Vec<Finding>,
+    /// Index of the statement being checked.
+    current: usize,
 }
 
 fn table_key(name: &ObjectName) -> String {
@@ -130,62 +204,24 @@ fn table_key(name: &ObjectName) -> String {
 }
 
 impl Linter<'_> {
-    fn run(mut self, sql: &str) -> Vec<Finding> {
-        let dialect = dialect(self.backend);
-        let tokens = match Tokenizer::new(dialect.as_ref(), sql).tokenize_with_location() {
-            Ok(tokens) => tokens,
-            Err(err) => {
-                self.push(
-                    rules::UNPARSEABLE,
-                    err.location.line.max(1),
-                    format!("the {} tokenizer cannot read this SQL: {}", self.backend, err.message),
-                    "check the syntax; if it is valid for the database, annotate the file with -- appenv:allow-destructive <reason>",
-                );
-                return self.findings;
-            }
-        };
-        let mut statement: Vec<TokenWithSpan> = Vec::new();
-        for token in tokens {
-            if token.token == Token::SemiColon {
-                self.statement(dialect.as_ref(), std::mem::take(&mut statement));
-            } else {
-                statement.push(token);
-            }
+    fn run(mut self, split: &Split) -> Vec<Finding> {
+        let dialect = split::dialect(self.backend);
+        for statement in &split.statements {
+            self.statement(dialect.as_ref(), statement);
         }
-        self.statement(dialect.as_ref(), statement);
         self.findings
     }
 
     fn push(&mut self, rule: &'static str, line: u64, message: String, fix: &str) {
-        self.findings.push(Finding {
-            rule,
-            file: self.file.to_owned(),
-            line,
-            message,
-            fix: fix.to_owned(),
-            allowed: None,
-        });
+        let statement = self.current;
+        self.findings
+            .push(Finding::new(rule, self.file, line, statement, message, fix));
     }
 
-    fn statement(&mut self, dialect: &dyn Dialect, tokens: Vec<TokenWithSpan>) {
-        let Some(first) = tokens
-            .iter()
-            .find(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
-        else {
-            return;
-        };
-        let line = first.span.start.line;
-        let tokens: Vec<TokenWithSpan> = tokens
-            .into_iter()
-            .filter(|t| {
-                !matches!(
-                    t.token,
-                    Token::Whitespace(Whitespace::SingleLineComment { .. })
-                        | Token::Whitespace(Whitespace::MultiLineComment(_))
-                )
-            })
-            .collect();
-        let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
+    fn statement(&mut self, dialect: &dyn Dialect, statement: &split::Statement) {
+        self.current = statement.index;
+        let line = statement.line;
+        let mut parser = Parser::new(dialect).with_tokens_with_locations(statement.tokens.clone());
         let parsed = parser.parse_statement().and_then(|stmt| {
             let next = parser.peek_token();
             if next.token == Token::EOF {
@@ -203,7 +239,7 @@ impl Linter<'_> {
                 rules::UNPARSEABLE,
                 line,
                 format!("the {} parser cannot read this statement: {err}", self.backend),
-                "check the syntax; if it is valid for the database, annotate the file with -- appenv:allow-destructive <reason> after reviewing it by hand",
+                "check the syntax; if it is valid for the database, put `-- appenv:allow unparseable <reason>` before it after reviewing it by hand",
             ),
         }
     }
@@ -224,7 +260,7 @@ impl Linter<'_> {
                             rules::DROP_TABLE,
                             line,
                             format!("drops table {name}; running code that still reads it fails and the data is gone"),
-                            "stop using the table in a release first, back it up, then drop it in a later migration annotated with -- appenv:allow-destructive <reason>",
+                            "stop using the table in a release first, back it up, then drop it in a later migration, with `-- appenv:allow drop-table <reason>` before the statement",
                         );
                     }
                 }
@@ -243,7 +279,7 @@ impl Linter<'_> {
                 rules::TRUNCATE,
                 line,
                 "TRUNCATE deletes every row and takes an exclusive lock".into(),
-                "delete in batches with a WHERE clause, or annotate with -- appenv:allow-destructive <reason> if the data is disposable",
+                "delete in batches with a WHERE clause, or put `-- appenv:allow truncate <reason>` before it if the data is disposable",
             ),
             Statement::CreateIndex(index) => {
                 let new_table = self.created.contains(&table_key(&index.table_name));
@@ -284,7 +320,7 @@ impl Linter<'_> {
                     rules::DROP_COLUMN,
                     line,
                     format!("drops column(s) {} of {table}; the running release may still read them", cols.join(", ")),
-                    "stop reading and writing the column in one release, drop it in a later one with -- appenv:allow-destructive <reason>",
+                    "stop reading and writing the column in one release, drop it in a later one with `-- appenv:allow drop-column <reason>` before the statement",
                 );
             }
             AlterTableOperation::RenameTable { .. } => self.push(
@@ -544,18 +580,109 @@ mod tests {
         assert_eq!(lint(MY, &file)[0].rule, rules::UNPARSEABLE);
     }
 
+    fn summary(findings: &[Finding]) -> Vec<(&'static str, u64, bool)> {
+        findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.allowed.is_some()))
+            .collect()
+    }
+
     #[test]
-    fn allow_destructive_marks_findings_allowed_with_the_reason() {
-        let file = MigrationFile::new(
-            "V9__drop.sql",
-            "-- appenv:allow-destructive table unused since 2024-01\nDROP TABLE legacy;",
-        )
-        .unwrap();
-        let findings = lint(LITE, &file);
+    fn an_allow_covers_its_rule_on_the_next_statement_only() {
+        let sql = "-- appenv:allow drop-table legacy unused since 2024-01\nDROP TABLE legacy;\nDROP TABLE other;";
+        let findings = lint(LITE, &MigrationFile::new("V9__drop.sql", sql).unwrap());
+        assert_eq!(
+            summary(&findings),
+            vec![(rules::DROP_TABLE, 2, true), (rules::DROP_TABLE, 3, false)]
+        );
         assert_eq!(
             findings[0].allowed.as_deref(),
-            Some("table unused since 2024-01")
+            Some("legacy unused since 2024-01")
         );
-        assert_eq!(findings[0].line, 2);
+        assert!(findings[0].to_string().contains("(allowed: legacy unused"));
+
+        // An allow for one rule does not allow another on the same statement.
+        let sql =
+            "-- appenv:allow drop-column reviewed\nALTER TABLE users RENAME COLUMN email TO mail;";
+        let findings = lint(PG, &MigrationFile::new("V2__r.sql", sql).unwrap());
+        assert_eq!(
+            summary(&findings),
+            vec![
+                (rules::STALE_ALLOW, 1, false),
+                (rules::RENAME_COLUMN, 2, false)
+            ]
+        );
+
+        // Several allows before one statement, block comments included.
+        let sql = "/* appenv:allow rename-column old clients gone */\n-- appenv:allow change-column-type widened\nALTER TABLE users CHANGE email mail VARCHAR(300);";
+        let findings = lint(MY, &MigrationFile::new("V3__c.sql", sql).unwrap());
+        assert!(findings.iter().all(|f| f.allowed.is_some()), "{findings:?}");
+        assert_eq!(findings.len(), 2);
+    }
+
+    #[test]
+    fn allow_text_in_strings_bodies_and_identifiers_never_counts() {
+        for sql in [
+            "INSERT INTO notes VALUES ('\n-- appenv:allow drop-table sneaky\n');\nDROP TABLE users;",
+            "CREATE FUNCTION f() RETURNS int AS $$\n-- appenv:allow drop-table sneaky\nSELECT 1 $$ LANGUAGE sql;\nDROP TABLE users;",
+            "CREATE TABLE \"-- appenv:allow drop-table x\" (a INT);\nDROP TABLE users;",
+        ] {
+            let findings = lint(PG, &MigrationFile::new("V4__s.sql", sql).unwrap());
+            let drop = findings
+                .iter()
+                .find(|f| f.rule == rules::DROP_TABLE)
+                .unwrap();
+            assert_eq!(drop.allowed, None, "{sql}");
+            assert_eq!(findings.len(), 1, "{findings:?}");
+        }
+    }
+
+    #[test]
+    fn stale_unknown_misplaced_and_legacy_allows_are_findings() {
+        let cases = [
+            (
+                "-- appenv:allow drop-table not needed\nCREATE TABLE t (a INT);",
+                rules::STALE_ALLOW,
+                1,
+            ),
+            (
+                "-- appenv:allow drop-everything because\nDROP TABLE users;",
+                rules::INVALID_ALLOW,
+                1,
+            ),
+            (
+                "-- appenv:allow drop-table\nDROP TABLE users;",
+                rules::INVALID_ALLOW,
+                1,
+            ),
+            (
+                "ALTER TABLE users\n  -- appenv:allow drop-column inside\n  DROP COLUMN email;",
+                rules::INVALID_ALLOW,
+                2,
+            ),
+            (
+                "SELECT 1;\n-- appenv:allow drop-table dangling",
+                rules::INVALID_ALLOW,
+                2,
+            ),
+            (
+                "-- appenv:allow-destructive old style\nDROP TABLE users;",
+                rules::INVALID_ALLOW,
+                1,
+            ),
+        ];
+        for (sql, rule, line) in cases {
+            let findings = lint(PG, &MigrationFile::new("V5__a.sql", sql).unwrap());
+            let f = findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .unwrap_or_else(|| panic!("{rule} for `{sql}`: {findings:?}"));
+            assert_eq!(f.line, line, "{sql}");
+            assert!(f.allowed.is_none());
+            assert!(
+                !rules::ALLOWABLE.contains(&rule),
+                "allow findings cannot themselves be allowed"
+            );
+        }
     }
 }

@@ -9,12 +9,19 @@
 //!   locks are server-wide), in slices of at most a few seconds so the
 //!   holder can be reported in between; the result is checked (`1`
 //!   acquired, `0` timed out, `NULL` an error).
-//! - SQLite: `BEGIN IMMEDIATE`, retried until the deadline; the whole run
-//!   happens inside that transaction.
+//! - SQLite: an exclusive OS lock (`flock`) on the file `{database}-migrate.lock`
+//!   beside the database, retried until the deadline. No transaction is held
+//!   across migrations, so each migration runs in its own transaction, or
+//!   none (`-- appenv:no-transaction`, for `PRAGMA foreign_keys` and
+//!   `VACUUM`). The holder writes its pid and host into the file, which is
+//!   what a waiter reports. In-memory databases take no lock.
 //!
-//! Closing the connection releases the lock whatever happened, which is why
-//! the lock connection is never a pooled one.
+//! Closing the connection (or, for SQLite, the process ending) releases the
+//! lock whatever happened, which is why the lock connection is never a
+//! pooled one.
 
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -35,10 +42,19 @@ pub(crate) struct Held {
     /// How long acquiring it took.
     pub(crate) waited: Duration,
     mysql_name: Option<String>,
+    sqlite_file: Option<std::fs::File>,
+}
+
+/// The lock file of a SQLite database: `{database}-migrate.lock` beside it.
+pub fn sqlite_lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-migrate.lock");
+    PathBuf::from(name)
 }
 
 pub(crate) async fn acquire(
     conn: &mut Conn,
+    sqlite_file: Option<&Path>,
     timeout: Duration,
     poll: Duration,
 ) -> Result<Held, Error> {
@@ -67,6 +83,7 @@ pub(crate) async fn acquire(
                 return Ok(Held {
                     waited: start.elapsed(),
                     mysql_name: None,
+                    sqlite_file: None,
                 });
             }
             let holder = pg_holder(c).await;
@@ -103,6 +120,7 @@ pub(crate) async fn acquire(
                         return Ok(Held {
                             waited: start.elapsed(),
                             mysql_name: Some(name),
+                            sqlite_file: None,
                         });
                     }
                     Some(_) => {}
@@ -127,22 +145,59 @@ pub(crate) async fn acquire(
             }
         }
         Conn::Sqlite(c) => {
-            sqlx::raw_sql("PRAGMA busy_timeout = 100")
+            // Writers of the running service may hold SQLite's write lock
+            // briefly; wait for them as long as for another migrator.
+            let busy = timeout.as_millis().clamp(100, i32::MAX as u128);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {busy}")))
                 .execute(&mut *c)
                 .await
                 .map_err(Error::db("setting the SQLite busy timeout"))?;
+            let Some(db_path) = sqlite_file else {
+                return Ok(Held {
+                    waited: start.elapsed(),
+                    mysql_name: None,
+                    sqlite_file: None,
+                });
+            };
+            let path = sqlite_lock_path(db_path);
+            let io = |source| Error::Io {
+                path: path.clone(),
+                source,
+            };
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
             loop {
-                match sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *c).await {
-                    Ok(_) => {
+                match file.try_lock() {
+                    Ok(()) => {
+                        let me = format!(
+                            "pid {} on host {}",
+                            std::process::id(),
+                            crate::audit::host_name()
+                        );
+                        file.set_len(0).map_err(io)?;
+                        file.rewind().map_err(io)?;
+                        file.write_all(me.as_bytes()).map_err(io)?;
                         return Ok(Held {
                             waited: start.elapsed(),
                             mysql_name: None,
+                            sqlite_file: Some(file),
                         });
                     }
-                    Err(err) if is_sqlite_busy(&err) => {
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        let mut text = String::new();
+                        let _ = std::fs::File::open(&path)
+                            .and_then(|mut f| f.read_to_string(&mut text));
+                        let holder = Some(if text.trim().is_empty() {
+                            format!("another migrator (lock file {})", path.display())
+                        } else {
+                            format!("{} (lock file {})", text.trim(), path.display())
+                        });
                         let now = Instant::now();
-                        let holder =
-                            Some("another SQLite connection (SQLite cannot tell which)".to_owned());
                         if now >= deadline {
                             return Err(Error::LockTimeout {
                                 waited: now - start,
@@ -152,27 +207,10 @@ pub(crate) async fn acquire(
                         report(&holder, now);
                         tokio::time::sleep(poll.min(deadline - now)).await;
                     }
-                    Err(err) => {
-                        return Err(Error::Database {
-                            context: "taking the migration lock with BEGIN IMMEDIATE".into(),
-                            source: err,
-                        });
-                    }
+                    Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
                 }
             }
         }
-    }
-}
-
-fn is_sqlite_busy(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            // SQLITE_BUSY = 5, SQLITE_LOCKED = 6 (extended codes keep the low byte).
-            db.code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 5 | 6))
-        }
-        _ => false,
     }
 }
 
@@ -204,14 +242,60 @@ pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
                 });
             }
         }
-        Conn::Sqlite(c) => {
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut *c)
-                .await
-                .map_err(Error::db("committing the SQLite migration transaction"))?;
+        Conn::Sqlite(_) => {
+            if let Some(file) = held.sqlite_file {
+                // Emptied first, so a waiter never reports a finished holder.
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+            }
         }
     }
     Ok(())
+}
+
+/// Whether another migrator holds the lock right now (read-only: the lock
+/// is not taken).
+pub(crate) async fn held_elsewhere(
+    conn: &mut Conn,
+    sqlite_file: Option<&Path>,
+) -> Result<bool, Error> {
+    match conn {
+        Conn::Postgres(c) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() \
+               AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1 \
+               AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))",
+        )
+        .bind(PG_LOCK_KEY)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(Error::db("reading the migration lock's holder")),
+        Conn::MySql(c) => {
+            let holder: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(IS_USED_LOCK(CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))) AS SIGNED)",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::db("reading the migration lock's holder"))?;
+            Ok(holder.is_some())
+        }
+        Conn::Sqlite(_) => {
+            let Some(db) = sqlite_file else {
+                return Ok(false);
+            };
+            let Ok(file) = std::fs::File::open(sqlite_lock_path(db)) else {
+                return Ok(false);
+            };
+            Ok(match file.try_lock_shared() {
+                Ok(()) => {
+                    let _ = file.unlock();
+                    false
+                }
+                Err(std::fs::TryLockError::WouldBlock) => true,
+                Err(std::fs::TryLockError::Error(_)) => false,
+            })
+        }
+    }
 }
 
 async fn pg_holder(c: &mut sqlx::PgConnection) -> Option<String> {

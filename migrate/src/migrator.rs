@@ -4,35 +4,66 @@
 use std::time::Duration;
 
 use appenv_config::AppEnv;
-use refinery_core::Target;
 use refinery_core::traits::r#async::AsyncMigrate;
 use serde::Serialize;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
+use crate::apply::{self, Script};
 use crate::audit::{self, Actor, Record};
 use crate::backend::{Backend, Conn, Database, IntoDatabase};
 use crate::config::DatabaseConfig;
+use crate::dirty;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::lint::{self, Finding};
 use crate::lock;
-use crate::source::Migrations;
+use crate::source::{MigrationFile, Migrations};
 use crate::status::Status;
 
 const HISTORY_TABLE: &str = "refinery_schema_history";
 
-/// What `up` or `baseline` did.
-#[derive(Debug, Clone, Serialize)]
+/// What `up`, `baseline`, `repair` or `down` did.
+#[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct UpReport {
-    /// Versions applied (or recorded, for baseline) by this run.
+    /// Versions applied (or recorded, for baseline and `repair
+    /// mark-applied`) by this run.
     pub applied: Vec<i64>,
-    /// Their files.
+    /// Versions reverted (`down`) or whose dirty mark was cleared (`repair
+    /// clear`).
+    pub reverted: Vec<i64>,
+    /// Files of the versions acted on.
     pub files: Vec<String>,
     /// How long the lock took.
     pub lock_wait_ms: u64,
-    /// Lint findings on the applied migrations that did not block.
+    /// Allowed lint findings on the applied migrations, with their reasons.
     pub warnings: Vec<String>,
+}
+
+/// What `repair` does with a migration that stopped part-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RepairAction {
+    /// The rest of the migration was finished by hand: record it as applied
+    /// (for an interrupted `down`: record it as reverted).
+    MarkApplied,
+    /// The partial changes were reverted by hand: clear the mark, so the
+    /// migration is pending again (for `down`: still applied).
+    Clear,
+}
+
+/// Why `plan` (and `up`) refuses, in a form for JSON.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The error kind (`dirty`, `divergent`, `lint`, …).
+    pub kind: &'static str,
+    /// The exit code `up` returns.
+    pub exit_code: i32,
+    /// The message `up` prints.
+    pub message: String,
 }
 
 /// A pending migration with its SQL and lint, as `plan` shows it.
@@ -49,7 +80,8 @@ pub struct PlannedMigration {
     pub sql: String,
     /// Lint findings.
     pub findings: Vec<Finding>,
-    /// `true` when `up` in this environment refuses it.
+    /// `true` when a finding is not allowed: `up` refuses it, in every
+    /// environment.
     pub refused: bool,
 }
 
@@ -63,6 +95,18 @@ pub struct Plan {
     pub status: Status,
     /// Pending migrations in order.
     pub migrations: Vec<PlannedMigration>,
+    /// What `up` would refuse with, before applying anything (`None`: it
+    /// would apply `migrations`).
+    pub refusal: Option<Refusal>,
+}
+
+impl Plan {
+    /// The exit code `up --yes` would return before applying anything.
+    pub fn exit_code(&self) -> i32 {
+        self.refusal
+            .as_ref()
+            .map_or(crate::error::exit::OK, |r| r.exit_code)
+    }
 }
 
 /// What [`run_startup`] did.
@@ -177,15 +221,37 @@ impl Migrator {
         self.env
     }
 
-    /// Lints every migration for this database's dialect.
+    /// Lints every migration for this database's dialect (the `lint`
+    /// command without a database; `up`, `plan` and startup lint pending
+    /// migrations only).
     pub fn lint(&self) -> Vec<Finding> {
         lint::lint_all(self.database.backend(), &self.migrations)
     }
 
-    async fn read_status(&self, conn: &mut Conn, in_tx: bool) -> Result<Status, Error> {
+    /// Lints the migrations not yet applied, so a new rule never blocks
+    /// history that is already applied.
+    pub async fn lint_pending(&self) -> Result<Vec<Finding>, Error> {
+        let status = self.status().await?;
+        Ok(self.pending_findings(&status))
+    }
+
+    fn pending_findings(&self, status: &Status) -> Vec<Finding> {
+        let backend = self.database.backend();
+        status
+            .pending
+            .iter()
+            .filter_map(|p| self.migrations.get(p.version))
+            .flat_map(|m| lint::lint(backend, m))
+            .collect()
+    }
+
+    /// `locked`: this migrator holds the lock, so every dirty mark is left
+    /// over from a run that stopped. Otherwise a mark whose migrator still
+    /// holds the lock is a run in progress, not a partial apply.
+    async fn read_status(&self, conn: &mut Conn, locked: bool) -> Result<Status, Error> {
         let exists = conn.history_exists().await?;
         let applied = if exists {
-            let mut driver = Driver::new(conn, in_tx);
+            let mut driver = Driver::new(conn);
             driver
                 .get_applied_migrations(HISTORY_TABLE)
                 .await
@@ -193,15 +259,24 @@ impl Migrator {
         } else {
             Vec::new()
         };
-        Ok(Status::compare(
-            self.database.backend(),
-            exists,
-            &self.migrations,
-            &applied,
-        ))
+        let mut status =
+            Status::compare(self.database.backend(), exists, &self.migrations, &applied);
+        status.dirty = dirty::read(conn).await?;
+        status.invalid_indexes = dirty::invalid_indexes(conn).await?;
+        if !locked && !status.dirty.is_empty() {
+            let sqlite_file = self.database.sqlite_file();
+            if lock::held_elsewhere(conn, sqlite_file.as_deref()).await? {
+                status.in_progress = std::mem::take(&mut status.dirty);
+                // An index a running CREATE INDEX CONCURRENTLY builds is
+                // invalid until it finishes.
+                status.invalid_indexes.clear();
+            }
+        }
+        Ok(status)
     }
 
-    /// Reads the history and compares it with this binary's migrations.
+    /// Reads the history and compares it with this binary's migrations,
+    /// dirty state included. Reads only: no lock, no audit row, no DDL.
     pub async fn status(&self) -> Result<Status, Error> {
         let mut conn = self.database.connect().await?;
         let status = self.read_status(&mut conn, false).await;
@@ -213,7 +288,44 @@ impl Migrator {
         Ok(status)
     }
 
-    /// The status plus each pending migration's SQL and lint.
+    /// The readiness check: fails while migrations are pending, divergent,
+    /// missing or dirty (a partial apply, an invalid index); migrations
+    /// newer than this binary pass. Reads only, like [`status`](Migrator::status).
+    pub async fn readiness(&self) -> Result<Status, Error> {
+        let status = self.status().await?;
+        match status.problems() {
+            Some(problems) => Err(Error::Verify(problems)),
+            None => Ok(status),
+        }
+    }
+
+    /// The checks `up` makes before applying anything, in this order: dirty
+    /// state, divergent/missing/out-of-order migrations, lint of the pending
+    /// migrations (the same in every environment). Returns the allowed
+    /// findings as warnings.
+    fn preflight(&self, status: &Status) -> Result<Vec<String>, Error> {
+        for w in status.warnings() {
+            tracing::warn!("{w}");
+        }
+        if let Some(problems) = status
+            .problems()
+            .filter(|p| p.is_dirty() || p.is_divergent())
+        {
+            return Err(Error::Verify(problems));
+        }
+        let (allowed, refused): (Vec<_>, Vec<_>) = self
+            .pending_findings(status)
+            .into_iter()
+            .partition(|f| f.allowed.is_some());
+        if !refused.is_empty() {
+            return Err(Error::Lint { findings: refused });
+        }
+        Ok(allowed.iter().map(ToString::to_string).collect())
+    }
+
+    /// The status, each pending migration's SQL and lint, and what `up`
+    /// would refuse with: `plan` runs every check `up` runs, without the
+    /// writes ([`Plan::exit_code`] is the code `up` would return).
     pub async fn plan(&self) -> Result<Plan, Error> {
         let status = self.status().await?;
         let backend = self.database.backend();
@@ -228,23 +340,28 @@ impl Migrator {
                     file: file.file().to_owned(),
                     no_transaction: file.no_transaction(),
                     sql: file.sql().to_owned(),
-                    refused: self.env.is_production()
-                        && findings.iter().any(|f| f.allowed.is_none()),
+                    refused: findings.iter().any(|f| f.allowed.is_none()),
                     findings,
                 }
             })
             .collect();
+        let refusal = self.preflight(&status).err().map(|err| Refusal {
+            kind: err.kind(),
+            exit_code: err.exit_code(),
+            message: err.to_string(),
+        });
         Ok(Plan {
             env: self.env,
             status,
             migrations,
+            refusal,
         })
     }
 
-    /// Fails with [`Error::Verify`] when migrations are pending, divergent
-    /// or missing; migrations newer than this binary are allowed with a
-    /// warning. Writes an audit row (best effort: a read-only role still
-    /// verifies).
+    /// Fails with [`Error::Verify`] when migrations are pending, divergent,
+    /// missing or dirty; migrations newer than this binary are allowed with
+    /// a warning. Writes one audit row (best effort: a read-only role still
+    /// verifies) and no DDL unless the audit table is missing.
     pub async fn verify(&self) -> Result<Status, Error> {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
@@ -277,6 +394,27 @@ impl Migrator {
         result
     }
 
+    /// Writes the audit row of a command refused before it ran (a production
+    /// confirmation that was not given).
+    pub(crate) async fn audit_refused(&self, action: &str, err: &Error) {
+        let started = OffsetDateTime::now_utc();
+        match self.database.connect().await {
+            Ok(mut conn) => {
+                self.audit(
+                    &mut conn,
+                    action,
+                    started,
+                    Duration::ZERO,
+                    (Vec::new(), Vec::new()),
+                    Err(err),
+                )
+                .await;
+                conn.close().await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not write the migration audit row"),
+        }
+    }
+
     async fn audit(
         &self,
         conn: &mut Conn,
@@ -290,7 +428,7 @@ impl Migrator {
             return;
         }
         let outcome = match result {
-            Ok(_) if action == "up" && versions.is_empty() => "noop",
+            Ok(_) if versions.is_empty() && action != "verify" => "noop",
             Ok(_) => "success",
             Err(e) => e.kind(),
         };
@@ -308,8 +446,8 @@ impl Migrator {
         };
         let mut written = audit::write(conn, &record).await;
         if written.is_err() {
-            // CREATE TABLE IF NOT EXISTS races on Postgres when replicas
-            // verify at once; the second try finds the table.
+            // Replicas creating the table at once race on Postgres; the
+            // second try finds it.
             tokio::time::sleep(Duration::from_millis(50)).await;
             written = audit::write(conn, &record).await;
         }
@@ -347,12 +485,15 @@ impl Migrator {
         Ok(())
     }
 
-    /// Applies pending migrations under the lock. Refuses divergent,
-    /// missing and out-of-order migrations, and, in production, migrations
-    /// the lint flags unless annotated `-- appenv:allow-destructive`.
+    /// Applies pending migrations under the lock, each as written (in a
+    /// transaction unless its first line is `-- appenv:no-transaction`).
+    /// Refuses, before applying anything, a dirty database (exit 9),
+    /// divergent, missing and out-of-order migrations (exit 4), and pending
+    /// migrations with lint findings not allowed by `-- appenv:allow`
+    /// (exit 5), in every environment.
     pub async fn up(&self) -> Result<UpReport, Error> {
-        self.locked("up", |this, conn, in_tx, status| {
-            Box::pin(this.apply(conn, in_tx, status, Target::Latest))
+        self.locked("up", |this, conn, status| {
+            Box::pin(this.apply(conn, status))
         })
         .await
     }
@@ -367,7 +508,7 @@ impl Migrator {
                 "this binary has no migration with version {version}"
             )));
         }
-        self.locked("baseline", move |this, conn, in_tx, status| {
+        self.locked("baseline", move |this, conn, status| {
             Box::pin(async move {
                 if let Some(last) = status.applied.last() {
                     return Err(Error::Baseline(format!(
@@ -375,14 +516,181 @@ impl Migrator {
                         last.version, last.file
                     )));
                 }
-                let target = i32::try_from(version)
-                    .map_err(|_| Error::Baseline(format!("version {version} is out of range")))?;
-                #[allow(clippy::useless_conversion)]
-                let target = Target::FakeVersion(target.into());
-                this.apply(conn, in_tx, status, target).await
+                ensure_history(conn, &status).await?;
+                let files: Vec<&MigrationFile> =
+                    this.migrations.iter().filter(|m| m.version() <= version).collect();
+                let mut sql: Vec<String> = files.iter().map(|m| history_insert(m)).collect();
+                sql.insert(0, "BEGIN".into());
+                sql.push("COMMIT".into());
+                for s in &sql {
+                    conn.run(s)
+                        .await
+                        .map_err(Error::db("recording the baseline in refinery_schema_history"))?;
+                }
+                Ok(UpReport {
+                    applied: files.iter().map(|m| m.version()).collect(),
+                    files: files.iter().map(|m| m.file().to_owned()).collect(),
+                    ..UpReport::default()
+                })
             })
         })
         .await
+    }
+
+    /// Resolves a dirty database after a manual fix: records the migration
+    /// that stopped part-way as applied ([`RepairAction::MarkApplied`]) or
+    /// clears its mark ([`RepairAction::Clear`]). Audited; refused when
+    /// nothing is dirty. An invalid Postgres index is fixed by dropping or
+    /// rebuilding it, not by `repair`.
+    pub async fn repair(&self, action: RepairAction) -> Result<UpReport, Error> {
+        self.locked("repair", move |this, conn, status| {
+            Box::pin(async move {
+                if status.dirty.is_empty() {
+                    let mut why = "nothing is dirty".to_owned();
+                    if let Some(i) = status.invalid_indexes.first() {
+                        why.push_str(&format!(
+                            "; the invalid index {i} is fixed with DROP INDEX CONCURRENTLY {i} (then `up`) or REINDEX INDEX CONCURRENTLY {i}"
+                        ));
+                    }
+                    return Err(Error::Repair(why));
+                }
+                let mut report = UpReport::default();
+                for d in &status.dirty {
+                    let applied = status.applied.iter().any(|a| a.version == d.version);
+                    let mut sql = vec!["BEGIN".to_owned()];
+                    match (action, d.action.as_str()) {
+                        (RepairAction::MarkApplied, "down") => {
+                            sql.push(history_delete(d.version));
+                            report.reverted.push(d.version);
+                        }
+                        (RepairAction::MarkApplied, _) => {
+                            let file = this.migrations.get(d.version).ok_or_else(|| {
+                                Error::Repair(format!(
+                                    "version {} ({}) is not a migration of this binary; run repair with the release that ran it",
+                                    d.version, d.file
+                                ))
+                            })?;
+                            if !applied {
+                                ensure_history(conn, &status).await?;
+                                sql.push(history_insert(file));
+                            }
+                            report.applied.push(d.version);
+                        }
+                        (RepairAction::Clear, _) => report.reverted.push(d.version),
+                    }
+                    sql.push(format!(
+                        "DELETE FROM {} WHERE version = {}",
+                        dirty::STATE_TABLE,
+                        d.version
+                    ));
+                    sql.push("COMMIT".to_owned());
+                    for s in &sql {
+                        conn.run(s)
+                            .await
+                            .map_err(Error::db(format!("repairing version {}", d.version)))?;
+                    }
+                    report.files.push(d.file.clone());
+                    tracing::info!(version = d.version, file = %d.file, ?action, "dirty migration repaired");
+                }
+                Ok(report)
+            })
+        })
+        .await
+    }
+
+    /// Reverts applied migrations with their undo scripts
+    /// (`V{n}__{name}.down.sql`), newest first: the newest one, or with
+    /// `to = Some(v)` every applied version above `v`. Each runs as written
+    /// (in a transaction unless its first line is
+    /// `-- appenv:no-transaction`) and removes its history row. Refused up
+    /// front, naming the version, when one in range has no undo script or
+    /// is unknown to this binary, when the database is dirty or divergent,
+    /// and when an undo script has lint findings not allowed.
+    pub async fn down(&self, to: Option<i64>) -> Result<UpReport, Error> {
+        self.locked("down", move |this, conn, status| {
+            Box::pin(async move { this.revert(conn, status, to).await })
+        })
+        .await
+    }
+
+    async fn revert(
+        &self,
+        conn: &mut Conn,
+        status: Status,
+        to: Option<i64>,
+    ) -> Result<UpReport, Error> {
+        if let Some(problems) = status
+            .problems()
+            .filter(|p| p.is_dirty() || p.is_divergent())
+        {
+            return Err(Error::Verify(problems));
+        }
+        let mut applied: Vec<i64> = status.applied.iter().map(|a| a.version).collect();
+        applied.sort_unstable();
+        let range: Vec<i64> = match to {
+            Some(v) => applied.iter().rev().copied().filter(|a| *a > v).collect(),
+            None => applied.last().copied().into_iter().collect(),
+        };
+        if let Some(v) = to
+            && v != 0
+            && !applied.contains(&v)
+        {
+            return Err(Error::Down(format!(
+                "version {v} is not applied; --to names the version to keep (0 reverts everything)"
+            )));
+        }
+        let mut scripts = Vec::new();
+        for v in &range {
+            let Some(file) = self.migrations.get(*v) else {
+                return Err(Error::Down(format!(
+                    "version {v} is applied but this binary does not have it; run down with the release that applied it"
+                )));
+            };
+            if file.undo_sql().is_none() {
+                return Err(Error::Down(format!(
+                    "version {v} ({}) has no undo script {}; nothing was reverted",
+                    file.file(),
+                    file.undo_file()
+                )));
+            }
+            scripts.push(file);
+        }
+        let backend = self.database.backend();
+        let refused: Vec<Finding> = scripts
+            .iter()
+            .flat_map(|f| {
+                lint::lint_sql(
+                    backend,
+                    &f.undo_file(),
+                    f.undo_no_transaction(),
+                    f.undo_sql().unwrap_or_default(),
+                )
+            })
+            .filter(|f| f.allowed.is_none())
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::Lint { findings: refused });
+        }
+        let mut report = UpReport::default();
+        for file in scripts {
+            let undo_file = file.undo_file();
+            apply::run(
+                conn,
+                Script {
+                    file: &undo_file,
+                    version: file.version(),
+                    action: "down",
+                    sql: file.undo_sql().unwrap_or_default(),
+                    no_transaction: file.undo_no_transaction(),
+                    finish: vec![history_delete(file.version())],
+                },
+            )
+            .await?;
+            tracing::info!(migration = %file.file(), env = %self.env, "migration reverted");
+            report.reverted.push(file.version());
+            report.files.push(undo_file);
+        }
+        Ok(report)
     }
 
     async fn locked<F>(&self, action: &str, body: F) -> Result<UpReport, Error>
@@ -390,7 +698,6 @@ impl Migrator {
         F: for<'a> FnOnce(
             &'a Migrator,
             &'a mut Conn,
-            bool,
             Status,
         ) -> std::pin::Pin<
             Box<dyn Future<Output = Result<UpReport, Error>> + Send + 'a>,
@@ -398,9 +705,10 @@ impl Migrator {
     {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
+        let sqlite_file = self.database.sqlite_file();
         let result = async {
             self.session(&mut conn).await?;
-            lock::acquire(&mut conn, self.lock_wait, self.poll).await
+            lock::acquire(&mut conn, sqlite_file.as_deref(), self.lock_wait, self.poll).await
         }
         .await;
         let held = match result {
@@ -423,10 +731,9 @@ impl Migrator {
                 return Err(err);
             }
         };
-        let in_tx = conn.backend() == Backend::Sqlite;
         let lock_wait = held.waited;
-        let result = match self.read_status(&mut conn, in_tx).await {
-            Ok(status) => body(self, &mut conn, in_tx, status).await,
+        let result = match self.read_status(&mut conn, true).await {
+            Ok(status) => body(self, &mut conn, status).await,
             Err(err) => Err(err),
         };
         let result = result.map(|mut r| {
@@ -434,16 +741,20 @@ impl Migrator {
             r
         });
         let (versions, checksums) = match &result {
-            Ok(r) => (
-                r.applied.clone(),
-                r.applied
+            Ok(r) => {
+                let versions: Vec<i64> = r.applied.iter().chain(&r.reverted).copied().collect();
+                let checksums = versions
                     .iter()
                     .filter_map(|v| self.migrations.get(*v))
                     .map(|m| m.checksum().to_string())
-                    .collect(),
-            ),
+                    .collect();
+                (versions, checksums)
+            }
             Err(Error::MigrationFailed { file, .. }) => {
-                let failed = self.migrations.iter().find(|m| m.file() == file);
+                let failed = self
+                    .migrations
+                    .iter()
+                    .find(|m| m.file() == file || m.undo_file() == *file);
                 (
                     failed.map(|m| m.version()).into_iter().collect(),
                     failed
@@ -472,117 +783,74 @@ impl Migrator {
         Ok(report)
     }
 
-    async fn apply(
-        &self,
-        conn: &mut Conn,
-        in_tx: bool,
-        status: Status,
-        target: Target,
-    ) -> Result<UpReport, Error> {
-        for w in status.warnings() {
-            tracing::warn!("{w}");
-        }
-        if let Some(problems) = status.problems().filter(|p| p.is_divergent()) {
-            return Err(Error::Verify(problems));
-        }
-        let fake = matches!(target, Target::FakeVersion(_) | Target::Fake);
-        let backend = self.database.backend();
-        let mut warnings = Vec::new();
-        if !fake {
-            let findings: Vec<Finding> = status
-                .pending
-                .iter()
-                .filter_map(|p| self.migrations.get(p.version))
-                .flat_map(|m| lint::lint(backend, m))
-                .collect();
-            let (allowed, flagged): (Vec<_>, Vec<_>) =
-                findings.into_iter().partition(|f| f.allowed.is_some());
-            if self.env.is_production() && !flagged.is_empty() {
-                return Err(Error::Lint { findings: flagged });
-            }
-            for f in flagged.iter().chain(&allowed) {
-                if self.env == AppEnv::Local {
-                    tracing::info!("{f}");
-                } else {
-                    tracing::warn!("{f}");
-                }
-                warnings.push(f.to_string());
-            }
+    async fn apply(&self, conn: &mut Conn, status: Status) -> Result<UpReport, Error> {
+        let warnings = self.preflight(&status)?;
+        for w in &warnings {
+            tracing::info!("{w}");
         }
         if status.pending.is_empty() {
             return Ok(UpReport {
-                applied: Vec::new(),
-                files: Vec::new(),
-                lock_wait_ms: 0,
                 warnings,
+                ..UpReport::default()
             });
         }
-        let migrations = self.migrations.refinery();
-        let mut driver = Driver::new(conn, in_tx);
-        let outcome = driver
-            .migrate(&migrations, true, false, false, target, HISTORY_TABLE)
-            .await;
-        match outcome {
-            Ok(report) => {
-                let applied: Vec<i64> = if fake {
-                    status
-                        .pending
-                        .iter()
-                        .map(|p| p.version)
-                        .filter(|v| match target {
-                            Target::FakeVersion(t) => *v <= i64::from(t),
-                            _ => true,
-                        })
-                        .collect()
-                } else {
-                    report
-                        .applied_migrations()
-                        .iter()
-                        .map(|m| i64::from(m.version()))
-                        .collect()
-                };
-                let files = applied
-                    .iter()
-                    .filter_map(|v| self.migrations.get(*v))
-                    .map(|m| m.file().to_owned())
-                    .collect();
-                for file in &files {
-                    tracing::info!(migration = %file, env = %self.env, "migration applied");
-                }
-                Ok(UpReport {
-                    applied,
-                    files,
-                    lock_wait_ms: 0,
-                    warnings,
-                })
-            }
-            Err(err) => {
-                let done: Vec<i64> = err
-                    .report()
-                    .map(|r| {
-                        r.applied_migrations()
-                            .iter()
-                            .map(|m| i64::from(m.version()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let failed = status
-                    .pending
-                    .iter()
-                    .find(|p| !done.contains(&p.version))
-                    .map(|p| p.file.clone())
-                    .unwrap_or_else(|| "(unknown)".into());
-                let message = std::error::Error::source(&err)
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| err.to_string());
-                Err(Error::MigrationFailed {
-                    file: failed,
-                    message,
-                    source: Box::new(err),
-                })
-            }
+        ensure_history(conn, &status).await?;
+        let mut report = UpReport {
+            warnings,
+            ..UpReport::default()
+        };
+        for pending in &status.pending {
+            let Some(file) = self.migrations.get(pending.version) else {
+                continue;
+            };
+            apply::run(
+                conn,
+                Script {
+                    file: file.file(),
+                    version: file.version(),
+                    action: "up",
+                    sql: file.sql(),
+                    no_transaction: file.no_transaction(),
+                    finish: vec![history_insert(file)],
+                },
+            )
+            .await?;
+            tracing::info!(migration = %file.file(), env = %self.env, "migration applied");
+            report.applied.push(file.version());
+            report.files.push(file.file().to_owned());
         }
+        Ok(report)
     }
+}
+
+/// Creates refinery's history table (refinery's own DDL) when absent.
+async fn ensure_history(conn: &mut Conn, status: &Status) -> Result<(), Error> {
+    if status.history_table || conn.history_exists().await? {
+        return Ok(());
+    }
+    let sql = <Driver<'_> as AsyncMigrate>::assert_migrations_table_query(HISTORY_TABLE);
+    conn.run(&sql)
+        .await
+        .map_err(Error::db("creating refinery_schema_history"))
+}
+
+/// refinery's history row for `file`, applied now (the same INSERT
+/// refinery's drivers write).
+fn history_insert(file: &MigrationFile) -> String {
+    let applied_on = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    format!(
+        "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{}', '{}')",
+        file.version(),
+        file.name().replace('\'', "''"),
+        applied_on,
+        file.checksum()
+    )
+}
+
+fn history_delete(version: i64) -> String {
+    format!("DELETE FROM {HISTORY_TABLE} WHERE version = {version}")
 }
 
 /// The startup call: apply pending migrations when

@@ -9,8 +9,9 @@ use crate::error::Error;
 
 /// First-line annotation that runs a migration outside a transaction.
 pub const NO_TRANSACTION: &str = "-- appenv:no-transaction";
-/// Annotation that allows a migration the lint flags, with a reason.
-pub const ALLOW_DESTRUCTIVE: &str = "-- appenv:allow-destructive";
+/// Comment annotation, directly before a statement, that allows one lint
+/// rule for that statement: `-- appenv:allow <rule-id> <reason>`.
+pub const ALLOW: &str = "-- appenv:allow";
 
 /// One migration file.
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ pub struct MigrationFile {
     file: String,
     path: Option<PathBuf>,
     sql: String,
+    undo: Option<String>,
 }
 
 impl MigrationFile {
@@ -37,6 +39,7 @@ impl MigrationFile {
             migration,
             path: None,
             sql,
+            undo: None,
         })
     }
 
@@ -47,6 +50,7 @@ impl MigrationFile {
             migration: migration.clone(),
             path: None,
             sql,
+            undo: None,
         }
     }
 
@@ -85,10 +89,26 @@ impl MigrationFile {
         is_no_transaction(&self.sql)
     }
 
-    /// The reason given by `-- appenv:allow-destructive <reason>`, if the
-    /// file carries that annotation.
-    pub fn allow_destructive(&self) -> Option<&str> {
-        allow_destructive_reason(&self.sql)
+    /// Adds the undo script (`V{n}__{name}.down.sql`) that `down` runs to
+    /// revert this migration. It is not part of refinery's checksum.
+    pub fn with_undo(mut self, sql: impl Into<String>) -> MigrationFile {
+        self.undo = Some(sql.into());
+        self
+    }
+
+    /// The undo script, if the migration has one.
+    pub fn undo_sql(&self) -> Option<&str> {
+        self.undo.as_deref()
+    }
+
+    /// The undo script's file name (`V3__add_x.down.sql`).
+    pub fn undo_file(&self) -> String {
+        undo_name(&self.file)
+    }
+
+    /// `true` when the undo script's first line is `-- appenv:no-transaction`.
+    pub fn undo_no_transaction(&self) -> bool {
+        self.undo.as_deref().is_some_and(is_no_transaction)
     }
 
     #[cfg(test)]
@@ -113,13 +133,9 @@ pub(crate) fn is_no_transaction(sql: &str) -> bool {
         .is_some_and(|line| line.trim() == NO_TRANSACTION)
 }
 
-pub(crate) fn allow_destructive_reason(sql: &str) -> Option<&str> {
-    sql.lines().find_map(|line| {
-        line.trim()
-            .strip_prefix(ALLOW_DESTRUCTIVE)
-            .map(str::trim)
-            .filter(|reason| !reason.is_empty())
-    })
+/// `V3__add_x.sql` → `V3__add_x.down.sql`.
+fn undo_name(file: &str) -> String {
+    format!("{}.down.sql", file.strip_suffix(".sql").unwrap_or(file))
 }
 
 /// The migrations this binary knows, sorted by version.
@@ -192,7 +208,18 @@ impl Migrations {
             file.path = Some(path);
             files.push(file);
         }
-        let migrations = Migrations::from_files(files);
+        let mut migrations = Migrations::from_files(files);
+        for path in undo_scripts(dir).map_err(io_err)? {
+            let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            migrations = migrations.with_undo(name, sql)?;
+        }
         if let Some(pair) = migrations
             .files
             .windows(2)
@@ -208,6 +235,42 @@ impl Migrations {
             });
         }
         Ok(migrations)
+    }
+
+    /// Attaches an undo script by its file name (`V3__add_x.down.sql`) to
+    /// the migration it reverts, for migrations embedded with refinery's
+    /// `embed_migrations!` (which ignores `.down.sql` files; see
+    /// [`undo_scripts!`](crate::undo_scripts)). Fails when no migration of
+    /// the set has that name.
+    pub fn with_undo(
+        mut self,
+        file_name: &str,
+        sql: impl Into<String>,
+    ) -> Result<Migrations, Error> {
+        let target = self.files.iter_mut().find(|f| f.undo_file() == file_name);
+        match target {
+            Some(f) => {
+                f.undo = Some(sql.into());
+                Ok(self)
+            }
+            None => Err(Error::InvalidMigration {
+                file: file_name.to_owned(),
+                message: format!(
+                    "an undo script needs its migration `{}` beside it",
+                    file_name.replace(".down.sql", ".sql")
+                ),
+            }),
+        }
+    }
+
+    /// [`with_undo`](Migrations::with_undo) for several scripts.
+    pub fn with_undo_scripts<'a>(
+        self,
+        scripts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Migrations, Error> {
+        scripts
+            .into_iter()
+            .try_fold(self, |m, (name, sql)| m.with_undo(name, sql))
     }
 
     /// The migrations, by version.
@@ -229,10 +292,66 @@ impl Migrations {
     pub fn get(&self, version: i64) -> Option<&MigrationFile> {
         self.files.iter().find(|f| f.version() == version)
     }
+}
 
-    pub(crate) fn refinery(&self) -> Vec<Migration> {
-        self.files.iter().map(|f| f.migration.clone()).collect()
+/// `V{n}__{name}.down.sql` files under `dir` (refinery's pattern does not
+/// match them, so refinery ignores them).
+fn undo_scripts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(stem) = name.strip_suffix(".down.sql") else {
+                continue;
+            };
+            let valid = stem
+                .strip_prefix(['V', 'U'])
+                .and_then(|rest| rest.split_once("__"))
+                .is_some_and(|(v, n)| {
+                    !v.is_empty()
+                        && v.chars().all(|c| c.is_ascii_digit())
+                        && !n.is_empty()
+                        && n.chars().all(|c| c.is_alphanumeric() || c == '_')
+                });
+            if valid {
+                out.push(path);
+            }
+        }
     }
+    out.sort();
+    Ok(out)
+}
+
+/// Undo scripts of an embedded migration set, read at compile time from a
+/// directory relative to the crate root; pass the result to
+/// [`Migrations::with_undo_scripts`]. refinery's `embed_migrations!` ignores
+/// `.down.sql` files, so name each one:
+///
+/// ```
+/// use appenv_migrate::Migrations;
+///
+/// mod embedded {
+///     refinery::embed_migrations!("tests/migrations");
+/// }
+/// let migrations = Migrations::embedded(&embedded::migrations::runner())
+///     .with_undo_scripts(appenv_migrate::undo_scripts!("tests/migrations": "V3__order_note.down.sql"))
+///     .unwrap();
+/// assert!(migrations.get(3).unwrap().undo_sql().is_some());
+/// ```
+#[macro_export]
+macro_rules! undo_scripts {
+    ($dir:literal : $($file:literal),* $(,)?) => {
+        [$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $file)))),*]
+    };
 }
 
 #[cfg(test)]
@@ -243,21 +362,36 @@ mod tests {
     fn annotations_are_read() {
         let f = MigrationFile::new(
             "V2__idx.sql",
-            "-- appenv:no-transaction\n-- appenv:allow-destructive backfilled in V1\nCREATE INDEX CONCURRENTLY i ON t (a);",
+            "-- appenv:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);",
         )
         .unwrap();
         assert!(f.no_transaction());
-        assert_eq!(f.allow_destructive(), Some("backfilled in V1"));
         assert_eq!(f.file(), "V2__idx.sql");
+        assert_eq!(f.undo_file(), "V2__idx.down.sql");
         assert_eq!(f.version(), 2);
 
-        let g = MigrationFile::new(
-            "V3__x",
-            "SELECT 1;\n-- appenv:no-transaction\n-- appenv:allow-destructive",
-        )
-        .unwrap();
+        let g = MigrationFile::new("V3__x", "SELECT 1;\n-- appenv:no-transaction").unwrap();
         assert!(!g.no_transaction(), "only the first line counts");
-        assert_eq!(g.allow_destructive(), None, "a reason is required");
+    }
+
+    #[test]
+    fn undo_scripts_are_read_beside_their_migration_and_refinery_ignores_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE a (x INT);").unwrap();
+        std::fs::write(dir.path().join("V1__a.down.sql"), "DROP TABLE a;").unwrap();
+        std::fs::write(dir.path().join("V2__b.sql"), "CREATE TABLE b (x INT);").unwrap();
+        let m = Migrations::from_dir(dir.path()).unwrap();
+        assert_eq!(m.len(), 2, "the undo script is not a migration");
+        assert_eq!(m.get(1).unwrap().undo_sql(), Some("DROP TABLE a;"));
+        assert_eq!(m.get(2).unwrap().undo_sql(), None);
+        let found = refinery_core::find_migration_files(dir.path(), MigrationType::Sql)
+            .unwrap()
+            .count();
+        assert_eq!(found, 2, "refinery's own file pattern ignores .down.sql");
+
+        std::fs::write(dir.path().join("V9__orphan.down.sql"), "SELECT 1;").unwrap();
+        let err = Migrations::from_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("V9__orphan.down.sql"), "{err}");
     }
 
     #[test]

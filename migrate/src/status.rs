@@ -7,6 +7,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::backend::Backend;
+use crate::dirty::DirtyMigration;
 use crate::source::{Migrations, file_name_of};
 
 /// One row of `refinery_schema_history`.
@@ -89,6 +90,16 @@ pub struct Status {
     /// Applied migrations newer than anything this binary knows: a newer
     /// release migrated ahead (allowed, so rolling deploys work).
     pub future: Vec<AppliedMigration>,
+    /// Migrations that stopped part-way (a failure or a kill during a
+    /// migration that cannot roll back). `up` refuses until `repair`.
+    pub dirty: Vec<DirtyMigration>,
+    /// Postgres: indexes left invalid (`pg_index.indisvalid` false), as a
+    /// failed or killed `CREATE INDEX CONCURRENTLY` leaves them.
+    pub invalid_indexes: Vec<String>,
+    /// Migrations being applied right now by another migrator (their
+    /// progress mark exists and that migrator holds the lock): not a
+    /// problem, so readiness of running replicas holds during a release.
+    pub in_progress: Vec<DirtyMigration>,
 }
 
 impl Serialize for Backend {
@@ -118,6 +129,9 @@ impl Status {
             divergent: Vec::new(),
             missing: Vec::new(),
             future: Vec::new(),
+            dirty: Vec::new(),
+            invalid_indexes: Vec::new(),
+            in_progress: Vec::new(),
         };
         for row in &applied {
             match local.get(row.version) {
@@ -150,32 +164,46 @@ impl Status {
         status
     }
 
-    /// `true` when nothing is pending, divergent or missing (future
+    /// `true` when nothing is pending, divergent, missing or dirty (future
     /// migrations are fine).
     pub fn is_current(&self) -> bool {
-        self.pending.is_empty() && self.divergent.is_empty() && self.missing.is_empty()
+        self.pending.is_empty()
+            && self.divergent.is_empty()
+            && self.missing.is_empty()
+            && !self.is_dirty()
     }
 
-    /// The problems `verify` fails on, if any.
+    /// `true` when a migration stopped part-way or an index is invalid.
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty() || !self.invalid_indexes.is_empty()
+    }
+
+    /// The problems `verify` (and readiness) fail on, if any.
     pub fn problems(&self) -> Option<Problems> {
         (!self.is_current()).then(|| Problems {
             pending: self.pending.clone(),
             divergent: self.divergent.clone(),
             missing: self.missing.clone(),
+            dirty: self.dirty.clone(),
+            invalid_indexes: self.invalid_indexes.clone(),
         })
     }
 
-    /// Warnings worth logging: future migrations.
+    /// Warnings worth logging: future migrations, migrations in progress.
     pub fn warnings(&self) -> Vec<String> {
-        self.future
-            .iter()
-            .map(|f| {
-                format!(
-                    "database has migration {} ({}) that this binary does not know; a newer release migrated ahead",
-                    f.version, f.file
-                )
-            })
-            .collect()
+        let future = self.future.iter().map(|f| {
+            format!(
+                "database has migration {} ({}) that this binary does not know; a newer release migrated ahead",
+                f.version, f.file
+            )
+        });
+        let running = self.in_progress.iter().map(|d| {
+            format!(
+                "migration {} ({}) is being applied by another migrator (statement {} of {})",
+                d.version, d.file, d.statement, d.statements
+            )
+        });
+        future.chain(running).collect()
     }
 }
 
@@ -189,9 +217,18 @@ pub struct Problems {
     pub divergent: Vec<DivergentMigration>,
     /// Applied, but the file is gone.
     pub missing: Vec<AppliedMigration>,
+    /// Stopped part-way.
+    pub dirty: Vec<DirtyMigration>,
+    /// Postgres indexes left invalid.
+    pub invalid_indexes: Vec<String>,
 }
 
 impl Problems {
+    /// `true` when the database is dirty (exit code 9 before anything else).
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty() || !self.invalid_indexes.is_empty()
+    }
+
     /// `true` when a file diverges from or is missing for the database (as
     /// opposed to merely pending).
     pub fn is_divergent(&self) -> bool {
@@ -204,6 +241,18 @@ impl Problems {
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "migrations are not current:")?;
+        for d in &self.dirty {
+            write!(
+                f,
+                "\n  dirty: {d}; finish or revert it by hand, then run `appenv-migrate repair mark-applied` (finished) or `repair clear` (reverted)"
+            )?;
+        }
+        for i in &self.invalid_indexes {
+            write!(
+                f,
+                "\n  dirty: index {i} is invalid (a CREATE INDEX CONCURRENTLY failed or was killed); drop it with DROP INDEX CONCURRENTLY {i} (or REINDEX INDEX CONCURRENTLY {i})"
+            )?;
+        }
         for d in &self.divergent {
             write!(
                 f,

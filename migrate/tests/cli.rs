@@ -355,3 +355,236 @@ fn usage_errors_exit_2() {
     let (code, _, _) = run(None, dir.path(), &["frobnicate"]);
     assert_eq!(code, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_non_transactional_mariadb_migration_is_reported_dirty_after_restart() {
+    let Some(db) = TestDb::new(Kind::MySql).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "V1__base.sql",
+        "CREATE TABLE base (id INTEGER PRIMARY KEY);\n",
+    );
+    write(
+        dir.path(),
+        "V2__slow.sql",
+        "-- appenv:no-transaction\nCREATE TABLE first_half (id INTEGER PRIMARY KEY);\nSELECT SLEEP(60);\nCREATE TABLE second_half (id INTEGER PRIMARY KEY);\n",
+    );
+    let mut child = cmd(Some(&db.url), dir.path(), &["up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sleeper = loop {
+        let ids = db
+            .query_strings("SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%' AND DB = DATABASE()")
+            .await;
+        if let Some(id) = ids.into_iter().next() {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow statement never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // While it runs, other processes see a migration in progress, not a
+    // dirty database: running replicas stay ready during a release.
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "status"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["dirty"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["result"]["in_progress"][0]["version"], 2, "{doc}");
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "verify"]);
+    assert_eq!(code, 3, "pending, not dirty: {doc}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server finds out about the dead client when the statement ends;
+    // end it now, as a DBA (or the server's timeouts) would.
+    db.exec(&format!("KILL {sleeper}")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !db
+        .query_strings("SELECT CAST(IS_FREE_LOCK(CONCAT('appenv_migrate:', DATABASE())) AS CHAR)")
+        .await
+        .contains(&"1".to_owned())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the killed session kept the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A new process (the restarted release job) reports it.
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "status"]);
+    assert_eq!(code, 0, "{doc}");
+    let dirty = &doc["result"]["dirty"][0];
+    assert_eq!(dirty["version"], 2, "{doc}");
+    assert_eq!(dirty["statement"], 2, "{doc}");
+    assert_eq!(dirty["line"], 3, "{doc}");
+    assert_eq!(
+        dirty["error"],
+        serde_json::Value::Null,
+        "killed, not failed: {doc}"
+    );
+    let (code, _, stderr) = run(Some(&db.url), dir.path(), &["status"]);
+    assert_eq!(code, 0);
+    assert!(stderr.is_empty() || !stderr.contains("error"), "{stderr}");
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "up"]);
+    assert_eq!(code, 9, "{doc}");
+    assert_eq!(doc["error"]["kind"], "dirty");
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "plan"]);
+    assert_eq!(code, 9, "plan agrees with up: {doc}");
+    let (code, _, stderr) = run(Some(&db.url), dir.path(), &["verify"]);
+    assert_eq!(code, 9);
+    assert!(
+        stderr.contains(
+            "dirty: version 2 (V2__slow.sql) stopped at statement 2 of 3 (V2__slow.sql:3)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("killed"), "{stderr}");
+
+    // Finished by hand, then repaired (production needs the confirmation).
+    db.exec("CREATE TABLE second_half (id INTEGER PRIMARY KEY)")
+        .await;
+    let (code, doc, _) = run(
+        Some(&db.url),
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "--env",
+            "production",
+            "repair",
+            "mark-applied",
+        ],
+    );
+    assert_eq!(code, 8, "{doc}");
+    let refused = db
+        .query_strings("SELECT action FROM appenv_migration_audit WHERE outcome = 'refused'")
+        .await;
+    assert_eq!(
+        refused,
+        vec!["repair".to_owned()],
+        "a refused confirmation is audited"
+    );
+    let (code, doc, _) = run(
+        Some(&db.url),
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "--env",
+            "production",
+            "repair",
+            "mark-applied",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["applied"], serde_json::json!([2]));
+    let (code, doc, _) = run(Some(&db.url), dir.path(), &["--format", "json", "verify"]);
+    assert_eq!(code, 0, "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_down_and_baseline_need_confirmation_and_json_errors_point_into_the_file() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let dir = three_migrations();
+    write(
+        dir.path(),
+        "V3__table_3.down.sql",
+        "-- appenv:allow drop-table undoes V3\nDROP TABLE t3;\n",
+    );
+    let url = Some(db.url.as_str());
+    let (code, doc, _) = run(
+        url,
+        dir.path(),
+        &["--format", "json", "--env", "production", "baseline", "1"],
+    );
+    assert_eq!(code, 8, "{doc}");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "up"]);
+    assert_eq!(code, 0, "{doc}");
+
+    let (code, doc, _) = run(
+        url,
+        dir.path(),
+        &["--format", "json", "--env", "production", "down"],
+    );
+    assert_eq!(code, 8, "{doc}");
+    assert_eq!(doc["error"]["kind"], "refused");
+    let (code, doc, _) = run(
+        url,
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "--env",
+            "production",
+            "down",
+            "--to",
+            "1",
+        ],
+    );
+    assert_eq!(code, 8, "{doc}");
+    let refused = db
+        .query_strings(
+            "SELECT action FROM appenv_migration_audit WHERE outcome = 'refused' ORDER BY id",
+        )
+        .await;
+    assert_eq!(refused, vec!["baseline", "down", "down"]);
+    // A range with a version lacking its undo script is refused up front.
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "down", "--to", "1"]);
+    assert_eq!(code, 1, "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("V2__table_2.down.sql"),
+        "{doc}"
+    );
+    let (code, doc, _) = run(
+        url,
+        dir.path(),
+        &["--format", "json", "--env", "production", "down", "--yes"],
+    );
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["result"]["reverted"], serde_json::json!([3]));
+
+    // A failing statement in JSON: file, line and statement.
+    write(
+        dir.path(),
+        "V3__table_3.sql",
+        "CREATE TABLE t3 (id INTEGER PRIMARY KEY);\n\nINSERT INTO t3\n  VALUES (nope);\n",
+    );
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "up"]);
+    assert_eq!(code, 7, "{doc}");
+    let detail = &doc["error"]["detail"];
+    assert_eq!(detail["file"], "V3__table_3.sql", "{doc}");
+    assert_eq!(detail["line"], 4, "{doc}");
+    assert_eq!(detail["statement"], 2, "{doc}");
+    assert_eq!(detail["dirty"], false, "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_by_default_no_sqlx_slow_statement_warnings_or_exists_notices() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "V1__slow.sql", "SELECT pg_sleep(1.2);\n");
+    let url = Some(db.url.as_str());
+    for args in [&["up"][..], &["up"], &["verify"]] {
+        let (code, _, stderr) = run(url, dir.path(), args);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stderr.contains("slow statement"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("already exists"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("WARN"), "{args:?}: {stderr}");
+    }
+}

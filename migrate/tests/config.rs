@@ -149,3 +149,117 @@ fn database_password_never_appears_in_outputs() {
         assert!(!out.contains("Xq9-very-secret-pw"), "{out}");
     }
 }
+
+#[tokio::test]
+async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
+    use appenv_migrate::{Migrations, Migrator, RULE_INVALID};
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("DATABASE_MAX_CONNECTIONS", "0")],
+            "database.max_connections",
+        ),
+        (
+            &[
+                ("DATABASE_MIN_CONNECTIONS", "9"),
+                ("DATABASE_MAX_CONNECTIONS", "4"),
+            ],
+            "database.min_connections",
+        ),
+        (
+            &[("DATABASE_CONNECT_TIMEOUT_MS", "0")],
+            "database.connect_timeout_ms",
+        ),
+        (
+            &[("DATABASE_IDLE_TIMEOUT_MS", "0")],
+            "database.idle_timeout_ms",
+        ),
+        (
+            &[("DATABASE_MIGRATE_LOCK_WAIT_MS", "0")],
+            "database.migrate_lock_wait_ms",
+        ),
+    ];
+    for (vars, key) in cases {
+        for env in [AppEnv::Local, AppEnv::Staging, AppEnv::Production] {
+            let mut all = vec![("DATABASE_URL", PROD_URL), ("POLICY_ALLOW", RULE_INVALID)];
+            all.extend_from_slice(vars);
+            let loaded = load(env, &all);
+            let finding = loaded
+                .policy()
+                .violations
+                .iter()
+                .find(|f| f.rule == RULE_INVALID)
+                .unwrap_or_else(|| panic!("{env} {key}: {}", loaded.policy()));
+            assert_eq!(finding.key, *key);
+            assert!(
+                finding.source.to_string().starts_with("env DATABASE_"),
+                "{}",
+                finding.source
+            );
+            assert!(
+                !loaded
+                    .policy()
+                    .waived
+                    .iter()
+                    .any(|f| f.rule == RULE_INVALID),
+                "not waivable"
+            );
+            let db = &loaded.config().database;
+            let (bad_key, message) = db.problems().into_iter().next().unwrap();
+            assert_eq!(format!("database.{bad_key}"), *key);
+            assert_eq!(
+                finding.message, message,
+                "check and constructors use the same words"
+            );
+            let err = db.validate().unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+            assert_eq!(err.exit_code(), 78);
+            // Nothing panics on the way: pool options, a lazy pool, a migrator.
+            let pool = db
+                .pool_options::<sqlx::Sqlite>()
+                .connect_lazy("sqlite::memory:")
+                .unwrap();
+            drop(pool);
+            let _migrator =
+                Migrator::with_config("sqlite::memory:", Migrations::default(), env, db).unwrap();
+            assert!(loaded.enforce().is_err(), "{env}: startup refuses {key}");
+        }
+    }
+    let fine = load(
+        AppEnv::Production,
+        &[
+            ("DATABASE_URL", PROD_URL),
+            ("DATABASE_MAX_CONNECTIONS", "2"),
+        ],
+    );
+    assert!(fine.policy().violations.is_empty(), "{}", fine.policy());
+    fine.config().database.validate().unwrap();
+}
+
+#[test]
+fn a_missing_database_url_is_refused_in_staging_and_production() {
+    use appenv_migrate::RULE_URL_REQUIRED;
+    for env in [AppEnv::Staging, AppEnv::Production] {
+        for vars in [&[][..], &[("DATABASE_URL", "")][..]] {
+            let loaded = load(env, vars);
+            let finding = loaded
+                .policy()
+                .violations
+                .iter()
+                .find(|f| f.rule == RULE_URL_REQUIRED)
+                .unwrap_or_else(|| panic!("{env}: {}", loaded.policy()));
+            assert_eq!(finding.key, "database.url");
+            assert!(finding.fix.contains("DATABASE_URL"));
+            assert!(loaded.enforce().is_err());
+        }
+    }
+    let local = load(AppEnv::Local, &[]);
+    assert!(
+        !local
+            .policy()
+            .violations
+            .iter()
+            .chain(&local.policy().warnings)
+            .any(|f| f.rule == RULE_URL_REQUIRED),
+        "local has its own default database"
+    );
+}

@@ -56,7 +56,7 @@ per_backend!(
     eight_migrators_at_once_apply_exactly_once,
     lock_wait_times_out_with_a_clear_error,
     failed_migration_is_reported_and_audited,
-    production_up_refuses_flagged_migrations_unless_annotated,
+    flagged_migrations_are_refused_in_every_env_unless_allowed,
     baseline_adopts_an_existing_database,
 );
 
@@ -302,14 +302,12 @@ async fn lock_wait_times_out_with_a_clear_error(kind: Kind) {
             Box::new(c)
         }
         Kind::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url))
-                .await
-                .unwrap();
-            sqlx::raw_sql("BEGIN IMMEDIATE")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            Box::new(c)
+            // Another migrator holds the lock file beside the database.
+            let path = appenv_migrate::sqlite_lock_path(std::path::Path::new(db.sqlite_path()));
+            let file = std::fs::File::create(&path).unwrap();
+            file.lock().unwrap();
+            std::fs::write(&path, "pid 4242 on host release-job").unwrap();
+            Box::new(file)
         }
     };
     let err = migrator(&db, migrations(1), AppEnv::Local)
@@ -326,16 +324,17 @@ async fn lock_wait_times_out_with_a_clear_error(kind: Kind) {
     match kind {
         Kind::Postgres => assert!(text.contains("application_name 'release-job-42'"), "{text}"),
         Kind::MySql => assert!(text.contains("held by connection"), "{text}"),
-        Kind::Sqlite => assert!(text.contains("held by another SQLite connection"), "{text}"),
+        Kind::Sqlite => assert!(
+            text.contains("held by pid 4242 on host release-job"),
+            "{text}"
+        ),
     }
     drop(holder);
-    if kind != Kind::Sqlite {
-        assert_eq!(
-            count(&db, "appenv_migration_audit WHERE outcome = 'lock-timeout'").await,
-            1,
-            "the timeout is audited"
-        );
-    }
+    assert_eq!(
+        count(&db, "appenv_migration_audit WHERE outcome = 'lock-timeout'").await,
+        1,
+        "the timeout is audited"
+    );
 }
 
 async fn failed_migration_is_reported_and_audited(kind: Kind) {
@@ -344,12 +343,16 @@ async fn failed_migration_is_reported_and_audited(kind: Kind) {
     };
     let set = with(
         migrations(1),
-        &[("V2__broken.sql", "CREATE TABLE t1 (id INTEGER);")],
+        &[(
+            "V2__broken.sql",
+            "-- a comment\nCREATE TABLE t2 (id INTEGER);\n\nCREATE TABLE t1 (id INTEGER);",
+        )],
     );
     let err = migrator(&db, set, AppEnv::Local).up().await.unwrap_err();
     assert_eq!(err.exit_code(), exit::MIGRATION_FAILED, "{err}");
     assert!(
-        err.to_string().contains("migration V2__broken.sql failed"),
+        err.to_string()
+            .contains("migration V2__broken.sql failed at V2__broken.sql:4 (statement 2 of 2)"),
         "{err}"
     );
     assert_eq!(
@@ -358,12 +361,24 @@ async fn failed_migration_is_reported_and_audited(kind: Kind) {
         "V1 stays applied"
     );
     assert_eq!(
-        count(&db, "appenv_migration_audit WHERE outcome = 'migration-failed' AND versions = '2' AND error IS NOT NULL").await,
+        count(&db, "appenv_migration_audit WHERE outcome = 'migration-failed' AND versions = '2' AND error LIKE '%V2__broken.sql:4%'").await,
         1
     );
+    if kind != Kind::MySql {
+        // The failed migration rolled back whole.
+        assert_eq!(
+            count(&db, "refinery_schema_history WHERE version = 2").await,
+            0
+        );
+        let t2 = match kind {
+            Kind::Postgres => "pg_tables WHERE tablename = 't2'",
+            _ => "sqlite_master WHERE name = 't2'",
+        };
+        assert_eq!(count(&db, t2).await, 0, "statement 1 was rolled back");
+    }
 }
 
-async fn production_up_refuses_flagged_migrations_unless_annotated(kind: Kind) {
+async fn flagged_migrations_are_refused_in_every_env_unless_allowed(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
@@ -372,43 +387,74 @@ async fn production_up_refuses_flagged_migrations_unless_annotated(kind: Kind) {
         .await
         .unwrap();
     let dropping = with(migrations(1), &[("V2__drop_t1.sql", "DROP TABLE t1;")]);
-    let err = migrator(&db, dropping.clone(), AppEnv::Production)
-        .up()
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), exit::LINT, "{err}");
+    // One policy from laptop to production: the same refusal, message and
+    // fix everywhere, so the allow is written before the first apply.
+    let mut messages = Vec::new();
+    for env in [AppEnv::Local, AppEnv::Staging, AppEnv::Production] {
+        let err = migrator(&db, dropping.clone(), env).up().await.unwrap_err();
+        assert_eq!(err.exit_code(), exit::LINT, "{env}: {err}");
+        messages.push(err.to_string());
+    }
+    assert!(messages.iter().all(|m| m == &messages[0]), "{messages:?}");
     assert!(
-        err.to_string().contains("V2__drop_t1.sql:1: [drop-table]"),
-        "{err}"
+        messages[0].contains("V2__drop_t1.sql:1: [drop-table]"),
+        "{}",
+        messages[0]
     );
+    assert!(messages[0].contains("-- appenv:allow <rule-id> <reason>"));
     assert_eq!(count(&db, "refinery_schema_history").await, 1);
     assert_eq!(
         count(&db, "appenv_migration_audit WHERE outcome = 'lint'").await,
-        1
+        3
     );
+    // Local startup stops with the same words.
+    use appenv_config::Section;
+    let config = appenv_migrate::DatabaseConfig::defaults(AppEnv::Local);
+    let err = appenv_migrate::run_startup(AppEnv::Local, &config, db.url.as_str(), dropping)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), messages[0]);
 
-    // Staging applies with a warning.
-    let staging_db = TestDb::new(kind).await.unwrap();
-    let report = migrator(&staging_db, dropping, AppEnv::Staging)
+    // Allowed for that statement and rule: applied everywhere, the reason
+    // reported.
+    let allowed = with(
+        migrations(1),
+        &[(
+            "V2__drop_t1.sql",
+            "-- appenv:allow drop-table t1 unused since release 41\nDROP TABLE t1;",
+        )],
+    );
+    let local_db = TestDb::new(kind).await.unwrap();
+    let report = migrator(&local_db, allowed.clone(), AppEnv::Local)
         .up()
         .await
         .unwrap();
     assert_eq!(report.applied, vec![1, 2]);
-    assert!(report.warnings[0].contains("drop-table"));
-
-    // Annotated: production applies it.
-    let annotated = with(
-        migrations(1),
-        &[(
-            "V2__drop_t1.sql",
-            "-- appenv:allow-destructive t1 unused since release 41\nDROP TABLE t1;",
-        )],
-    );
-    let report = migrator(&db, annotated, AppEnv::Production)
+    assert!(report.warnings[0].contains("allowed: t1 unused since release 41"));
+    let report = migrator(&db, allowed, AppEnv::Production)
         .up()
         .await
         .unwrap();
     assert_eq!(report.applied, vec![2]);
+
+    // A new rule (or a stricter lint) never blocks applied history: only
+    // pending migrations are linted.
+    let history = with(
+        migrations(1),
+        &[(
+            "V2__drop_t1.sql",
+            "-- appenv:allow drop-table t1 unused since release 41\nDROP TABLE t1;",
+        )],
+    );
+    let unallowed_but_applied = with(history, &[("V3__t3.sql", "CREATE TABLE t3 (id INTEGER);")]);
+    assert_eq!(
+        migrator(&db, unallowed_but_applied, AppEnv::Production)
+            .up()
+            .await
+            .unwrap()
+            .applied,
+        vec![3]
+    );
 }
 
 async fn baseline_adopts_an_existing_database(kind: Kind) {
@@ -470,7 +516,8 @@ async fn postgres_no_transaction_migration_runs_create_index_concurrently() {
         1
     );
 
-    // Without the marker Postgres refuses, and the failure is clean.
+    // Without the marker the lint refuses it in every environment; allowed
+    // anyway, Postgres refuses it and the failure rolls back cleanly.
     let db2 = TestDb::new(Kind::Postgres).await.unwrap();
     let set = with(
         migrations(1),
@@ -480,12 +527,71 @@ async fn postgres_no_transaction_migration_runs_create_index_concurrently() {
         )],
     );
     let err = migrator(&db2, set, AppEnv::Local).up().await.unwrap_err();
+    assert_eq!(err.exit_code(), exit::LINT, "{err}");
     assert!(
         err.to_string()
-            .contains("cannot run inside a transaction block"),
+            .contains("[concurrent-index-in-transaction]"),
+        "{err}"
+    );
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__idx.sql",
+            "-- appenv:allow concurrent-index-in-transaction checking what Postgres says\nCREATE INDEX CONCURRENTLY t1_note ON t1 (note);",
+        )],
+    );
+    let err = migrator(&db2, set, AppEnv::Local).up().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("V2__idx.sql:2 (statement 1 of 1): CREATE INDEX CONCURRENTLY cannot run inside a transaction block"),
         "{err}"
     );
     assert_eq!(count(&db2, "refinery_schema_history").await, 1);
+}
+
+#[tokio::test]
+async fn postgres_two_concurrent_indexes_in_one_no_transaction_file_are_both_valid() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__indexes.sql",
+            "-- appenv:no-transaction\n-- two indexes; each statement runs on its own\nCREATE INDEX CONCURRENTLY t1_note ON t1 (note);\nCREATE INDEX CONCURRENTLY t1_id_note\n  ON t1 (id, note);\n",
+        )],
+    );
+    assert!(
+        migrator(&db, set.clone(), AppEnv::Production)
+            .lint()
+            .is_empty()
+    );
+    let report = migrator(&db, set.clone(), AppEnv::Production)
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![1, 2]);
+    let valid = db
+        .query_strings(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname IN ('t1_note', 't1_id_note') AND i.indisvalid ORDER BY 1",
+        )
+        .await;
+    assert_eq!(valid, vec!["t1_id_note".to_owned(), "t1_note".to_owned()]);
+    let status = migrator(&db, set, AppEnv::Production)
+        .verify()
+        .await
+        .unwrap();
+    assert!(status.dirty.is_empty() && status.invalid_indexes.is_empty());
+    assert_eq!(
+        count(&db, "pg_tables WHERE tablename = 'appenv_migration_state'").await,
+        1
+    );
+    assert_eq!(
+        count(&db, "appenv_migration_state").await,
+        0,
+        "no dirty mark left"
+    );
 }
 
 #[tokio::test]
@@ -647,4 +753,94 @@ async fn migrate_subcommand_mounts_in_a_service_cli() {
             .await,
         exit::PENDING
     );
+}
+
+#[tokio::test]
+async fn postgres_dml_only_role_verifies_and_applies_and_verify_runs_no_ddl() {
+    use appenv_config::Section;
+    use appenv_migrate::{DatabaseConfig, StartupOutcome, run_startup};
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    // The owner migrates once: history, audit table and t1 exist.
+    migrator(&db, migrations(1), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    let role = format!(
+        "appenv_dml_{}",
+        db.url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_start_matches("appenv_migrate_")
+    );
+    db.exec(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; \
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};"
+    ))
+    .await;
+    // Any DDL from here on fails loudly, whoever runs it.
+    db.exec(
+        "CREATE FUNCTION no_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'DDL during verify: %', tg_tag; END $$; \
+         CREATE EVENT TRIGGER no_ddl ON ddl_command_start EXECUTE FUNCTION no_ddl();",
+    )
+    .await;
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let dml_url = format!("{scheme}://{role}@{host}");
+
+    // Startup verify of an up-to-date database: no DDL, one audit row.
+    let before = count(&db, "appenv_migration_audit").await;
+    let prod = DatabaseConfig::defaults(AppEnv::Production);
+    let outcome = run_startup(AppEnv::Production, &prod, dml_url.as_str(), migrations(1))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Verified(ref s) if s.is_current()));
+    assert_eq!(count(&db, "appenv_migration_audit").await, before + 1);
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'verify' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+
+    // The DML-only role applies a DML migration.
+    let set = with(
+        migrations(1),
+        &[(
+            "V2__seed.sql",
+            "INSERT INTO t1 (id, note) VALUES (1, 'seeded');",
+        )],
+    );
+    let report = Migrator::new(dml_url.as_str(), set, AppEnv::Production)
+        .unwrap()
+        .up()
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec![2]);
+    assert_eq!(count(&db, "t1").await, 1);
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'up' AND outcome = 'success'"
+        )
+        .await,
+        2
+    );
+    db.exec("DROP EVENT TRIGGER no_ddl").await;
+    drop(db);
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut c)
+        .await
+        .unwrap();
 }

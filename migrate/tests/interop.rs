@@ -38,7 +38,46 @@ fn directory_and_embedded_migrations_are_the_same_set() {
             .collect::<Vec<_>>()
     };
     assert_eq!(key(&dir), key(&embedded));
-    assert_eq!(dir.len(), 3);
+    assert_eq!(dir.len(), 3, "the undo script is not a migration");
+
+    // Undo scripts: read beside the directory's files, carried by the
+    // embedded set through `undo_scripts!`, invisible to refinery.
+    assert!(
+        dir.get(3)
+            .unwrap()
+            .undo_sql()
+            .unwrap()
+            .contains("DROP COLUMN note")
+    );
+    let embedded = embedded
+        .with_undo_scripts(
+            appenv_migrate::undo_scripts!("tests/migrations": "V3__order_note.down.sql"),
+        )
+        .unwrap();
+    assert_eq!(
+        embedded.get(3).unwrap().undo_sql(),
+        dir.get(3).unwrap().undo_sql()
+    );
+    assert_eq!(embedded::migrations::runner().get_migrations().len(), 3);
+}
+
+#[tokio::test]
+async fn undo_script_round_trip_keeps_history_readable_by_refinery() {
+    let db = TestDb::new(Kind::Sqlite).await.unwrap();
+    let m = Migrator::new(
+        db.url.as_str(),
+        Migrations::from_dir("tests/migrations").unwrap(),
+        AppEnv::Local,
+    )
+    .unwrap();
+    assert_eq!(m.up().await.unwrap().applied, vec![1, 2, 3]);
+    assert_eq!(m.down(None).await.unwrap().reverted, vec![3]);
+    // refinery's own driver reads the history and applies V3 again.
+    let mut conn = refinery_core::rusqlite::Connection::open(db.sqlite_path()).unwrap();
+    let report = embedded::migrations::runner().run(&mut conn).unwrap();
+    assert_eq!(report.applied_migrations().len(), 1);
+    drop(conn);
+    m.verify().await.unwrap();
 }
 
 #[tokio::test]
