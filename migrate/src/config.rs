@@ -125,6 +125,20 @@ impl DatabaseConfig {
                 ),
             ));
         }
+        // The URL as the constructors will read it: a scheme this build
+        // has no driver for, or options the driver refuses, are reported
+        // here, so `config check` refuses what `Database::from_url` would.
+        let urls = [
+            ("url", Some(&self.url)),
+            ("migrate_url", self.migrate_url.as_ref()),
+        ];
+        for (key, url) in urls {
+            if let Some(url) = url.filter(|u| !u.is_empty())
+                && let Err(err) = crate::Database::from_url(url.expose())
+            {
+                out.push((key, err.to_string()));
+            }
+        }
         for (key, value) in [
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
