@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use appenv_config::{SecretUrl, redact_url};
+use appenv_config::{SecretUrl, UrlBackend, redact_url};
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection};
@@ -82,11 +82,12 @@ impl Database {
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        match scheme.as_str() {
-            "postgres" | "postgresql" => PgConnectOptions::from_str(url)
+        // One reading of schemes for the workspace: appenv-config's.
+        match UrlBackend::from_scheme(&scheme) {
+            UrlBackend::Postgres => PgConnectOptions::from_str(url)
                 .map(Database::from)
                 .map_err(invalid),
-            "mysql" | "mariadb" => {
+            UrlBackend::MySql => {
                 let url = if scheme == "mariadb" {
                     format!("mysql{}", &url["mariadb".len()..])
                 } else {
@@ -96,7 +97,7 @@ impl Database {
                     .map(Database::from)
                     .map_err(invalid)
             }
-            "sqlite" => SqliteConnectOptions::from_str(url)
+            UrlBackend::Sqlite => SqliteConnectOptions::from_str(url)
                 .map(|o| Database::from(o.create_if_missing(true)))
                 .map_err(invalid),
             _ => Err(Error::UnsupportedUrl { url: redacted }),
