@@ -226,6 +226,12 @@ pub mod exit {
     pub const CONFIG: i32 = appenv_config::EXIT_CONFIG;
 }
 
+impl appenv_config::ExitCoded for Error {
+    fn exit_code(&self) -> i32 {
+        Error::exit_code(self)
+    }
+}
+
 impl Error {
     /// The documented process exit code for this error (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
