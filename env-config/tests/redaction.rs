@@ -175,3 +175,49 @@ proptest! {
         prop_assert!(!redact_header_list(&headers).contains("SENTINEL"));
     }
 }
+
+mod explain {
+    use appenv_config::{AppEnv, Loader, Section};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Keys {
+        signing_key: String,
+        api_token: String,
+        #[serde(rename = "X-Api-Key")]
+        header_key: String,
+        key: String,
+        monkey: String,
+        keyboard_layout: String,
+    }
+
+    impl Section for Keys {
+        fn defaults(_env: AppEnv) -> Self {
+            Keys {
+                signing_key: "SENTINEL1".into(),
+                api_token: "SENTINEL2".into(),
+                header_key: "SENTINEL3".into(),
+                key: "ip".into(),
+                monkey: "banana".into(),
+                keyboard_layout: "dvorak".into(),
+            }
+        }
+    }
+
+    /// Explain hides keys by the same name rule as logs and URLs.
+    #[test]
+    fn explain_uses_the_shared_sensitive_names() {
+        let loaded = Loader::hermetic([("APP_ENV", "local")])
+            .config_dir("does-not-exist")
+            .dotenv_dir("does-not-exist")
+            .load::<Keys>()
+            .unwrap();
+        let text = format!("{}{}", loaded.explain(), loaded.explain().to_json());
+        assert!(!text.contains("SENTINEL"), "{text}");
+        let value = |key: &str| loaded.explain().get(key).unwrap().value.clone();
+        assert_eq!(value("signing_key"), "[REDACTED]");
+        assert_eq!(value("key"), "ip");
+        assert_eq!(value("monkey"), "banana");
+        assert_eq!(value("keyboard_layout"), "dvorak");
+    }
+}

@@ -206,3 +206,69 @@ fn the_parsed_url_holds_no_password() {
         "postgres://app:[REDACTED]@db/x?password=[REDACTED]&sslmode=require"
     );
 }
+
+mod properties {
+    use appenv_config::{ServiceUrl, redact_header_list, redact_url};
+    use proptest::prelude::*;
+
+    fn url_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            prop::sample::select(vec![
+                "postgres://",
+                "mysql://",
+                "sqlite:",
+                "redis://",
+                "https://",
+                "://",
+                ":",
+                "@",
+                "/",
+                "?",
+                "#",
+                "&",
+                "=",
+                ",",
+                "[",
+                "]",
+                "[::1]",
+                "%",
+                "%2F",
+                "%zz",
+                " ",
+                "\"",
+                "127.1",
+                "host=",
+                "sslmode=",
+                "ssl-mode=",
+                "SENTINEL",
+                "é",
+                "\n",
+            ])
+            .prop_map(str::to_owned),
+            "[a-z0-9]{1,4}",
+        ];
+        prop::collection::vec(piece, 0..16).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Nothing panics on arbitrary input, and a failed parse never
+        /// shows any part of the input that may be a password.
+        #[test]
+        fn parsing_and_redaction_never_panic(text in url_like(), any in any::<String>()) {
+            for input in [&text, &any] {
+                let _ = redact_url(input);
+                let _ = redact_header_list(input);
+                match ServiceUrl::parse(input) {
+                    Ok(url) => {
+                        let _ = format!("{url} {url:?} {:?}", url.hosts());
+                    }
+                    Err(err) => {
+                        prop_assert!(!err.to_string().contains("SENTINEL"), "{err}");
+                    }
+                }
+            }
+        }
+    }
+}
