@@ -88,7 +88,10 @@ fn config_dir() -> PathBuf {
 /// process environment, `.env` files in the working directory (local
 /// only), and [`config_dir`] unless `APP_CONFIG_DIR` names one.
 pub(crate) fn loader() -> Loader {
-    let loader = Loader::from_process_env();
+    // The example's own placeholders, compiled in: a container without
+    // `.env.example` still refuses them as secrets.
+    let loader =
+        Loader::from_process_env().placeholders(appenv_config::placeholders!(".env.example"));
     if std::env::var_os(appenv_config::CONFIG_DIR_VAR).is_some() {
         loader
     } else {

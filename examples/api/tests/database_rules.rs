@@ -106,7 +106,7 @@ fn weak_and_example_secrets_are_refused_without_being_printed() {
         ("7".repeat(48), "secret.weak"),
         // The example's own .env.example value, with no file around.
         (
-            "replace-me-with-32-or-more-random-bytes".to_owned(),
+            "local-only-example-jwt-key-4e1f0c9b2a7d".to_owned(),
             "secret.placeholder",
         ),
     ] {
