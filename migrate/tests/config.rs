@@ -221,6 +221,9 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
             drop(pool);
             let _migrator =
                 Migrator::with_config("sqlite::memory:", Migrations::default(), env, db).unwrap();
+            let report = format!("{} {}", loaded.policy(), loaded.policy().to_json());
+            assert!(!report.contains("Xq9-very-secret-pw"), "{report}");
+            assert!(!err.to_string().contains("Xq9-very-secret-pw"));
             assert!(loaded.enforce().is_err(), "{env}: startup refuses {key}");
         }
     }
