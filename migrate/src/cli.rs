@@ -12,7 +12,8 @@ use crate::backend::{Backend, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, exit};
 use crate::lint::{self, Finding};
-use crate::migrator::{Migrator, RepairAction};
+use crate::migrator::Migrator;
+use crate::repair::RepairAction;
 use crate::source::Migrations;
 
 /// Output format.
