@@ -468,7 +468,8 @@ impl MigrateArgs {
     }
 
     fn lint(&self, backend: Backend, migrations: &Migrations) -> i32 {
-        let findings = lint::lint_all(backend, migrations);
+        let mut findings = lint::lint_all(backend, migrations);
+        findings.extend(crate::undo::lint_undo_scripts(backend, migrations));
         self.report_lint(
             backend,
             &format!("{} migration(s)", migrations.len()),

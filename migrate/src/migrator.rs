@@ -213,11 +213,16 @@ impl Migrator {
         lint::lint_all(self.database.backend(), &self.migrations)
     }
 
-    /// Lints the migrations not yet applied, so a new rule never blocks
-    /// history that is already applied.
+    /// Lints the migrations not yet applied (so a new rule never blocks
+    /// history that is already applied) and every undo script.
     pub async fn lint_pending(&self) -> Result<Vec<Finding>, Error> {
         let status = self.status().await?;
-        Ok(self.pending_findings(&status))
+        let mut findings = self.pending_findings(&status);
+        findings.extend(crate::undo::lint_undo_scripts(
+            self.database.backend(),
+            &self.migrations,
+        ));
+        Ok(findings)
     }
 
     fn pending_findings(&self, status: &Status) -> Vec<Finding> {

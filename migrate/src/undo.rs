@@ -1,12 +1,30 @@
 //! `down`: reverting applied migrations with their undo scripts.
 
 use crate::apply::{self, Script};
-use crate::backend::Conn;
+use crate::backend::{Backend, Conn};
 use crate::error::Error;
 use crate::history::history_delete;
 use crate::lint::{self, Finding};
 use crate::migrator::{Migrator, UpReport};
+use crate::source::{MigrationFile, Migrations};
 use crate::status::Status;
+
+/// Lints the undo script of `file` (none without one).
+pub(crate) fn lint_undo(backend: Backend, file: &MigrationFile) -> Vec<Finding> {
+    match file.undo_sql() {
+        Some(sql) => lint::lint_sql(backend, &file.undo_file(), file.undo_no_transaction(), sql),
+        None => Vec::new(),
+    }
+}
+
+/// Lints every undo script of the set. Undo scripts are not checksummed and
+/// run later, so all of them are linted, applied migrations' included.
+pub(crate) fn lint_undo_scripts(backend: Backend, migrations: &Migrations) -> Vec<Finding> {
+    migrations
+        .iter()
+        .flat_map(|f| lint_undo(backend, f))
+        .collect()
+}
 
 impl Migrator {
     /// Reverts applied migrations with their undo scripts
@@ -69,14 +87,7 @@ impl Migrator {
         let backend = self.database.backend();
         let refused: Vec<Finding> = scripts
             .iter()
-            .flat_map(|f| {
-                lint::lint_sql(
-                    backend,
-                    &f.undo_file(),
-                    f.undo_no_transaction(),
-                    f.undo_sql().unwrap_or_default(),
-                )
-            })
+            .flat_map(|f| lint_undo(backend, f))
             .filter(|f| f.allowed.is_none())
             .collect();
         if !refused.is_empty() {

@@ -611,6 +611,18 @@ async fn lint_against_a_database_checks_pending_migrations_only() {
     assert_eq!(code, 5, "without a database every file is linted");
     let (code, doc, _) = run(url, dir.path(), &["--format", "json", "up"]);
     assert_eq!(code, 0, "{doc}");
+    // Undo scripts are linted too, applied migrations' included.
+    write(dir.path(), "V1__a.down.sql", "DROP TABLE a;\n");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 5, "{doc}");
+    assert_eq!(doc["result"]["findings"][0]["file"], "V1__a.down.sql");
+    write(
+        dir.path(),
+        "V1__a.down.sql",
+        "-- appenv:allow drop-table undoes V1\nDROP TABLE a;\n",
+    );
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 0, "{doc}");
     write(dir.path(), "V3__new.sql", "DROP TABLE a;\n");
     let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
     assert_eq!(code, 5, "{doc}");
