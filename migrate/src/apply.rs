@@ -122,6 +122,20 @@ impl Run<'_> {
         }
     }
 
+    /// The `BEGIN`/`START TRANSACTION` statement of a no-transaction file
+    /// whose transaction is still open before statement `index`.
+    fn open_user_transaction(&self, index: usize) -> Option<&Statement> {
+        let mut open = None;
+        for s in self.statements.iter().take_while(|s| s.index < index) {
+            match s.first_word.as_str() {
+                "BEGIN" | "START" => open = Some(s),
+                "COMMIT" | "END" | "ROLLBACK" => open = None,
+                _ => {}
+            }
+        }
+        open
+    }
+
     /// The bookkeeping plus clearing the progress mark.
     fn finish_with_clear(&self) -> Vec<String> {
         let mut finish = self.script.finish.clone();
@@ -166,11 +180,21 @@ impl Run<'_> {
                 Ok(()) => None,
             };
             if let Some(failure) = failure {
-                // A first statement that failed changed nothing (an index
-                // it left invalid is reported on its own).
-                let dirty = s.index > 1 || failure.source.is_none();
+                // A transaction the file opened itself (SQLite's rebuild
+                // procedure) is rolled back: the run stopped at its BEGIN.
+                let stopped = match self.open_user_transaction(s.index) {
+                    Some(begin) => {
+                        rollback(conn).await;
+                        begin
+                    }
+                    None => s,
+                };
+                // Nothing before the first statement ran, so failing there
+                // changed nothing (an index it left invalid is reported on
+                // its own).
+                let dirty = stopped.index > 1 || failure.source.is_none();
                 let recorded = if dirty {
-                    dirty::fail(conn, &self.marker(s), &failure.message).await
+                    dirty::fail(conn, &self.marker(stopped), &failure.message).await
                 } else {
                     dirty::clear(conn, self.script.version).await
                 };
