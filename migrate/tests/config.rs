@@ -177,6 +177,17 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
             &[("DATABASE_MIGRATE_LOCK_WAIT_MS", "0")],
             "database.migrate_lock_wait_ms",
         ),
+        (
+            &[("DATABASE_URL", "oracle://app:Xq9-very-secret-pw@db/events")],
+            "database.url",
+        ),
+        (
+            &[(
+                "DATABASE_MIGRATE_URL",
+                "mongodb://app:Xq9-very-secret-pw@db/events",
+            )],
+            "database.migrate_url",
+        ),
     ];
     for (vars, key) in cases {
         for env in [AppEnv::Local, AppEnv::Staging, AppEnv::Production] {
