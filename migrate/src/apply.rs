@@ -75,48 +75,102 @@ fn statements_of(backend: Backend, script: &Script<'_>) -> Result<Vec<Statement>
 /// statement, and whether the database is left dirty.
 pub(crate) async fn run(conn: &mut Conn, script: Script<'_>) -> Result<(), Error> {
     let backend = conn.backend();
-    let statements = statements_of(backend, &script)?;
-    let total = statements.len();
-    let started = OffsetDateTime::now_utc();
-    let marker = |s: &Statement| Marker {
-        version: script.version,
-        file: script.file,
-        action: script.action,
-        statement: u32::try_from(s.index).unwrap_or(u32::MAX),
-        statements: u32::try_from(total).unwrap_or(u32::MAX),
-        line: u32::try_from(s.line).unwrap_or(u32::MAX),
-        started,
+    let run = Run {
+        statements: statements_of(backend, &script)?,
+        script,
+        started: OffsetDateTime::now_utc(),
     };
-    let fail = |failure: Failure, dirty: bool| Error::MigrationFailed {
-        file: script.file.to_owned(),
-        line: failure.line,
-        statement: failure.statement,
-        statements: total,
-        message: failure.message,
-        dirty,
-        source: failure.source,
-    };
+    if run.script.no_transaction {
+        run.without_transaction(conn).await
+    } else if backend == Backend::MySql && run.statements.iter().any(Statement::may_auto_commit) {
+        run.with_implicit_commits(conn).await
+    } else {
+        run.in_transaction(conn).await
+    }
+}
 
-    if script.no_transaction {
+/// One script split into its statements.
+struct Run<'a> {
+    script: Script<'a>,
+    statements: Vec<Statement>,
+    started: OffsetDateTime,
+}
+
+impl Run<'_> {
+    /// The progress mark for statement `s`.
+    fn marker(&self, s: &Statement) -> Marker<'_> {
+        Marker {
+            version: self.script.version,
+            file: self.script.file,
+            action: self.script.action,
+            statement: u32::try_from(s.index).unwrap_or(u32::MAX),
+            statements: u32::try_from(self.statements.len()).unwrap_or(u32::MAX),
+            line: u32::try_from(s.line).unwrap_or(u32::MAX),
+            started: self.started,
+        }
+    }
+
+    fn failed(&self, failure: Failure, dirty: bool) -> Error {
+        Error::MigrationFailed {
+            file: self.script.file.to_owned(),
+            line: failure.line,
+            statement: failure.statement,
+            statements: self.statements.len(),
+            message: failure.message,
+            dirty,
+            source: failure.source,
+        }
+    }
+
+    /// The `BEGIN`/`START TRANSACTION` statement of a no-transaction file
+    /// whose transaction is still open before statement `index`.
+    fn open_user_transaction(&self, index: usize) -> Option<&Statement> {
+        let mut open = None;
+        for s in self.statements.iter().take_while(|s| s.index < index) {
+            match s.first_word.as_str() {
+                "BEGIN" | "START" => open = Some(s),
+                "COMMIT" | "END" | "ROLLBACK" => open = None,
+                _ => {}
+            }
+        }
+        open
+    }
+
+    /// The bookkeeping plus clearing the progress mark.
+    fn finish_with_clear(&self) -> Vec<String> {
+        let mut finish = self.script.finish.clone();
+        finish.push(format!(
+            "DELETE FROM {} WHERE version = {}",
+            dirty::STATE_TABLE,
+            self.script.version
+        ));
+        finish
+    }
+
+    /// `-- appenv:no-transaction`: each statement on its own, its mark
+    /// written first; on Postgres a `CONCURRENTLY` statement that leaves an
+    /// invalid index fails.
+    async fn without_transaction(&self, conn: &mut Conn) -> Result<(), Error> {
+        let postgres = conn.backend() == Backend::Postgres;
         dirty::ensure(conn).await?;
         let mut invalid_before = dirty::invalid_indexes(conn).await?;
-        for s in &statements {
-            dirty::mark(conn, &marker(s)).await?;
+        for s in &self.statements {
+            dirty::mark(conn, &self.marker(s)).await?;
             let failure = match conn.run(&s.sql).await {
-                Err(err) => Some(locate(script.file, s, err)),
-                Ok(())
-                    if backend == Backend::Postgres
-                        && s.sql.to_ascii_uppercase().contains("CONCURRENTLY") =>
-                {
+                Err(err) => Some(locate(self.script.file, s, err)),
+                Ok(()) if postgres && s.sql.to_ascii_uppercase().contains("CONCURRENTLY") => {
                     let now = dirty::invalid_indexes(conn).await?;
-                    let new: Vec<&String> =
-                        now.iter().filter(|i| !invalid_before.contains(i)).collect();
+                    let new: Vec<&str> = now
+                        .iter()
+                        .filter(|i| !invalid_before.contains(i))
+                        .map(String::as_str)
+                        .collect();
                     let failure = (!new.is_empty()).then(|| Failure {
                         statement: s.index,
                         line: s.line,
                         message: format!(
                             "the statement left invalid index(es) {}: drop them with DROP INDEX CONCURRENTLY, find the cause, then `repair`",
-                            new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                            new.join(", ")
                         ),
                         source: None,
                     });
@@ -126,119 +180,121 @@ pub(crate) async fn run(conn: &mut Conn, script: Script<'_>) -> Result<(), Error
                 Ok(()) => None,
             };
             if let Some(failure) = failure {
-                // A first statement that failed changed nothing (an index
-                // it left invalid is reported on its own).
-                let dirty = s.index > 1 || failure.source.is_none();
+                // A transaction the file opened itself (SQLite's rebuild
+                // procedure) is rolled back: the run stopped at its BEGIN.
+                let stopped = match self.open_user_transaction(s.index) {
+                    Some(begin) => {
+                        rollback(conn).await;
+                        begin
+                    }
+                    None => s,
+                };
+                // Nothing before the first statement ran, so failing there
+                // changed nothing (an index it left invalid is reported on
+                // its own).
+                let dirty = stopped.index > 1 || failure.source.is_none();
                 let recorded = if dirty {
-                    dirty::fail(conn, &marker(s), &failure.message).await
+                    dirty::fail(conn, &self.marker(stopped), &failure.message).await
                 } else {
-                    dirty::clear(conn, script.version).await
+                    dirty::clear(conn, self.script.version).await
                 };
                 keep_marker_note(recorded);
-                return Err(fail(failure, dirty));
+                return Err(self.failed(failure, dirty));
             }
         }
-        let mut finish = script.finish.clone();
-        finish.push(format!(
-            "DELETE FROM {} WHERE version = {}",
-            dirty::STATE_TABLE,
-            script.version
-        ));
-        return in_transaction(conn, &finish).await.map_err(|source| {
-            Error::db(format!(
+        in_transaction(conn, &self.finish_with_clear())
+            .await
+            .map_err(Error::db(format!(
                 "recording {} after its statements ran",
-                script.file
-            ))(source)
-        });
+                self.script.file
+            )))
     }
 
-    let implicit_commits =
-        backend == Backend::MySql && statements.iter().any(Statement::may_auto_commit);
-    if !implicit_commits {
-        let begin = if backend == Backend::Sqlite {
+    /// One transaction with the bookkeeping: atomic on Postgres, SQLite,
+    /// and MySQL/MariaDB without DDL.
+    async fn in_transaction(&self, conn: &mut Conn) -> Result<(), Error> {
+        let file = self.script.file;
+        let begin = if conn.backend() == Backend::Sqlite {
             "BEGIN IMMEDIATE"
         } else {
             "BEGIN"
         };
-        conn.run(begin).await.map_err(Error::db(format!(
-            "starting the transaction of {}",
-            script.file
-        )))?;
-        for s in &statements {
+        conn.run(begin)
+            .await
+            .map_err(Error::db(format!("starting the transaction of {file}")))?;
+        for s in &self.statements {
             if let Err(err) = conn.run(&s.sql).await {
                 rollback(conn).await;
-                return Err(fail(locate(script.file, s, err), false));
+                return Err(self.failed(locate(file, s, err), false));
             }
         }
-        for sql in &script.finish {
+        for sql in &self.script.finish {
             if let Err(err) = conn.run(sql).await {
                 rollback(conn).await;
-                return Err(Error::db(format!("recording {}", script.file))(err));
+                return Err(Error::db(format!("recording {file}"))(err));
             }
         }
-        return conn
-            .run("COMMIT")
+        conn.run("COMMIT")
             .await
-            .map_err(Error::db(format!("committing {}", script.file)));
+            .map_err(Error::db(format!("committing {file}")))
     }
 
-    // MySQL/MariaDB with DDL: each DDL statement commits what came before
-    // it. The marker written just before such a statement is committed by
-    // it, so a kill leaves the marker of the last statement that may have
-    // taken effect; DML in between rolls back as usual.
-    dirty::ensure(conn).await?;
-    conn.run("SET autocommit = 0")
-        .await
-        .map_err(Error::db("turning autocommit off"))?;
-    let mut last_commit: Option<usize> = None;
-    for s in &statements {
-        if s.may_auto_commit() {
-            if let Err(err) = dirty::mark(conn, &marker(s)).await {
-                rollback(conn).await;
-                return Err(err);
+    /// MySQL/MariaDB with DDL: each DDL statement commits what came before
+    /// it. The mark written just before such a statement is committed by
+    /// it, so a kill leaves the mark of the last statement that may have
+    /// taken effect; DML in between rolls back as usual.
+    async fn with_implicit_commits(&self, conn: &mut Conn) -> Result<(), Error> {
+        let file = self.script.file;
+        dirty::ensure(conn).await?;
+        conn.run("SET autocommit = 0")
+            .await
+            .map_err(Error::db("turning autocommit off"))?;
+        let mut last_commit: Option<usize> = None;
+        for s in &self.statements {
+            if s.may_auto_commit() {
+                if let Err(err) = dirty::mark(conn, &self.marker(s)).await {
+                    rollback(conn).await;
+                    return Err(err);
+                }
+                last_commit = Some(s.index);
             }
-            last_commit = Some(s.index);
-        }
-        if let Err(err) = conn.run(&s.sql).await {
+            let Err(err) = conn.run(&s.sql).await else {
+                continue;
+            };
             rollback(conn).await;
-            let failure = locate(script.file, s, err);
+            let failure = locate(file, s, err);
             // Statements up to the last implicit commit are applied; the
-            // ones after it rolled back.
+            // ones after it rolled back. A failing first statement changed
+            // nothing.
             let stopped_at = match last_commit {
                 Some(j) if j < s.index => Some(j + 1),
                 Some(j) if j > 1 => Some(j),
                 _ => None,
             };
-            match stopped_at.and_then(|n| statements.get(n - 1)) {
+            return match stopped_at.and_then(|n| self.statements.get(n - 1)) {
                 Some(at) => {
-                    keep_marker_note(dirty::fail(conn, &marker(at), &failure.message).await);
-                    return Err(fail(failure, true));
+                    keep_marker_note(dirty::fail(conn, &self.marker(at), &failure.message).await);
+                    Err(self.failed(failure, true))
                 }
                 None => {
-                    keep_marker_note(dirty::clear(conn, script.version).await);
-                    return Err(fail(failure, false));
+                    keep_marker_note(dirty::clear(conn, self.script.version).await);
+                    Err(self.failed(failure, false))
                 }
+            };
+        }
+        for sql in &self.finish_with_clear() {
+            if let Err(err) = conn.run(sql).await {
+                rollback(conn).await;
+                return Err(Error::db(format!("recording {file}"))(err));
             }
         }
+        let committed = conn
+            .run("COMMIT")
+            .await
+            .map_err(Error::db(format!("committing {file}")));
+        let _ = conn.run("SET autocommit = 1").await;
+        committed
     }
-    let mut finish = script.finish.clone();
-    finish.push(format!(
-        "DELETE FROM {} WHERE version = {}",
-        dirty::STATE_TABLE,
-        script.version
-    ));
-    for sql in &finish {
-        if let Err(err) = conn.run(sql).await {
-            rollback(conn).await;
-            return Err(Error::db(format!("recording {}", script.file))(err));
-        }
-    }
-    let committed = conn
-        .run("COMMIT")
-        .await
-        .map_err(Error::db(format!("committing {}", script.file)));
-    let _ = conn.run("SET autocommit = 1").await;
-    committed
 }
 
 /// After a failed statement the marker written before it stays when the

@@ -12,7 +12,8 @@ use crate::backend::{Backend, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, exit};
 use crate::lint::{self, Finding};
-use crate::migrator::{Migrator, RepairAction};
+use crate::migrator::Migrator;
+use crate::repair::RepairAction;
 use crate::source::Migrations;
 
 /// Output format.
@@ -467,7 +468,8 @@ impl MigrateArgs {
     }
 
     fn lint(&self, backend: Backend, migrations: &Migrations) -> i32 {
-        let findings = lint::lint_all(backend, migrations);
+        let mut findings = lint::lint_all(backend, migrations);
+        findings.extend(crate::undo::lint_undo_scripts(backend, migrations));
         self.report_lint(
             backend,
             &format!("{} migration(s)", migrations.len()),

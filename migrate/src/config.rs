@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 /// staging).
 pub const RULE_AUTO_APPLY: &str = "migrate.auto-apply";
 
-/// Rule id: a value no pool or migrator can be built from
-/// (`max_connections` 0, `min_connections` above `max_connections`, a zero
-/// timeout). Refused in every environment, not waivable.
+/// Rule id: a value no pool or migrator can be built from (a URL the
+/// driver refuses or has no driver for, `max_connections` 0,
+/// `min_connections` above `max_connections`, a zero timeout). Refused in
+/// every environment, not waivable.
 pub const RULE_INVALID: &str = "database.invalid";
 
 /// Rule id: no database URL in staging or production (an empty or missing

@@ -256,7 +256,9 @@ pub(crate) async fn clear(conn: &mut Conn, version: i64) -> Result<(), Error> {
 }
 
 /// Postgres: indexes of the schemas on the search path that are not valid
-/// (`pg_index.indisvalid` false), as `schema.name`.
+/// (`pg_index.indisvalid` false), as `schema.name`. An index still being
+/// built (listed in `pg_stat_progress_create_index`, so a concurrent build
+/// running anywhere) is not counted: it is invalid until it finishes.
 pub(crate) async fn invalid_indexes(conn: &mut Conn) -> Result<Vec<String>, Error> {
     let Conn::Postgres(c) = conn else {
         return Ok(Vec::new());
@@ -266,6 +268,8 @@ pub(crate) async fn invalid_indexes(conn: &mut Conn) -> Result<Vec<String>, Erro
          JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = ci.relnamespace \
          WHERE NOT i.indisvalid AND n.nspname = ANY(current_schemas(false)) \
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p \
+                           WHERE p.index_relid = i.indexrelid) \
          ORDER BY 1",
     )
     .fetch_all(&mut *c)

@@ -70,12 +70,15 @@ mod config;
 mod dirty;
 mod driver;
 mod error;
+mod history;
 mod lint;
 mod lock;
 mod migrator;
+mod repair;
 mod source;
 mod split;
 mod status;
+mod undo;
 
 pub use audit::{AUDIT_TABLE, Actor};
 pub use backend::{Backend, Database, IntoDatabase};
@@ -86,7 +89,8 @@ pub use error::{Error, exit};
 pub use lint::{Finding, lint, lint_all, rules};
 pub use lock::{PG_LOCK_KEY, sqlite_lock_path};
 pub use migrator::{
-    Migrator, Plan, PlannedMigration, Refusal, RepairAction, StartupOutcome, UpReport, run_startup,
+    Migrator, Plan, PlannedMigration, Refusal, StartupOutcome, UpReport, run_startup,
 };
+pub use repair::RepairAction;
 pub use source::{ALLOW, MigrationFile, Migrations, NO_TRANSACTION};
 pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

@@ -7,7 +7,6 @@ use appenv_config::AppEnv;
 use refinery_core::traits::r#async::AsyncMigrate;
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::apply::{self, Script};
 use crate::audit::{self, Actor, Record};
@@ -16,12 +15,11 @@ use crate::config::DatabaseConfig;
 use crate::dirty;
 use crate::driver::Driver;
 use crate::error::Error;
+use crate::history::{HISTORY_TABLE, ensure_history, history_insert};
 use crate::lint::{self, Finding};
 use crate::lock;
 use crate::source::{MigrationFile, Migrations};
 use crate::status::Status;
-
-const HISTORY_TABLE: &str = "refinery_schema_history";
 
 /// What `up`, `baseline`, `repair` or `down` did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -39,19 +37,6 @@ pub struct UpReport {
     pub lock_wait_ms: u64,
     /// Allowed lint findings on the applied migrations, with their reasons.
     pub warnings: Vec<String>,
-}
-
-/// What `repair` does with a migration that stopped part-way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum RepairAction {
-    /// The rest of the migration was finished by hand: record it as applied
-    /// (for an interrupted `down`: record it as reverted).
-    MarkApplied,
-    /// The partial changes were reverted by hand: clear the mark, so the
-    /// migration is pending again (for `down`: still applied).
-    Clear,
 }
 
 /// Why `plan` (and `up`) refuses, in a form for JSON.
@@ -128,9 +113,9 @@ pub enum StartupOutcome {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Migrator {
-    database: Database,
-    migrations: Migrations,
-    env: AppEnv,
+    pub(crate) database: Database,
+    pub(crate) migrations: Migrations,
+    pub(crate) env: AppEnv,
     lock_wait: Duration,
     poll: Duration,
     pg_lock_timeout: Duration,
@@ -228,11 +213,16 @@ impl Migrator {
         lint::lint_all(self.database.backend(), &self.migrations)
     }
 
-    /// Lints the migrations not yet applied, so a new rule never blocks
-    /// history that is already applied.
+    /// Lints the migrations not yet applied (so a new rule never blocks
+    /// history that is already applied) and every undo script.
     pub async fn lint_pending(&self) -> Result<Vec<Finding>, Error> {
         let status = self.status().await?;
-        Ok(self.pending_findings(&status))
+        let mut findings = self.pending_findings(&status);
+        findings.extend(crate::undo::lint_undo_scripts(
+            self.database.backend(),
+            &self.migrations,
+        ));
+        Ok(findings)
     }
 
     fn pending_findings(&self, status: &Status) -> Vec<Finding> {
@@ -537,163 +527,7 @@ impl Migrator {
         .await
     }
 
-    /// Resolves a dirty database after a manual fix: records the migration
-    /// that stopped part-way as applied ([`RepairAction::MarkApplied`]) or
-    /// clears its mark ([`RepairAction::Clear`]). Audited; refused when
-    /// nothing is dirty. An invalid Postgres index is fixed by dropping or
-    /// rebuilding it, not by `repair`.
-    pub async fn repair(&self, action: RepairAction) -> Result<UpReport, Error> {
-        self.locked("repair", move |this, conn, status| {
-            Box::pin(async move {
-                if status.dirty.is_empty() {
-                    let mut why = "nothing is dirty".to_owned();
-                    if let Some(i) = status.invalid_indexes.first() {
-                        why.push_str(&format!(
-                            "; the invalid index {i} is fixed with DROP INDEX CONCURRENTLY {i} (then `up`) or REINDEX INDEX CONCURRENTLY {i}"
-                        ));
-                    }
-                    return Err(Error::Repair(why));
-                }
-                let mut report = UpReport::default();
-                for d in &status.dirty {
-                    let applied = status.applied.iter().any(|a| a.version == d.version);
-                    let mut sql = vec!["BEGIN".to_owned()];
-                    match (action, d.action.as_str()) {
-                        (RepairAction::MarkApplied, "down") => {
-                            sql.push(history_delete(d.version));
-                            report.reverted.push(d.version);
-                        }
-                        (RepairAction::MarkApplied, _) => {
-                            let file = this.migrations.get(d.version).ok_or_else(|| {
-                                Error::Repair(format!(
-                                    "version {} ({}) is not a migration of this binary; run repair with the release that ran it",
-                                    d.version, d.file
-                                ))
-                            })?;
-                            if !applied {
-                                ensure_history(conn, &status).await?;
-                                sql.push(history_insert(file));
-                            }
-                            report.applied.push(d.version);
-                        }
-                        (RepairAction::Clear, _) => report.reverted.push(d.version),
-                    }
-                    sql.push(format!(
-                        "DELETE FROM {} WHERE version = {}",
-                        dirty::STATE_TABLE,
-                        d.version
-                    ));
-                    sql.push("COMMIT".to_owned());
-                    for s in &sql {
-                        conn.run(s)
-                            .await
-                            .map_err(Error::db(format!("repairing version {}", d.version)))?;
-                    }
-                    report.files.push(d.file.clone());
-                    tracing::info!(version = d.version, file = %d.file, ?action, "dirty migration repaired");
-                }
-                Ok(report)
-            })
-        })
-        .await
-    }
-
-    /// Reverts applied migrations with their undo scripts
-    /// (`V{n}__{name}.down.sql`), newest first: the newest one, or with
-    /// `to = Some(v)` every applied version above `v`. Each runs as written
-    /// (in a transaction unless its first line is
-    /// `-- appenv:no-transaction`) and removes its history row. Refused up
-    /// front, naming the version, when one in range has no undo script or
-    /// is unknown to this binary, when the database is dirty or divergent,
-    /// and when an undo script has lint findings not allowed.
-    pub async fn down(&self, to: Option<i64>) -> Result<UpReport, Error> {
-        self.locked("down", move |this, conn, status| {
-            Box::pin(async move { this.revert(conn, status, to).await })
-        })
-        .await
-    }
-
-    async fn revert(
-        &self,
-        conn: &mut Conn,
-        status: Status,
-        to: Option<i64>,
-    ) -> Result<UpReport, Error> {
-        if let Some(problems) = status
-            .problems()
-            .filter(|p| p.is_dirty() || p.is_divergent())
-        {
-            return Err(Error::Verify(problems));
-        }
-        let mut applied: Vec<i64> = status.applied.iter().map(|a| a.version).collect();
-        applied.sort_unstable();
-        let range: Vec<i64> = match to {
-            Some(v) => applied.iter().rev().copied().filter(|a| *a > v).collect(),
-            None => applied.last().copied().into_iter().collect(),
-        };
-        if let Some(v) = to
-            && v != 0
-            && !applied.contains(&v)
-        {
-            return Err(Error::Down(format!(
-                "version {v} is not applied; --to names the version to keep (0 reverts everything)"
-            )));
-        }
-        let mut scripts = Vec::new();
-        for v in &range {
-            let Some(file) = self.migrations.get(*v) else {
-                return Err(Error::Down(format!(
-                    "version {v} is applied but this binary does not have it; run down with the release that applied it"
-                )));
-            };
-            if file.undo_sql().is_none() {
-                return Err(Error::Down(format!(
-                    "version {v} ({}) has no undo script {}; nothing was reverted",
-                    file.file(),
-                    file.undo_file()
-                )));
-            }
-            scripts.push(file);
-        }
-        let backend = self.database.backend();
-        let refused: Vec<Finding> = scripts
-            .iter()
-            .flat_map(|f| {
-                lint::lint_sql(
-                    backend,
-                    &f.undo_file(),
-                    f.undo_no_transaction(),
-                    f.undo_sql().unwrap_or_default(),
-                )
-            })
-            .filter(|f| f.allowed.is_none())
-            .collect();
-        if !refused.is_empty() {
-            return Err(Error::Lint { findings: refused });
-        }
-        let mut report = UpReport::default();
-        for file in scripts {
-            let undo_file = file.undo_file();
-            apply::run(
-                conn,
-                Script {
-                    file: &undo_file,
-                    version: file.version(),
-                    action: "down",
-                    sql: file.undo_sql().unwrap_or_default(),
-                    no_transaction: file.undo_no_transaction(),
-                    finish: vec![history_delete(file.version())],
-                },
-            )
-            .await?;
-            tracing::info!(migration = %file.file(), env = %self.env, "migration reverted");
-            report.reverted.push(file.version());
-            report.files.push(undo_file);
-        }
-        Ok(report)
-    }
-
-    async fn locked<F>(&self, action: &str, body: F) -> Result<UpReport, Error>
+    pub(crate) async fn locked<F>(&self, action: &str, body: F) -> Result<UpReport, Error>
     where
         F: for<'a> FnOnce(
             &'a Migrator,
@@ -821,36 +655,6 @@ impl Migrator {
         }
         Ok(report)
     }
-}
-
-/// Creates refinery's history table (refinery's own DDL) when absent.
-async fn ensure_history(conn: &mut Conn, status: &Status) -> Result<(), Error> {
-    if status.history_table || conn.history_exists().await? {
-        return Ok(());
-    }
-    let sql = <Driver<'_> as AsyncMigrate>::assert_migrations_table_query(HISTORY_TABLE);
-    conn.run(&sql)
-        .await
-        .map_err(Error::db("creating refinery_schema_history"))
-}
-
-/// refinery's history row for `file`, applied now (the same INSERT
-/// refinery's drivers write).
-fn history_insert(file: &MigrationFile) -> String {
-    let applied_on = OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default();
-    format!(
-        "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum) VALUES ({}, '{}', '{}', '{}')",
-        file.version(),
-        file.name().replace('\'', "''"),
-        applied_on,
-        file.checksum()
-    )
-}
-
-fn history_delete(version: i64) -> String {
-    format!("DELETE FROM {HISTORY_TABLE} WHERE version = {version}")
 }
 
 /// The startup call: apply pending migrations when

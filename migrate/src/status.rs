@@ -279,7 +279,7 @@ impl fmt::Display for Problems {
                 write!(f, "\n  pending: version {} file {}", p.version, p.file)?;
             }
         }
-        if self.pending.iter().any(|p| !p.out_of_order) {
+        if !self.is_dirty() && self.pending.iter().any(|p| !p.out_of_order) {
             write!(
                 f,
                 "\n  run `appenv-migrate up` (the release step) to apply pending migrations"

@@ -588,3 +588,46 @@ async fn quiet_by_default_no_sqlx_slow_statement_warnings_or_exists_notices() {
         assert!(!stderr.contains("WARN"), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lint_against_a_database_checks_pending_migrations_only() {
+    let Some(db) = TestDb::new(Kind::Sqlite).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "V1__a.sql",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+    );
+    // Applied before today's rules existed (adopted by baseline here).
+    write(dir.path(), "V2__old.sql", "DROP TABLE legacy;\n");
+    let url = Some(db.url.as_str());
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "baseline", "2"]);
+    assert_eq!(code, 0, "{doc}");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 0, "applied history is not linted: {doc}");
+    let (code, _, _) = run(None, dir.path(), &["lint", "--dialect", "sqlite"]);
+    assert_eq!(code, 5, "without a database every file is linted");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "up"]);
+    assert_eq!(code, 0, "{doc}");
+    // Undo scripts are linted too, applied migrations' included.
+    write(dir.path(), "V1__a.down.sql", "DROP TABLE a;\n");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 5, "{doc}");
+    assert_eq!(doc["result"]["findings"][0]["file"], "V1__a.down.sql");
+    write(
+        dir.path(),
+        "V1__a.down.sql",
+        "-- appenv:allow drop-table undoes V1\nDROP TABLE a;\n",
+    );
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 0, "{doc}");
+    write(dir.path(), "V3__new.sql", "DROP TABLE a;\n");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "lint"]);
+    assert_eq!(code, 5, "{doc}");
+    assert_eq!(doc["result"]["findings"][0]["file"], "V3__new.sql");
+    let (code, doc, _) = run(url, dir.path(), &["--format", "json", "plan"]);
+    assert_eq!(code, 5, "{doc}");
+    assert_eq!(doc["result"]["refusal"]["kind"], "lint");
+}

@@ -177,11 +177,25 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
             &[("DATABASE_MIGRATE_LOCK_WAIT_MS", "0")],
             "database.migrate_lock_wait_ms",
         ),
+        (
+            &[("DATABASE_URL", "oracle://app:Xq9-very-secret-pw@db/events")],
+            "database.url",
+        ),
+        (
+            &[(
+                "DATABASE_MIGRATE_URL",
+                "mongodb://app:Xq9-very-secret-pw@db/events",
+            )],
+            "database.migrate_url",
+        ),
     ];
     for (vars, key) in cases {
         for env in [AppEnv::Local, AppEnv::Staging, AppEnv::Production] {
-            let mut all = vec![("DATABASE_URL", PROD_URL), ("POLICY_ALLOW", RULE_INVALID)];
+            let mut all = vec![("POLICY_ALLOW", RULE_INVALID)];
             all.extend_from_slice(vars);
+            if !vars.iter().any(|(k, _)| *k == "DATABASE_URL") {
+                all.push(("DATABASE_URL", PROD_URL));
+            }
             let loaded = load(env, &all);
             let finding = loaded
                 .policy()
@@ -221,6 +235,9 @@ async fn pool_sizes_and_timeouts_are_checked_by_the_loader_and_never_panic() {
             drop(pool);
             let _migrator =
                 Migrator::with_config("sqlite::memory:", Migrations::default(), env, db).unwrap();
+            let report = format!("{} {}", loaded.policy(), loaded.policy().to_json());
+            assert!(!report.contains("Xq9-very-secret-pw"), "{report}");
+            assert!(!err.to_string().contains("Xq9-very-secret-pw"));
             assert!(loaded.enforce().is_err(), "{env}: startup refuses {key}");
         }
     }

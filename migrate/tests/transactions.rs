@@ -353,6 +353,57 @@ async fn sqlite_table_rebuild_with_foreign_keys_off_keeps_every_child_row() {
 }
 
 #[tokio::test]
+async fn a_transaction_the_no_transaction_file_opened_is_rolled_back_on_failure() {
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let Some(db) = TestDb::new(kind).await else {
+            continue;
+        };
+        let set = with(
+            migrations(1),
+            &[(
+                "V2__own_tx.sql",
+                "-- appenv:no-transaction\nCREATE TABLE kept (id INTEGER);\nBEGIN;\nCREATE TABLE rolled_back (id INTEGER);\nINSERT INTO nope VALUES (1);\nCOMMIT;",
+            )],
+        );
+        let m = migrator(&db, set, AppEnv::Local);
+        let err = m.up().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::MigrationFailed {
+                    statement: 4,
+                    line: 5,
+                    dirty: true,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(count(&db, &table(kind, "kept")).await, 1);
+        assert_eq!(count(&db, &table(kind, "rolled_back")).await, 0);
+        let d = &m.status().await.unwrap().dirty[0];
+        assert_eq!(
+            (d.statement, d.line),
+            (2, 3),
+            "stopped at the file's own BEGIN: {d:?}"
+        );
+        assert!(
+            d.error.as_deref().unwrap_or_default().contains("nope"),
+            "{d:?}"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "appenv_migration_audit WHERE outcome = 'migration-failed'"
+            )
+            .await,
+            1,
+            "the audit row is not lost in the file's transaction"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sqlite_transactional_file_still_runs_in_one_transaction() {
     // The same rebuild in a transactional file: PRAGMA foreign_keys is a
     // no-op inside a transaction, which is why the no-transaction marker
