@@ -70,6 +70,15 @@ pub enum Error {
         deadline: Duration,
     },
 
+    /// The SIGTERM/SIGINT handlers of [`Server`](crate::Server) could not be
+    /// installed.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {source}")]
+    Signal {
+        /// The I/O error from the signal driver.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A provider reported an error while flushing or shutting down.
     #[error("telemetry shutdown of {signal} failed: {source}")]
     Shutdown {
@@ -79,4 +88,10 @@ pub enum Error {
         #[source]
         source: opentelemetry_sdk::error::OTelSdkError,
     },
+}
+
+impl Error {
+    pub(crate) fn signal(source: std::io::Error) -> Self {
+        Error::Signal { source }
+    }
 }

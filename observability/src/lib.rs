@@ -13,6 +13,7 @@ mod otel;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod redact;
+mod serve;
 
 pub use config::{
     ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig,
@@ -26,3 +27,4 @@ pub use http::{
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{RateLimitMetrics, rate_limit_metrics};
+pub use serve::{EXIT_BUDGET, LifecycleConfig, Server, serve};
