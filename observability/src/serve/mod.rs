@@ -263,8 +263,13 @@ impl Server {
         }
 
         // Telemetry last, so the spans of the drained requests are in it.
+        let phase = if drained {
+            "requests drained"
+        } else {
+            "remaining connections closed"
+        };
         if let Some(telemetry) = self.telemetry.take() {
-            tracing::info!(target: TARGET, "connections closed; flushing telemetry");
+            tracing::info!(target: TARGET, "{phase}; flushing telemetry");
             let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
             match flushed {
                 Ok(Ok(())) => {}
@@ -276,7 +281,7 @@ impl Server {
                 }
             }
         } else {
-            tracing::info!(target: TARGET, "connections closed");
+            tracing::info!(target: TARGET, "{phase}");
         }
         Ok(())
     }
