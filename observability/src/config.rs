@@ -32,6 +32,7 @@ use crate::error::Error;
 /// | `metric_export_interval_ms` | `OTEL_METRIC_EXPORT_INTERVAL` | 60000 | 60000 | 60000 |
 /// | `shutdown_timeout_ms` | `OTEL_SHUTDOWN_TIMEOUT` | 5000 | 5000 | 5000 |
 /// | `redact_fields` | `LOG_REDACT_FIELDS` (comma list) | empty | empty | empty |
+/// | `log_access` | `LOG_ACCESS` (`on`, `off`, `all` = with health probes) | on | on | on |
 ///
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
@@ -91,6 +92,9 @@ pub struct TelemetryConfig {
     /// Field names redacted in addition to the built-in ones (password,
     /// secret, token, authorization, cookie, api_key, jwt).
     pub redact_fields: Vec<String>,
+    /// The access log: one INFO line per request (`on`, health probes
+    /// left out), `all` (probes too) or `off`.
+    pub log_access: AccessLog,
 }
 
 impl TelemetryConfig {
@@ -317,6 +321,7 @@ impl Section for TelemetryConfig {
             metric_export_interval_ms: 60_000,
             shutdown_timeout_ms: 5_000,
             redact_fields: Vec::new(),
+            log_access: AccessLog::On,
         }
     }
 
@@ -345,6 +350,7 @@ impl Section for TelemetryConfig {
             .alias("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms")
             .alias("OTEL_SHUTDOWN_TIMEOUT", "shutdown_timeout_ms")
             .alias("LOG_REDACT_FIELDS", "redact_fields")
+            .alias("LOG_ACCESS", "log_access")
             .rule("telemetry.debug-level", |check, cfg: &Self| {
                 if !check.env().is_production() {
                     return Ok(());
@@ -522,6 +528,18 @@ string_enum! {
         Compact => "compact" | "text" | "full",
         /// One JSON object per line, for machines.
         Json => "json",
+    }
+}
+
+string_enum! {
+    /// Which requests the access log records (`LOG_ACCESS`).
+    AccessLog, "LOG_ACCESS setting" {
+        /// One INFO line per request, health probes left out.
+        On => "on" | "true" | "yes" | "1",
+        /// No access log.
+        Off => "off" | "false" | "no" | "0",
+        /// One INFO line per request, health probes included.
+        All => "all",
     }
 }
 

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// The paths of [`Health::router`]'s probes. The HTTP layer leaves
+/// requests to these out of the access log and out of tracing by default.
+pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 

@@ -21,7 +21,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::{LogFormat, TelemetryConfig};
+use crate::config::{AccessLog, LogFormat, TelemetryConfig};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
 use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer};
@@ -161,6 +161,7 @@ impl<'a> TelemetryBuilder<'a> {
         let guard = TelemetryGuard {
             providers,
             deadline: config.shutdown_timeout(),
+            access_log: config.log_access,
         };
         Ok((dispatch, guard))
     }
@@ -345,6 +346,7 @@ impl Directives {
 pub struct TelemetryGuard {
     providers: Option<Providers>,
     deadline: Duration,
+    access_log: AccessLog,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -374,12 +376,13 @@ impl TelemetryGuard {
 
     /// An [`HttpTelemetryLayer`] recording its metrics through this guard's
     /// meter provider (OpenTelemetry's global one when metrics are not
-    /// exported).
+    /// exported), with the access log as `LOG_ACCESS` says.
     pub fn http_layer(&self) -> HttpTelemetryLayer {
-        match self.meter_provider() {
+        let layer = match self.meter_provider() {
             Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
             None => HttpTelemetryLayer::new(),
-        }
+        };
+        layer.with_access_log(self.access_log)
     }
 
     /// The shutdown deadline.

@@ -16,13 +16,14 @@ mod redact;
 mod serve;
 
 pub use config::{
-    ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig,
+    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal,
+    TelemetryConfig,
 };
 pub use error::Error;
-pub use health::{CheckResult, CheckStatus, Health, Readiness};
+pub use health::{CheckResult, CheckStatus, Health, PROBE_PATHS, Readiness};
 pub use http::{
-    HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER, RequestId,
-    ResponseFuture,
+    ACCESS_LOG_TARGET, HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER,
+    RequestId, ResponseFuture,
 };
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
 #[cfg(feature = "rate-limit")]

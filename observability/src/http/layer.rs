@@ -7,6 +7,8 @@ use tower_layer::Layer;
 
 use super::DURATION_BUCKETS;
 use super::service::HttpTelemetry;
+use crate::config::AccessLog;
+use crate::health::PROBE_PATHS;
 
 /// A tower layer that traces and measures HTTP requests, for any
 /// `Service<http::Request<B>, Response = http::Response<B2>>` (axum, hyper,
@@ -25,7 +27,18 @@ use super::service::HttpTelemetry;
 ///   extension), `user_agent.original` and `error.type` on 5xx; the span
 ///   status is Error only on 5xx (and on service errors);
 /// - records `http.server.request.duration` (seconds, advised buckets) and
-///   `http.server.active_requests`.
+///   `http.server.active_requests`;
+/// - writes one INFO access line per request (target
+///   [`ACCESS_LOG_TARGET`](super::ACCESS_LOG_TARGET)) with
+///   `http.request.method`, `http.route` (or `url.path` when no route
+///   matched), `http.response.status_code`, `duration_ms`, `request_id` and
+///   `client.address`; the console formats add the trace id.
+///
+/// Health probes ([`PROBE_PATHS`](crate::PROBE_PATHS) unless
+/// [`with_probe_paths`](Self::with_probe_paths) says otherwise) get neither
+/// a span nor an access line by default ([`with_access_log`](Self::with_access_log)`(AccessLog::All)`,
+/// [`with_probe_tracing`](Self::with_probe_tracing)); their request id and
+/// metrics stay.
 ///
 /// The query string and headers other than `user-agent` are never
 /// recorded. The span's target is [`HTTP_SPAN_TARGET`](super::HTTP_SPAN_TARGET),
@@ -38,6 +51,9 @@ use super::service::HttpTelemetry;
 #[derive(Debug, Clone)]
 pub struct HttpTelemetryLayer {
     pub(crate) metrics: Arc<HttpMetrics>,
+    pub(crate) access_log: AccessLog,
+    pub(crate) probes: Arc<[String]>,
+    pub(crate) trace_probes: bool,
 }
 
 #[derive(Debug)]
@@ -71,7 +87,41 @@ impl HttpTelemetryLayer {
             .build();
         HttpTelemetryLayer {
             metrics: Arc::new(HttpMetrics { duration, active }),
+            access_log: AccessLog::On,
+            probes: PROBE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            trace_probes: false,
         }
+    }
+
+    /// Which requests get an access line (`LOG_ACCESS`; on by default).
+    #[must_use]
+    pub fn with_access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// The request paths that are health probes (default
+    /// [`PROBE_PATHS`](crate::PROBE_PATHS)), matched exactly.
+    #[must_use]
+    pub fn with_probe_paths<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.probes = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether health probes get a span (off by default: a probe every few
+    /// seconds per replica would outnumber the real traffic in traces).
+    #[must_use]
+    pub fn with_probe_tracing(mut self, trace: bool) -> Self {
+        self.trace_probes = trace;
+        self
+    }
+
+    pub(crate) fn is_probe(&self, path: &str) -> bool {
+        self.probes.iter().any(|p| p == path)
     }
 }
 

@@ -16,6 +16,10 @@ pub use service::HttpTelemetry;
 /// admits spans with this target, whatever the console level.
 pub const HTTP_SPAN_TARGET: &str = "appenv_observability::http";
 
+/// The `tracing` target of the access log lines (one INFO event per
+/// request).
+pub const ACCESS_LOG_TARGET: &str = "appenv_observability::access";
+
 /// Bucket boundaries advised by the semantic conventions for
 /// `http.server.request.duration`, in seconds.
 pub(crate) const DURATION_BUCKETS: [f64; 14] = [

@@ -11,9 +11,10 @@ use tower_service::Service;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::future::{ActiveGuard, ResponseFuture};
+use super::future::{Access, ActiveGuard, ResponseFuture};
 use super::layer::HttpTelemetryLayer;
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
+use crate::config::AccessLog;
 
 /// The service made by [`HttpTelemetryLayer`].
 #[derive(Debug, Clone)]
@@ -90,6 +91,10 @@ fn route<B>(req: &Request<B>) -> Option<String> {
     None
 }
 
+/// The client's address: for now the connection's peer (axum's
+/// `ConnectInfo`, or a `SocketAddr` extension as [`Server`](crate::Server)
+/// sets). This is the one place that decides `client.address` for spans and
+/// the access log, so a trusted-proxy resolver plugs in here.
 fn client_address<B>(req: &Request<B>) -> Option<String> {
     #[cfg(feature = "axum")]
     if let Some(info) = req
@@ -139,27 +144,43 @@ where
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
 
-        let span = tracing::info_span!(
-            target: "appenv_observability::http",
-            "HTTP request",
-            otel.name = &*name,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            http.request.method = method,
-            url.path = req.uri().path(),
-            url.scheme = scheme,
-            http.route = route.as_deref(),
-            http.response.status_code = Empty,
-            client.address = client.as_deref(),
-            user_agent.original = agent,
-            error.type = Empty,
-            request_id = request_id.as_str(),
-        );
-        if let Some(parent) = extract_parent(req.headers()) {
-            // Fails only when no OpenTelemetry layer sees the span (SDK
-            // disabled), where there is nothing to continue.
-            let _ = span.set_parent(parent);
-        }
+        let path = req.uri().path();
+        let probe = self.layer.is_probe(path);
+        let span = if probe && !self.layer.trace_probes {
+            tracing::Span::none()
+        } else {
+            let span = tracing::info_span!(
+                target: "appenv_observability::http",
+                "HTTP request",
+                otel.name = &*name,
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                url.path = path,
+                url.scheme = scheme,
+                http.route = route.as_deref(),
+                http.response.status_code = Empty,
+                client.address = client.as_deref(),
+                user_agent.original = agent,
+                error.type = Empty,
+                request_id = request_id.as_str(),
+            );
+            if let Some(parent) = extract_parent(req.headers()) {
+                // Fails only when no OpenTelemetry layer sees the span (SDK
+                // disabled), where there is nothing to continue.
+                let _ = span.set_parent(parent);
+            }
+            span
+        };
+        let access = match self.layer.access_log {
+            AccessLog::Off => None,
+            AccessLog::On if probe => None,
+            _ => Some(Access {
+                method,
+                path: route.is_none().then(|| path.to_owned()),
+                client,
+            }),
+        };
 
         let active = ActiveGuard::new(
             self.layer.metrics.clone(),
@@ -174,6 +195,6 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, start, request_id, route, active)
+        ResponseFuture::new(future, span, start, request_id, route, active, access)
     }
 }
