@@ -52,6 +52,14 @@ pub enum Error {
         source: opentelemetry_otlp::ExporterBuildError,
     },
 
+    /// The HTTP client of the HTTP/protobuf exporters could not be built.
+    #[error("cannot build the OTLP HTTP client: {source}")]
+    HttpClient {
+        /// The TLS or client error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The background runtime that drives the gRPC exporters could not start.
     #[error("cannot start the telemetry export runtime: {source}")]
     Runtime {

@@ -24,7 +24,7 @@ use tracing_subscriber::{Layer, Registry};
 use crate::config::{AccessLog, LogFormat, TelemetryConfig};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
-use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer};
+use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
 use crate::logs::{EXPORTER_TARGETS, LogBridge};
 use crate::otel::{self, Providers};
 use crate::redact::{RedactingFields, Redactor};
@@ -162,6 +162,7 @@ impl<'a> TelemetryBuilder<'a> {
             providers,
             deadline: config.shutdown_timeout(),
             access_log: config.log_access,
+            propagation: Propagation::from_config(&config.propagators),
         };
         Ok((dispatch, guard))
     }
@@ -191,9 +192,7 @@ impl<'a> TelemetryBuilder<'a> {
             // the process cannot be initialised by us any more.
             return Err(Error::AlreadyInitialized);
         }
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
+        opentelemetry::global::set_text_map_propagator(guard.propagation.composite());
         if let Some(providers) = &guard.providers {
             opentelemetry::global::set_tracer_provider(providers.tracer.clone());
             if let Some(meter) = &providers.meter {
@@ -347,6 +346,7 @@ pub struct TelemetryGuard {
     providers: Option<Providers>,
     deadline: Duration,
     access_log: AccessLog,
+    propagation: Propagation,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -382,7 +382,9 @@ impl TelemetryGuard {
             Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
             None => HttpTelemetryLayer::new(),
         };
-        layer.with_access_log(self.access_log)
+        let mut layer = layer.with_access_log(self.access_log);
+        layer.propagation = self.propagation;
+        layer
     }
 
     /// The shutdown deadline.

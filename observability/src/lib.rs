@@ -2,6 +2,7 @@
 //! redaction, an HTTP telemetry layer and health checks.
 #![doc = include_str!("docs/overview.md")]
 
+mod choice;
 mod config;
 mod error;
 mod format;
@@ -15,9 +16,10 @@ mod rate_limit;
 mod redact;
 mod serve;
 
+pub use choice::Choice;
 pub use config::{
-    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal,
-    TelemetryConfig,
+    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpProtocol, Problem, Propagator, SamplerKind,
+    Signal, TelemetryConfig,
 };
 pub use error::Error;
 pub use health::{CheckResult, CheckStatus, Health, PROBE_PATHS, Readiness};

@@ -45,7 +45,12 @@ pub(crate) fn resource(env: AppEnv, config: &TelemetryConfig) -> Resource {
 
 fn sampler(config: &TelemetryConfig) -> Sampler {
     let ratio = config.traces_sampler_arg;
-    match config.traces_sampler {
+    // `telemetry.invalid` refuses unsupported samplers before this runs.
+    match config
+        .traces_sampler
+        .known()
+        .unwrap_or(SamplerKind::ParentBasedAlwaysOn)
+    {
         SamplerKind::AlwaysOn => Sampler::AlwaysOn,
         SamplerKind::AlwaysOff => Sampler::AlwaysOff,
         SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
@@ -76,7 +81,9 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
         endpoint(Signal::Metrics),
         endpoint(Signal::Logs),
     );
-    let runtime = if config.otlp_protocol == OtlpProtocol::Grpc
+    // `telemetry.invalid` refuses unsupported protocols before this runs.
+    let protocol = config.otlp_protocol.known().unwrap_or(OtlpProtocol::Grpc);
+    let runtime = if protocol == OtlpProtocol::Grpc
         && (traces.is_some() || metrics.is_some() || logs.is_some())
     {
         Some(
@@ -91,7 +98,6 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
         None
     };
     let timeout = Duration::from_millis(config.otlp_timeout_ms);
-    let protocol = config.otlp_protocol;
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
 
     let exporters = std::thread::scope(|scope| {
@@ -173,10 +179,47 @@ fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B 
 }
 
 /// Without the `tls` feature `https://` endpoints are refused by
-/// [`TelemetryConfig::validate`].
+/// [`TelemetryConfig::problems`].
 #[cfg(not(feature = "tls"))]
 fn tls<B>(builder: B, _endpoint: &str) -> B {
     builder
+}
+
+/// For HTTP/protobuf: a blocking reqwest client whose TLS is rustls with
+/// the ring provider and the webpki roots (as the gRPC exporters), so the
+/// build carries one crypto provider and no process-wide default is
+/// needed. Built on the exporter thread (never on an async one).
+#[cfg(feature = "tls")]
+fn http_client<B: opentelemetry_otlp::WithHttpConfig>(
+    builder: B,
+    timeout: Duration,
+) -> Result<B, Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|source| Error::HttpClient {
+            source: Box::new(source),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|source| Error::HttpClient {
+            source: Box::new(source),
+        })?;
+    Ok(builder.with_http_client(client))
+}
+
+/// Without the `tls` feature the exporter's own client (plain HTTP) is
+/// used; `https://` endpoints are refused by [`TelemetryConfig::problems`].
+#[cfg(not(feature = "tls"))]
+fn http_client<B>(builder: B, _timeout: Duration) -> Result<B, Error> {
+    Ok(builder)
 }
 
 fn span_exporter(
@@ -193,12 +236,15 @@ fn span_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_client(
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            timeout,
+        )?
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -220,12 +266,15 @@ fn metric_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_client(
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            timeout,
+        )?
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -247,12 +296,15 @@ fn log_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => LogExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_client(
+            LogExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout),
+            timeout,
+        )?
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",
@@ -317,7 +369,7 @@ mod tests {
         for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
             let mut config = TelemetryConfig::defaults(AppEnv::Production);
             config.otlp_endpoint = "https://collector.example.com:4317".into();
-            config.otlp_protocol = protocol;
+            config.otlp_protocol = protocol.into();
             let providers = build(AppEnv::Production, &config).expect("TLS exporters build");
             assert!(providers.meter.is_some() && providers.logger.is_some());
         }

@@ -6,8 +6,9 @@ use opentelemetry::metrics::{Histogram, MeterProvider, UpDownCounter};
 use tower_layer::Layer;
 
 use super::DURATION_BUCKETS;
+use super::propagation::Propagation;
 use super::service::HttpTelemetry;
-use crate::config::AccessLog;
+use crate::config::{AccessLog, Propagator};
 use crate::health::PROBE_PATHS;
 
 /// A tower layer that traces and measures HTTP requests, for any
@@ -18,7 +19,8 @@ use crate::health::PROBE_PATHS;
 /// - takes `x-request-id` when well-formed or generates one, records it on
 ///   the span as `request_id`, makes it available as a
 ///   [`RequestId`](super::RequestId) extension and echoes it in the response;
-/// - continues the trace of an incoming W3C `traceparent`/`tracestate`;
+/// - continues the trace of an incoming W3C `traceparent`/`tracestate` and
+///   carries its W3C `baggage` (as `OTEL_PROPAGATORS` says);
 /// - opens a server span named `{method} {route}` (the route from axum's
 ///   `MatchedPath` when the `axum` feature is on and the layer is added with
 ///   `Router::layer`; the method alone otherwise) with `http.request.method`,
@@ -54,6 +56,7 @@ pub struct HttpTelemetryLayer {
     pub(crate) access_log: AccessLog,
     pub(crate) probes: Arc<[String]>,
     pub(crate) trace_probes: bool,
+    pub(crate) propagation: Propagation,
 }
 
 #[derive(Debug)]
@@ -90,7 +93,17 @@ impl HttpTelemetryLayer {
             access_log: AccessLog::On,
             probes: PROBE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
             trace_probes: false,
+            propagation: Propagation::default(),
         }
+    }
+
+    /// The propagators that read the remote context of a request (default
+    /// W3C `tracecontext` and `baggage`, as `OTEL_PROPAGATORS`; an empty
+    /// list or [`Propagator::None`] starts a new trace for every request).
+    #[must_use]
+    pub fn with_propagators(mut self, propagators: &[Propagator]) -> Self {
+        self.propagation = Propagation::from_list(propagators);
+        self
     }
 
     /// Which requests get an access line (`LOG_ACCESS`; on by default).

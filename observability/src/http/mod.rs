@@ -4,11 +4,13 @@
 
 mod future;
 mod layer;
+mod propagation;
 mod request_id;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::HttpTelemetryLayer;
+pub(crate) use propagation::Propagation;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use service::HttpTelemetry;
 

@@ -3,10 +3,8 @@
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::{HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use opentelemetry::KeyValue;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower_service::Service;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -42,27 +40,6 @@ impl<S> HttpTelemetry<S> {
     pub fn into_inner(self) -> S {
         self.inner
     }
-}
-
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
-}
-
-/// The remote parent from `traceparent`/`tracestate`, if there is a valid one.
-fn extract_parent(headers: &HeaderMap) -> Option<opentelemetry::Context> {
-    if !headers.contains_key("traceparent") {
-        return None;
-    }
-    let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    opentelemetry::trace::TraceContextExt::has_active_span(&cx).then_some(cx)
 }
 
 /// The method as the semantic conventions want it: known methods as is,
@@ -165,7 +142,7 @@ where
                 error.type = Empty,
                 request_id = request_id.as_str(),
             );
-            if let Some(parent) = extract_parent(req.headers()) {
+            if let Some(parent) = self.layer.propagation.extract(req.headers()) {
                 // Fails only when no OpenTelemetry layer sees the span (SDK
                 // disabled), where there is nothing to continue.
                 let _ = span.set_parent(parent);
