@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use appenv_config::AppEnv;
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -63,9 +65,9 @@ fn sampler(config: &TelemetryConfig) -> Sampler {
 }
 
 /// Builds the providers. Exporters are built on a separate OS thread inside
-/// a dedicated runtime: the blocking HTTP client must not be created on an
-/// async thread, and the gRPC channel must live on a runtime that keeps
-/// running while the application's runtime is blocked in shutdown.
+/// a dedicated runtime: the gRPC channels and the HTTP client's connections
+/// must live on a runtime that keeps running while the application's
+/// runtime is blocked in shutdown (and exist whatever its flavour).
 pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, Error> {
     let resource = resource(env, config);
     let redactor = Redactor::new(&config.redact_fields);
@@ -83,9 +85,7 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
     );
     // `telemetry.invalid` refuses unsupported protocols before this runs.
     let protocol = config.otlp_protocol.known().unwrap_or(OtlpProtocol::Grpc);
-    let runtime = if protocol == OtlpProtocol::Grpc
-        && (traces.is_some() || metrics.is_some() || logs.is_some())
-    {
+    let runtime = if traces.is_some() || metrics.is_some() || logs.is_some() {
         Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -103,18 +103,22 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
     let exporters = std::thread::scope(|scope| {
         scope
             .spawn(|| -> Result<_, Error> {
-                let _entered = handle.as_ref().map(|h| h.enter());
+                // A runtime exists whenever an endpoint does.
+                let Some(handle) = handle.as_ref() else {
+                    return Ok((None, None, None));
+                };
+                let _entered = handle.enter();
                 let span = traces
                     .as_deref()
-                    .map(|ep| span_exporter(protocol, ep, timeout))
+                    .map(|ep| span_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 let metric = metrics
                     .as_deref()
-                    .map(|ep| metric_exporter(protocol, ep, timeout))
+                    .map(|ep| metric_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 let log = logs
                     .as_deref()
-                    .map(|ep| log_exporter(protocol, ep, timeout))
+                    .map(|ep| log_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 Ok((span, metric, log))
             })
@@ -185,15 +189,34 @@ fn tls<B>(builder: B, _endpoint: &str) -> B {
     builder
 }
 
-/// For HTTP/protobuf: a blocking reqwest client whose TLS is rustls with
-/// the ring provider and the webpki roots (as the gRPC exporters), so the
-/// build carries one crypto provider and no process-wide default is
-/// needed. Built on the exporter thread (never on an async one).
+/// The HTTP/protobuf exporters' client: hyper (`https://` through rustls
+/// with the ring provider and the webpki roots when the `tls` feature is
+/// on, as the gRPC exporters), driven on the export runtime. The SDK calls
+/// it from its own threads, where no tokio runtime is current; each request
+/// is spawned onto the export runtime and awaited from there.
+#[derive(Debug, Clone)]
+struct HttpExportClient {
+    client: opentelemetry_http::hyper::HyperClient<HttpConnector>,
+    handle: tokio::runtime::Handle,
+}
+
 #[cfg(feature = "tls")]
-fn http_client<B: opentelemetry_otlp::WithHttpConfig>(
-    builder: B,
-    timeout: Duration,
-) -> Result<B, Error> {
+type HttpConnector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type HttpConnector = hyper_util::client::legacy::connect::HttpConnector;
+
+impl HttpExportClient {
+    fn new(handle: tokio::runtime::Handle, timeout: Duration) -> Result<Self, Error> {
+        Ok(HttpExportClient {
+            client: opentelemetry_http::hyper::HyperClient::new(connector()?, timeout, None),
+            handle,
+        })
+    }
+}
+
+#[cfg(feature = "tls")]
+fn connector() -> Result<HttpConnector, Error> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -205,27 +228,39 @@ fn http_client<B: opentelemetry_otlp::WithHttpConfig>(
         })?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|source| Error::HttpClient {
-            source: Box::new(source),
-        })?;
-    Ok(builder.with_http_client(client))
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build())
 }
 
-/// Without the `tls` feature the exporter's own client (plain HTTP) is
-/// used; `https://` endpoints are refused by [`TelemetryConfig::problems`].
+/// Without the `tls` feature: plain HTTP (`https://` endpoints are refused
+/// by [`TelemetryConfig::problems`]).
 #[cfg(not(feature = "tls"))]
-fn http_client<B>(builder: B, _timeout: Duration) -> Result<B, Error> {
-    Ok(builder)
+fn connector() -> Result<HttpConnector, Error> {
+    Ok(hyper_util::client::legacy::connect::HttpConnector::new())
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for HttpExportClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = self.client.clone();
+        self.handle
+            .spawn(async move { client.send_bytes(request).await })
+            .await
+            .map_err(|join| Box::new(join) as opentelemetry_http::HttpError)?
+    }
 }
 
 fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -236,15 +271,13 @@ fn span_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => http_client(
-            SpanExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
-            timeout,
-        )?
-        .build(),
+        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
+            .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -256,6 +289,7 @@ fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -266,15 +300,13 @@ fn metric_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => http_client(
-            MetricExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
-            timeout,
-        )?
-        .build(),
+        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
+            .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -286,6 +318,7 @@ fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -296,15 +329,13 @@ fn log_exporter(
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => http_client(
-            LogExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
-            timeout,
-        )?
-        .build(),
+        OtlpProtocol::HttpProtobuf => LogExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
+            .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",

@@ -6,7 +6,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use appenv_config::{AppEnv, Loader, Registry, Section};
+use appenv_config::{AppEnv, ClientAddrResolver, Loader, Registry, Section};
 use appenv_observability::{
     ACCESS_LOG_TARGET, AccessLog, Health, TelemetryBuilder, TelemetryConfig,
 };
@@ -49,6 +49,18 @@ async fn run(
     config: &TelemetryConfig,
     requests: &[(&str, &str)],
 ) -> (String, Vec<String>) {
+    run_behind(env, config, requests, ClientAddrResolver::direct(), None).await
+}
+
+/// As [`run`], the peer being 198.51.100.7, with `client_addr` resolving
+/// `client.address` and `x-forwarded-for` set to `forwarded_for`.
+async fn run_behind(
+    env: AppEnv,
+    config: &TelemetryConfig,
+    requests: &[(&str, &str)],
+    client_addr: ClientAddrResolver,
+    forwarded_for: Option<&str>,
+) -> (String, Vec<String>) {
     let capture = Capture::default();
     let (dispatch, guard) = TelemetryBuilder::new(env, config)
         .with_writer(capture.clone())
@@ -59,7 +71,7 @@ async fn run(
     let app = Router::new()
         .route("/users/{id}", get(|| async { "ada" }))
         .merge(health.router())
-        .layer(guard.http_layer());
+        .layer(guard.http_layer().with_client_addr(client_addr));
     let mut ids = Vec::new();
     for (method, path) in requests {
         let mut request = axum::http::Request::builder()
@@ -67,6 +79,11 @@ async fn run(
             .uri(*path)
             .body(Body::empty())
             .unwrap();
+        if let Some(xff) = forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", xff.parse().unwrap());
+        }
         request.extensions_mut().insert(ConnectInfo(
             "198.51.100.7:40000".parse::<SocketAddr>().unwrap(),
         ));
@@ -181,4 +198,43 @@ async fn local_access_lines_are_one_pretty_line_each() {
     // Nothing after it belongs to it (no location or span lines).
     let after = out.split(line).nth(1).unwrap_or("");
     assert!(!after.starts_with("\n    at "), "{out}");
+}
+
+#[tokio::test]
+async fn client_address_behind_a_trusted_proxy_is_the_client() {
+    let server = Loader::hermetic([("TRUSTED_PROXIES", "198.51.100.0/24")])
+        .load::<appenv_config::ServerConfig>()
+        .unwrap()
+        .into_config();
+    let (env, config) = telemetry(&[("APP_ENV", "production")]);
+    // The peer 198.51.100.7 is the trusted proxy; it appended the client it
+    // saw (203.0.113.50) to what the client wrote itself (6.6.6.6).
+    let (out, _) = run_behind(
+        env,
+        &config,
+        &[("GET", "/users/1")],
+        server.client_addr(),
+        Some("6.6.6.6, 203.0.113.50"),
+    )
+    .await;
+    let lines = access_lines(&out);
+    assert_eq!(
+        lines[0]["fields"]["client.address"], "203.0.113.50",
+        "{out}"
+    );
+    assert_eq!(lines[0]["span"]["client.address"], "203.0.113.50", "{out}");
+
+    // Without trusted proxies the header is never read.
+    let (out, _) = run_behind(
+        env,
+        &config,
+        &[("GET", "/users/1")],
+        ClientAddrResolver::direct(),
+        Some("6.6.6.6, 203.0.113.50"),
+    )
+    .await;
+    assert_eq!(
+        access_lines(&out)[0]["fields"]["client.address"],
+        "198.51.100.7"
+    );
 }

@@ -251,7 +251,9 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         jwt: JwtKey::new(config.jwt_secret.as_ref()),
         health,
         rate_limit,
-        telemetry: telemetry.http_layer(),
+        telemetry: telemetry
+            .http_layer()
+            .with_client_addr(config.server.client_addr()),
         cors: cors(&config.server.cors_origin),
         debug_config: config
             .server

@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(|| async { "hello\n" }))
         .layer(rate_limit)
-        .layer(telemetry.http_layer())
+        .layer(telemetry.http_layer().with_client_addr(config.server.client_addr()))
         .merge(health.clone().router());
     let listener = tokio::net::TcpListener::bind(config.server.bind_addr()).await?;
     appenv_observability::serve(listener, app, telemetry, &health, &config.lifecycle).await?;

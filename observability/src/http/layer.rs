@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use appenv_config::ClientAddrResolver;
 use opentelemetry::metrics::{Histogram, MeterProvider, UpDownCounter};
 use tower_layer::Layer;
 
@@ -25,8 +26,10 @@ use crate::health::PROBE_PATHS;
 ///   `MatchedPath` when the `axum` feature is on and the layer is added with
 ///   `Router::layer`; the method alone otherwise) with `http.request.method`,
 ///   `url.path`, `url.scheme`, `http.route`, `http.response.status_code`,
-///   `client.address` (from axum's `ConnectInfo` or a `SocketAddr`
-///   extension), `user_agent.original` and `error.type` on 5xx; the span
+///   `client.address` (the peer from axum's `ConnectInfo` or a `SocketAddr`
+///   extension, resolved through trusted proxies by
+///   [`with_client_addr`](Self::with_client_addr)), `user_agent.original`
+///   and `error.type` on 5xx; the span
 ///   status is Error only on 5xx (and on service errors);
 /// - records `http.server.request.duration` (seconds, advised buckets) and
 ///   `http.server.active_requests`;
@@ -57,6 +60,7 @@ pub struct HttpTelemetryLayer {
     pub(crate) probes: Arc<[String]>,
     pub(crate) trace_probes: bool,
     pub(crate) propagation: Propagation,
+    pub(crate) client_addr: ClientAddrResolver,
 }
 
 #[derive(Debug)]
@@ -94,7 +98,20 @@ impl HttpTelemetryLayer {
             probes: PROBE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
             trace_probes: false,
             propagation: Propagation::default(),
+            client_addr: ClientAddrResolver::direct(),
         }
+    }
+
+    /// How `client.address` is found: the connection's peer unless it is a
+    /// trusted proxy, then the configured header, walked as
+    /// [`ClientAddrResolver`] documents (the same resolver the rate limiter
+    /// uses; build it with
+    /// [`ServerConfig::client_addr`](appenv_config::ServerConfig::client_addr)).
+    /// Default: the peer address, no header read.
+    #[must_use]
+    pub fn with_client_addr(mut self, resolver: ClientAddrResolver) -> Self {
+        self.client_addr = resolver;
+        self
     }
 
     /// The propagators that read the remote context of a request (default

@@ -68,21 +68,19 @@ fn route<B>(req: &Request<B>) -> Option<String> {
     None
 }
 
-/// The client's address: for now the connection's peer (axum's
-/// `ConnectInfo`, or a `SocketAddr` extension as [`Server`](crate::Server)
-/// sets). This is the one place that decides `client.address` for spans and
-/// the access log, so a trusted-proxy resolver plugs in here.
-fn client_address<B>(req: &Request<B>) -> Option<String> {
+/// The connection's peer: axum's `ConnectInfo`, or a `SocketAddr`
+/// extension (as [`Server`](crate::Server) sets both).
+fn peer_address<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
     {
-        return Some(info.0.ip().to_string());
+        return Some(info.0.ip());
     }
     req.extensions()
         .get::<std::net::SocketAddr>()
-        .map(|addr| addr.ip().to_string())
+        .map(std::net::SocketAddr::ip)
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpTelemetry<S>
@@ -115,7 +113,12 @@ where
             (None, "_OTHER") => "HTTP".into(),
             (None, method) => method.into(),
         };
-        let client = client_address(&req);
+        let client = peer_address(&req).map(|peer| {
+            self.layer
+                .client_addr
+                .resolve(peer, req.headers())
+                .to_string()
+        });
         let agent = req
             .headers()
             .get(http::header::USER_AGENT)
