@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use appenv_config::{AppEnv, Registry, Section, redact_url};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tracing_subscriber::filter::EnvFilter;
 
+use crate::choice::{Choice, Named, unsupported};
 use crate::error::Error;
 
 /// The telemetry section: log level and format, filter directives, service
@@ -32,6 +34,8 @@ use crate::error::Error;
 /// | `metric_export_interval_ms` | `OTEL_METRIC_EXPORT_INTERVAL` | 60000 | 60000 | 60000 |
 /// | `shutdown_timeout_ms` | `OTEL_SHUTDOWN_TIMEOUT` | 5000 | 5000 | 5000 |
 /// | `redact_fields` | `LOG_REDACT_FIELDS` (comma list) | empty | empty | empty |
+/// | `propagators` | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`) | tracecontext,baggage | tracecontext,baggage | tracecontext,baggage |
+/// | `log_access` | `LOG_ACCESS` (`on`, `off`, `all` = with health probes) | on | on | on |
 ///
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
@@ -69,17 +73,17 @@ pub struct TelemetryConfig {
     /// OTLP endpoint for logs, used as is.
     pub otlp_logs_endpoint: String,
     /// OTLP transport.
-    pub otlp_protocol: OtlpProtocol,
+    pub otlp_protocol: Choice<OtlpProtocol>,
     /// `otlp` or `none`: whether traces are exported when an endpoint is set.
-    pub traces_exporter: ExporterKind,
+    pub traces_exporter: Choice<ExporterKind>,
     /// `otlp` or `none`: whether metrics are exported when an endpoint is set.
-    pub metrics_exporter: ExporterKind,
+    pub metrics_exporter: Choice<ExporterKind>,
     /// `otlp` or `none`: whether logs are exported when an endpoint is set.
-    pub logs_exporter: ExporterKind,
+    pub logs_exporter: Choice<ExporterKind>,
     /// Timeout of one export, in milliseconds.
     pub otlp_timeout_ms: u64,
     /// The trace sampler.
-    pub traces_sampler: SamplerKind,
+    pub traces_sampler: Choice<SamplerKind>,
     /// The ratio for the `traceidratio` samplers, between 0 and 1.
     pub traces_sampler_arg: f64,
     /// Turns every OpenTelemetry signal off (console logging stays).
@@ -91,6 +95,12 @@ pub struct TelemetryConfig {
     /// Field names redacted in addition to the built-in ones (password,
     /// secret, token, authorization, cookie, api_key, jwt).
     pub redact_fields: Vec<String>,
+    /// The context propagators for incoming requests: W3C `tracecontext`,
+    /// W3C `baggage`, or `none`.
+    pub propagators: Vec<Choice<Propagator>>,
+    /// The access log: one INFO line per request (`on`, health probes
+    /// left out), `all` (probes too) or `off`.
+    pub log_access: AccessLog,
 }
 
 impl TelemetryConfig {
@@ -113,11 +123,11 @@ impl TelemetryConfig {
     /// `None` when that signal is not exported.
     pub fn endpoint_for(&self, signal: Signal) -> Option<String> {
         let exporter = match signal {
-            Signal::Traces => self.traces_exporter,
-            Signal::Metrics => self.metrics_exporter,
-            Signal::Logs => self.logs_exporter,
+            Signal::Traces => &self.traces_exporter,
+            Signal::Metrics => &self.metrics_exporter,
+            Signal::Logs => &self.logs_exporter,
         };
-        if exporter == ExporterKind::None {
+        if exporter.known() != Some(ExporterKind::Otlp) {
             return None;
         }
         let specific = match signal {
@@ -132,11 +142,11 @@ impl TelemetryConfig {
         if base.is_empty() {
             return None;
         }
-        Some(match self.otlp_protocol {
-            OtlpProtocol::Grpc => base.to_owned(),
-            OtlpProtocol::HttpProtobuf => {
+        Some(match self.otlp_protocol.known() {
+            Some(OtlpProtocol::HttpProtobuf) => {
                 format!("{}/{}", base.trim_end_matches('/'), signal.http_path())
             }
+            _ => base.to_owned(),
         })
     }
 
@@ -145,53 +155,63 @@ impl TelemetryConfig {
         !self.sdk_disabled && Signal::ALL.iter().any(|s| self.endpoint_for(*s).is_some())
     }
 
-    /// Checks values that deserialization cannot: endpoint URLs, the sampler
-    /// ratio and the durations. The error names the variable.
+    /// Refuses a configuration [`problems`](Self::problems) finds (the
+    /// first one, naming the variable). [`init`](crate::init) calls it; a
+    /// configuration the `telemetry.invalid` rule passed always passes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for the first problem.
     pub fn validate(&self) -> Result<(), Error> {
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some(problem) => Err(Error::InvalidConfig {
+                key: problem.key,
+                variable: problem.variable,
+                value: problem.value,
+                expected: problem.expected,
+            }),
+        }
+    }
+
+    /// Every value this build cannot run with: the one check behind both
+    /// the `telemetry.invalid` rule (so `config check` reports it with its
+    /// key and source, in every environment) and [`validate`](Self::validate)
+    /// (so [`init`](crate::init) never fails for a reason the rule passed).
+    ///
+    /// Covers the service name, endpoint URLs (absolute `http://` or
+    /// `https://` with a host; `https://` needs the `tls` feature), the
+    /// sampler ratio (0 to 1), zero durations, `RUST_LOG` syntax, and
+    /// protocol, exporter, sampler and propagator names this build does not
+    /// support.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
         if self.service_name.trim().is_empty() {
-            return Err(Error::InvalidConfig {
-                key: "service_name",
-                variable: "OTEL_SERVICE_NAME",
-                value: self.service_name.clone(),
-                expected: "a non-empty service name".into(),
-            });
+            out.push(Problem::new(
+                "service_name",
+                "OTEL_SERVICE_NAME",
+                &self.service_name,
+                "a non-empty service name",
+            ));
         }
         for (key, variable, value) in self.endpoints() {
-            if value.trim().is_empty() {
-                continue;
-            }
-            let parsed = url::Url::parse(value.trim()).map_err(|err| Error::InvalidConfig {
-                key,
-                variable,
-                value: redact_url(value).into_owned(),
-                expected: format!("an absolute http:// or https:// URL ({err})"),
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                return Err(Error::InvalidConfig {
+            if let Some(expected) = endpoint_problem(value) {
+                out.push(Problem::new(
                     key,
                     variable,
-                    value: redact_url(value).into_owned(),
-                    expected: "an absolute http:// or https:// URL with a host".into(),
-                });
-            }
-            #[cfg(not(feature = "tls"))]
-            if parsed.scheme() == "https" {
-                return Err(Error::InvalidConfig {
-                    key,
-                    variable,
-                    value: redact_url(value).into_owned(),
-                    expected: "an http:// URL: https:// needs appenv-observability's `tls` feature"
-                        .into(),
-                });
+                    &redact_url(value.trim()),
+                    expected,
+                ));
             }
         }
-        if !(0.0..=1.0).contains(&self.traces_sampler_arg) || self.traces_sampler_arg.is_nan() {
-            return Err(Error::InvalidConfig {
-                key: "traces_sampler_arg",
-                variable: "OTEL_TRACES_SAMPLER_ARG",
-                value: self.traces_sampler_arg.to_string(),
-                expected: "a ratio between 0 and 1".into(),
-            });
+        let ratio = self.traces_sampler_arg;
+        if !(0.0..=1.0).contains(&ratio) || ratio.is_nan() {
+            out.push(Problem::new(
+                "traces_sampler_arg",
+                "OTEL_TRACES_SAMPLER_ARG",
+                &ratio.to_string(),
+                "a ratio between 0 and 1",
+            ));
         }
         for (key, variable, value) in [
             (
@@ -211,15 +231,63 @@ impl TelemetryConfig {
             ),
         ] {
             if value == 0 {
-                return Err(Error::InvalidConfig {
+                out.push(Problem::new(
                     key,
                     variable,
-                    value: value.to_string(),
-                    expected: "a positive number of milliseconds".into(),
-                });
+                    "0",
+                    "a positive number of milliseconds",
+                ));
             }
         }
-        Ok(())
+        if !self.rust_log.trim().is_empty()
+            && let Err(err) = EnvFilter::builder()
+                .with_regex(false)
+                .parse(self.rust_log.trim())
+        {
+            out.push(Problem::new(
+                "rust_log",
+                "RUST_LOG",
+                self.rust_log.trim(),
+                format!("tracing filter directives ({err})"),
+            ));
+        }
+        let choices = [
+            (
+                "otlp_protocol",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                unsupported(&self.otlp_protocol),
+            ),
+            (
+                "traces_exporter",
+                "OTEL_TRACES_EXPORTER",
+                unsupported(&self.traces_exporter),
+            ),
+            (
+                "metrics_exporter",
+                "OTEL_METRICS_EXPORTER",
+                unsupported(&self.metrics_exporter),
+            ),
+            (
+                "logs_exporter",
+                "OTEL_LOGS_EXPORTER",
+                unsupported(&self.logs_exporter),
+            ),
+            (
+                "traces_sampler",
+                "OTEL_TRACES_SAMPLER",
+                unsupported(&self.traces_sampler),
+            ),
+        ];
+        let propagators = self.propagators.iter().map(unsupported);
+        for (key, variable, problem) in choices
+            .into_iter()
+            .chain(propagators.map(|problem| ("propagators", "OTEL_PROPAGATORS", problem)))
+        {
+            if let Some((value, expected)) = problem {
+                out.push(Problem::new(key, variable, &value, expected));
+            }
+        }
+        out
     }
 
     fn endpoints(&self) -> [(&'static str, &'static str, &str); 4] {
@@ -302,21 +370,23 @@ impl Section for TelemetryConfig {
             otlp_traces_endpoint: String::new(),
             otlp_metrics_endpoint: String::new(),
             otlp_logs_endpoint: String::new(),
-            otlp_protocol: OtlpProtocol::Grpc,
-            traces_exporter: ExporterKind::Otlp,
-            metrics_exporter: ExporterKind::Otlp,
-            logs_exporter: ExporterKind::Otlp,
+            otlp_protocol: OtlpProtocol::Grpc.into(),
+            traces_exporter: ExporterKind::Otlp.into(),
+            metrics_exporter: ExporterKind::Otlp.into(),
+            logs_exporter: ExporterKind::Otlp.into(),
             otlp_timeout_ms: 10_000,
             traces_sampler: if production {
-                SamplerKind::ParentBasedTraceIdRatio
+                SamplerKind::ParentBasedTraceIdRatio.into()
             } else {
-                SamplerKind::ParentBasedAlwaysOn
+                SamplerKind::ParentBasedAlwaysOn.into()
             },
             traces_sampler_arg: if production { 0.1 } else { 1.0 },
             sdk_disabled: false,
             metric_export_interval_ms: 60_000,
             shutdown_timeout_ms: 5_000,
             redact_fields: Vec::new(),
+            propagators: vec![Propagator::TraceContext.into(), Propagator::Baggage.into()],
+            log_access: AccessLog::On,
         }
     }
 
@@ -345,6 +415,21 @@ impl Section for TelemetryConfig {
             .alias("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms")
             .alias("OTEL_SHUTDOWN_TIMEOUT", "shutdown_timeout_ms")
             .alias("LOG_REDACT_FIELDS", "redact_fields")
+            .alias("LOG_ACCESS", "log_access")
+            .alias("OTEL_PROPAGATORS", "propagators")
+            .rule("telemetry.invalid", |check, cfg: &Self| {
+                for problem in cfg.problems() {
+                    check.forbid(
+                        problem.key,
+                        format!(
+                            "{} = \"{}\" cannot be used: expected {}",
+                            problem.variable, problem.value, problem.expected
+                        ),
+                        problem.fix(),
+                    );
+                }
+                Ok(())
+            })
             .rule("telemetry.debug-level", |check, cfg: &Self| {
                 if !check.env().is_production() {
                     return Ok(());
@@ -436,6 +521,68 @@ fn is_plaintext_remote(endpoint: &str) -> bool {
     }
 }
 
+/// What is wrong with an OTLP endpoint URL, if anything (empty means
+/// unset).
+fn endpoint_problem(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let parsed = match url::Url::parse(value) {
+        Ok(parsed) => parsed,
+        Err(err) => return Some(format!("an absolute http:// or https:// URL ({err})")),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Some("an absolute http:// or https:// URL with a host".into());
+    }
+    if parsed.scheme() == "https" && !cfg!(feature = "tls") {
+        return Some(
+            "an http:// URL: https:// needs appenv-observability's `tls` feature, which this build lacks"
+                .into(),
+        );
+    }
+    None
+}
+
+/// One value [`TelemetryConfig::problems`] refuses.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The key relative to the telemetry section (`otlp_endpoint`).
+    pub key: &'static str,
+    /// The standard variable that sets it (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub variable: &'static str,
+    /// The value, URLs with their password redacted.
+    pub value: String,
+    /// What would be accepted.
+    pub expected: String,
+}
+
+impl Problem {
+    fn new(
+        key: &'static str,
+        variable: &'static str,
+        value: &str,
+        expected: impl Into<String>,
+    ) -> Self {
+        Problem {
+            key,
+            variable,
+            value: value.to_owned(),
+            expected: expected.into(),
+        }
+    }
+
+    /// How to fix it, for the policy finding.
+    pub fn fix(&self) -> String {
+        if self.expected.contains("`tls` feature") {
+            "enable appenv-observability's `tls` feature (on by default) or use an http:// collector on the same host".to_owned()
+        } else {
+            format!("set {} to {}", self.variable, self.expected)
+        }
+    }
+}
+
 /// Declares a string enum parsed case-insensitively, with an error listing
 /// the accepted spellings, and (de)serialized as its canonical name.
 macro_rules! string_enum {
@@ -452,6 +599,10 @@ macro_rules! string_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $canon),+ }
             }
+        }
+
+        impl Named for $name {
+            const ACCEPTED: &'static [&'static str] = &[$($canon),+];
         }
 
         impl fmt::Display for $name {
@@ -522,6 +673,30 @@ string_enum! {
         Compact => "compact" | "text" | "full",
         /// One JSON object per line, for machines.
         Json => "json",
+    }
+}
+
+string_enum! {
+    /// A context propagator, as named by `OTEL_PROPAGATORS`.
+    Propagator, "supported propagator" {
+        /// W3C Trace Context (`traceparent`, `tracestate`).
+        TraceContext => "tracecontext",
+        /// W3C Baggage (`baggage`).
+        Baggage => "baggage",
+        /// No propagation: every request starts a new trace.
+        None => "none",
+    }
+}
+
+string_enum! {
+    /// Which requests the access log records (`LOG_ACCESS`).
+    AccessLog, "LOG_ACCESS setting" {
+        /// One INFO line per request, health probes left out.
+        On => "on" | "true" | "yes" | "1",
+        /// No access log.
+        Off => "off" | "false" | "no" | "0",
+        /// One INFO line per request, health probes included.
+        All => "all",
     }
 }
 
@@ -600,7 +775,7 @@ mod tests {
     fn http_endpoints_get_signal_paths_and_grpc_ones_do_not() {
         let mut cfg = TelemetryConfig::defaults(AppEnv::Staging);
         cfg.otlp_endpoint = "http://collector:4318/".into();
-        cfg.otlp_protocol = OtlpProtocol::HttpProtobuf;
+        cfg.otlp_protocol = OtlpProtocol::HttpProtobuf.into();
         cfg.otlp_logs_endpoint = "http://logs:9000/ingest".into();
         assert_eq!(
             cfg.endpoint_for(Signal::Traces).as_deref(),
@@ -610,7 +785,7 @@ mod tests {
             cfg.endpoint_for(Signal::Logs).as_deref(),
             Some("http://logs:9000/ingest")
         );
-        cfg.otlp_protocol = OtlpProtocol::Grpc;
+        cfg.otlp_protocol = OtlpProtocol::Grpc.into();
         assert_eq!(
             cfg.endpoint_for(Signal::Metrics).as_deref(),
             Some("http://collector:4318/")

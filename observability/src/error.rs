@@ -52,6 +52,14 @@ pub enum Error {
         source: opentelemetry_otlp::ExporterBuildError,
     },
 
+    /// The HTTP client of the HTTP/protobuf exporters could not be built.
+    #[error("cannot build the OTLP HTTP client: {source}")]
+    HttpClient {
+        /// The TLS or client error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The background runtime that drives the gRPC exporters could not start.
     #[error("cannot start the telemetry export runtime: {source}")]
     Runtime {
@@ -70,6 +78,15 @@ pub enum Error {
         deadline: Duration,
     },
 
+    /// The SIGTERM/SIGINT handlers of [`Server`](crate::Server) could not be
+    /// installed.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {source}")]
+    Signal {
+        /// The I/O error from the signal driver.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A provider reported an error while flushing or shutting down.
     #[error("telemetry shutdown of {signal} failed: {source}")]
     Shutdown {
@@ -79,4 +96,10 @@ pub enum Error {
         #[source]
         source: opentelemetry_sdk::error::OTelSdkError,
     },
+}
+
+impl Error {
+    pub(crate) fn signal(source: std::io::Error) -> Self {
+        Error::Signal { source }
+    }
 }

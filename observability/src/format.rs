@@ -310,6 +310,13 @@ where
             );
             event.record(&mut visitor);
         }
+        if meta.target() == crate::http::ACCESS_LOG_TARGET {
+            // Access lines stay one line: the fields say it all.
+            if let Some((trace_id, _)) = current_ids() {
+                write!(writer, " {dim}trace_id{reset}={trace_id}")?;
+            }
+            return writeln!(writer);
+        }
         writeln!(writer)?;
         if let (Some(file), Some(line)) = (meta.file(), meta.line()) {
             writeln!(writer, "    {dim}at{reset} {file}:{line}")?;

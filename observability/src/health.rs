@@ -5,9 +5,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+/// The paths of [`Health::router`]'s probes. The HTTP layer leaves
+/// requests to these out of the access log and out of tracing by default.
+pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
@@ -20,6 +25,12 @@ type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// each bounded by the timeout, and answers 503 with the names of the
 /// failing checks. Bodies carry check names and outcomes only; error
 /// details go to the log (a database error can name hosts and users).
+///
+/// Once [`set_shutting_down`](Self::set_shutting_down) is called (the
+/// [`Server`](crate::Server) does it the moment SIGTERM or SIGINT arrives),
+/// readiness answers 503 with status `shutting_down` without running the
+/// checks, in every clone of this `Health`, so load balancers stop sending
+/// new requests while the in-flight ones drain.
 ///
 /// ```
 /// use std::time::Duration;
@@ -34,6 +45,8 @@ type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 pub struct Health {
     checks: Vec<(String, CheckFn)>,
     timeout: Duration,
+    /// Shared by every clone (the router's copy included).
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Health {
@@ -48,6 +61,7 @@ impl fmt::Debug for Health {
                     .collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
+            .field("shutting_down", &self.is_shutting_down())
             .finish()
     }
 }
@@ -87,7 +101,8 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Readiness {
-    /// `ready` or `unavailable`.
+    /// `ready`, `unavailable` (a check failed) or `shutting_down` (the
+    /// process is draining; no check was run).
     pub status: &'static str,
     /// The names of the checks that did not pass.
     pub failing: Vec<String>,
@@ -98,7 +113,7 @@ pub struct Readiness {
 impl Readiness {
     /// Whether every check passed.
     pub fn is_ready(&self) -> bool {
-        self.failing.is_empty()
+        self.status == "ready"
     }
 }
 
@@ -108,7 +123,20 @@ impl Health {
         Health {
             checks: Vec::new(),
             timeout: Duration::from_secs(2),
+            shutting_down: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Marks the process as shutting down: from now on readiness answers
+    /// 503 (`shutting_down`) in every clone of this `Health`. Liveness is
+    /// unaffected. Irreversible.
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`set_shutting_down`](Self::set_shutting_down) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Sets the timeout each check must finish within.
@@ -143,6 +171,13 @@ impl Health {
     /// Runs every check concurrently, each within the timeout. Failures are
     /// logged at warn level with their error.
     pub async fn readiness(&self) -> Readiness {
+        if self.is_shutting_down() {
+            return Readiness {
+                status: "shutting_down",
+                failing: Vec::new(),
+                checks: Vec::new(),
+            };
+        }
         let timeout = self.timeout;
         let runs = self.checks.iter().map(|(name, check)| {
             let fut = check();

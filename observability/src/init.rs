@@ -21,10 +21,10 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::{LogFormat, TelemetryConfig};
+use crate::config::{AccessLog, LogFormat, TelemetryConfig};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
-use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer};
+use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
 use crate::logs::{EXPORTER_TARGETS, LogBridge};
 use crate::otel::{self, Providers};
 use crate::redact::{RedactingFields, Redactor};
@@ -161,6 +161,8 @@ impl<'a> TelemetryBuilder<'a> {
         let guard = TelemetryGuard {
             providers,
             deadline: config.shutdown_timeout(),
+            access_log: config.log_access,
+            propagation: Propagation::from_config(&config.propagators),
         };
         Ok((dispatch, guard))
     }
@@ -190,9 +192,7 @@ impl<'a> TelemetryBuilder<'a> {
             // the process cannot be initialised by us any more.
             return Err(Error::AlreadyInitialized);
         }
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
+        opentelemetry::global::set_text_map_propagator(guard.propagation.composite());
         if let Some(providers) = &guard.providers {
             opentelemetry::global::set_tracer_provider(providers.tracer.clone());
             if let Some(meter) = &providers.meter {
@@ -345,6 +345,8 @@ impl Directives {
 pub struct TelemetryGuard {
     providers: Option<Providers>,
     deadline: Duration,
+    access_log: AccessLog,
+    propagation: Propagation,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -374,12 +376,15 @@ impl TelemetryGuard {
 
     /// An [`HttpTelemetryLayer`] recording its metrics through this guard's
     /// meter provider (OpenTelemetry's global one when metrics are not
-    /// exported).
+    /// exported), with the access log as `LOG_ACCESS` says.
     pub fn http_layer(&self) -> HttpTelemetryLayer {
-        match self.meter_provider() {
+        let layer = match self.meter_provider() {
             Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
             None => HttpTelemetryLayer::new(),
-        }
+        };
+        let mut layer = layer.with_access_log(self.access_log);
+        layer.propagation = self.propagation;
+        layer
     }
 
     /// The shutdown deadline.

@@ -2,6 +2,7 @@
 //! redaction, an HTTP telemetry layer and health checks.
 #![doc = include_str!("docs/overview.md")]
 
+mod choice;
 mod config;
 mod error;
 mod format;
@@ -13,16 +14,20 @@ mod otel;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod redact;
+mod serve;
 
+pub use choice::Choice;
 pub use config::{
-    ExporterKind, LogFormat, LogLevel, OtlpProtocol, SamplerKind, Signal, TelemetryConfig,
+    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpProtocol, Problem, Propagator, SamplerKind,
+    Signal, TelemetryConfig,
 };
 pub use error::Error;
-pub use health::{CheckResult, CheckStatus, Health, Readiness};
+pub use health::{CheckResult, CheckStatus, Health, PROBE_PATHS, Readiness};
 pub use http::{
-    HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER, RequestId,
-    ResponseFuture,
+    ACCESS_LOG_TARGET, HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER,
+    RequestId, ResponseFuture,
 };
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{RateLimitMetrics, rate_limit_metrics};
+pub use serve::{EXIT_BUDGET, LifecycleConfig, Server, serve};

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use appenv_config::AppEnv;
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -45,7 +47,12 @@ pub(crate) fn resource(env: AppEnv, config: &TelemetryConfig) -> Resource {
 
 fn sampler(config: &TelemetryConfig) -> Sampler {
     let ratio = config.traces_sampler_arg;
-    match config.traces_sampler {
+    // `telemetry.invalid` refuses unsupported samplers before this runs.
+    match config
+        .traces_sampler
+        .known()
+        .unwrap_or(SamplerKind::ParentBasedAlwaysOn)
+    {
         SamplerKind::AlwaysOn => Sampler::AlwaysOn,
         SamplerKind::AlwaysOff => Sampler::AlwaysOff,
         SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
@@ -58,9 +65,9 @@ fn sampler(config: &TelemetryConfig) -> Sampler {
 }
 
 /// Builds the providers. Exporters are built on a separate OS thread inside
-/// a dedicated runtime: the blocking HTTP client must not be created on an
-/// async thread, and the gRPC channel must live on a runtime that keeps
-/// running while the application's runtime is blocked in shutdown.
+/// a dedicated runtime: the gRPC channels and the HTTP client's connections
+/// must live on a runtime that keeps running while the application's
+/// runtime is blocked in shutdown (and exist whatever its flavour).
 pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, Error> {
     let resource = resource(env, config);
     let redactor = Redactor::new(&config.redact_fields);
@@ -76,9 +83,9 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
         endpoint(Signal::Metrics),
         endpoint(Signal::Logs),
     );
-    let runtime = if config.otlp_protocol == OtlpProtocol::Grpc
-        && (traces.is_some() || metrics.is_some() || logs.is_some())
-    {
+    // `telemetry.invalid` refuses unsupported protocols before this runs.
+    let protocol = config.otlp_protocol.known().unwrap_or(OtlpProtocol::Grpc);
+    let runtime = if traces.is_some() || metrics.is_some() || logs.is_some() {
         Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -91,24 +98,27 @@ pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, 
         None
     };
     let timeout = Duration::from_millis(config.otlp_timeout_ms);
-    let protocol = config.otlp_protocol;
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
 
     let exporters = std::thread::scope(|scope| {
         scope
             .spawn(|| -> Result<_, Error> {
-                let _entered = handle.as_ref().map(|h| h.enter());
+                // A runtime exists whenever an endpoint does.
+                let Some(handle) = handle.as_ref() else {
+                    return Ok((None, None, None));
+                };
+                let _entered = handle.enter();
                 let span = traces
                     .as_deref()
-                    .map(|ep| span_exporter(protocol, ep, timeout))
+                    .map(|ep| span_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 let metric = metrics
                     .as_deref()
-                    .map(|ep| metric_exporter(protocol, ep, timeout))
+                    .map(|ep| metric_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 let log = logs
                     .as_deref()
-                    .map(|ep| log_exporter(protocol, ep, timeout))
+                    .map(|ep| log_exporter(protocol, ep, timeout, handle))
                     .transpose()?;
                 Ok((span, metric, log))
             })
@@ -173,16 +183,84 @@ fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B 
 }
 
 /// Without the `tls` feature `https://` endpoints are refused by
-/// [`TelemetryConfig::validate`].
+/// [`TelemetryConfig::problems`].
 #[cfg(not(feature = "tls"))]
 fn tls<B>(builder: B, _endpoint: &str) -> B {
     builder
+}
+
+/// The HTTP/protobuf exporters' client: hyper (`https://` through rustls
+/// with the ring provider and the webpki roots when the `tls` feature is
+/// on, as the gRPC exporters), driven on the export runtime. The SDK calls
+/// it from its own threads, where no tokio runtime is current; each request
+/// is spawned onto the export runtime and awaited from there.
+#[derive(Debug, Clone)]
+struct HttpExportClient {
+    client: opentelemetry_http::hyper::HyperClient<HttpConnector>,
+    handle: tokio::runtime::Handle,
+}
+
+#[cfg(feature = "tls")]
+type HttpConnector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type HttpConnector = hyper_util::client::legacy::connect::HttpConnector;
+
+impl HttpExportClient {
+    fn new(handle: tokio::runtime::Handle, timeout: Duration) -> Result<Self, Error> {
+        Ok(HttpExportClient {
+            client: opentelemetry_http::hyper::HyperClient::new(connector()?, timeout, None),
+            handle,
+        })
+    }
+}
+
+#[cfg(feature = "tls")]
+fn connector() -> Result<HttpConnector, Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|source| Error::HttpClient {
+            source: Box::new(source),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
+/// Without the `tls` feature: plain HTTP (`https://` endpoints are refused
+/// by [`TelemetryConfig::problems`]).
+#[cfg(not(feature = "tls"))]
+fn connector() -> Result<HttpConnector, Error> {
+    Ok(hyper_util::client::legacy::connect::HttpConnector::new())
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for HttpExportClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = self.client.clone();
+        self.handle
+            .spawn(async move { client.send_bytes(request).await })
+            .await
+            .map_err(|join| Box::new(join) as opentelemetry_http::HttpError)?
+    }
 }
 
 fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -198,6 +276,7 @@ fn span_exporter(
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(endpoint)
             .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
     }
     .map_err(|source| Error::Exporter {
@@ -210,6 +289,7 @@ fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -225,6 +305,7 @@ fn metric_exporter(
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(endpoint)
             .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
     }
     .map_err(|source| Error::Exporter {
@@ -237,6 +318,7 @@ fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
@@ -252,6 +334,7 @@ fn log_exporter(
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(endpoint)
             .with_timeout(timeout)
+            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
     }
     .map_err(|source| Error::Exporter {
@@ -317,7 +400,7 @@ mod tests {
         for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
             let mut config = TelemetryConfig::defaults(AppEnv::Production);
             config.otlp_endpoint = "https://collector.example.com:4317".into();
-            config.otlp_protocol = protocol;
+            config.otlp_protocol = protocol.into();
             let providers = build(AppEnv::Production, &config).expect("TLS exporters build");
             assert!(providers.meter.is_some() && providers.logger.is_some());
         }

@@ -76,17 +76,24 @@ fn environment_defaults_apply_when_nothing_is_set() {
 
 #[test]
 fn invalid_values_name_the_variable() {
-    for (var, value) in [
-        ("LOG_FORMAT", "xml"),
-        ("LOG_LEVEL", "loud"),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-        ("OTEL_TRACES_SAMPLER", "sometimes"),
-        ("OTEL_LOGS_EXPORTER", "console"),
-    ] {
+    // appenv's own settings: load errors.
+    for (var, value) in [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "loud")] {
         let err = load(&[("APP_ENV", "staging"), (var, value)])
             .unwrap_err()
             .to_string();
         assert!(err.contains(var), "{var}={value}: {err}");
+    }
+    // OpenTelemetry names this build does not support: policy findings
+    // (tests/preflight.rs covers the rest).
+    for (var, value) in [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_LOGS_EXPORTER", "console"),
+    ] {
+        let loaded = load(&[("APP_ENV", "staging"), (var, value)]).unwrap();
+        let finding = &loaded.policy().violations[0];
+        assert_eq!(finding.rule, "telemetry.invalid");
+        assert!(finding.message.contains(var), "{var}={value}: {finding:?}");
     }
 }
 

@@ -145,7 +145,17 @@ fn invalid_rust_log_is_an_error_naming_the_variable() {
     let err = TelemetryBuilder::new(AppEnv::Staging, &config)
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Filter { .. }), "{err:?}");
+    // The same check as the `telemetry.invalid` rule (tests/preflight.rs).
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                key: "rust_log",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("RUST_LOG"), "{err}");
 }
 

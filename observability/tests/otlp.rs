@@ -20,7 +20,7 @@ const SENTINEL: &str = "SENTINEL-7f3a";
 fn config(protocol: OtlpProtocol, endpoint: String) -> TelemetryConfig {
     let mut config = TelemetryConfig::defaults(AppEnv::Staging).with_service("orders", "1.2.3");
     config.otlp_endpoint = endpoint;
-    config.otlp_protocol = protocol;
+    config.otlp_protocol = protocol.into();
     config.metric_export_interval_ms = 60_000;
     config.shutdown_timeout_ms = 5_000;
     config

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use appenv_config::{AppEnv, Loader, Registry, SecretString, Section, ServerConfig};
 use appenv_migrate::DatabaseConfig;
-use appenv_observability::TelemetryConfig;
+use appenv_observability::{LifecycleConfig, TelemetryConfig};
 use appenv_rate_limit::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,7 @@ pub(crate) const LOCAL_DATABASE_URL: &str = "sqlite://data/example-api.db";
 /// | `database` | `DATABASE_URL`, `MIGRATE_ON_STARTUP`, `DATABASE__MAX_CONNECTIONS`, … |
 /// | `rate_limit` | `DISABLE_RATE_LIMITING`, `RATE_LIMIT_MAX`, `RATE_LIMIT_WINDOW_MS`, `RATE_LIMIT_BACKEND`, `RATE_LIMIT_REDIS_URL`, … |
 /// | `telemetry` | `LOG_LEVEL`, `LOG_FORMAT`, `RUST_LOG`, `OTEL_*` |
+/// | `lifecycle` | `SHUTDOWN_DELAY_MS`, `SHUTDOWN_DRAIN_MS`, `HTTP_HEADER_READ_TIMEOUT_MS`, `HTTP_IDLE_TIMEOUT_MS` |
 /// | `jwt_secret` | `JWT_SECRET` (or `JWT_SECRET_FILE`) |
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,7 @@ pub(crate) struct Config {
     pub(crate) database: DatabaseConfig,
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) telemetry: TelemetryConfig,
+    pub(crate) lifecycle: LifecycleConfig,
     /// The HS256 key that signs the bearer tokens `POST /v1/events` accepts.
     pub(crate) jwt_secret: Option<SecretString>,
 }
@@ -45,6 +47,7 @@ impl Section for Config {
             rate_limit: RateLimitConfig::defaults(env),
             telemetry: TelemetryConfig::defaults(env)
                 .with_service(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+            lifecycle: LifecycleConfig::defaults(env),
             jwt_secret: None,
         }
     }
@@ -54,6 +57,7 @@ impl Section for Config {
             .section::<DatabaseConfig>("database")
             .section::<RateLimitConfig>("rate_limit")
             .section::<TelemetryConfig>("telemetry")
+            .section::<LifecycleConfig>("lifecycle")
             .secret("jwt_secret")
             .rule("example-api.database-url", |check, cfg: &Self| {
                 if cfg.database.url.is_empty() {

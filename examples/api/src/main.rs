@@ -19,14 +19,13 @@ mod db;
 mod events;
 mod problem;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use appenv_config::{ConfigArgs, EXIT_CONFIG, Loaded};
 use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
-use appenv_observability::{Health, HttpTelemetryLayer};
+use appenv_observability::{Health, HttpTelemetryLayer, TelemetryGuard};
 use appenv_rate_limit::RateLimitLayer;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
@@ -183,23 +182,17 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
     };
     loaded.log_startup();
 
-    let code = match run(&loaded, &telemetry).await {
-        Ok(()) => 0,
-        Err(code) => code,
-    };
-    if let Err(err) = telemetry.shutdown() {
-        eprintln!("example-api: {err}");
+    match run(&loaded, telemetry).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => exit(code),
     }
-    exit(code)
 }
 
 /// Connects, migrates (local) or verifies (staging, production), and
-/// serves until SIGTERM or SIGINT. `Err` carries the exit status; the
-/// reason is already logged.
-async fn run(
-    loaded: &Loaded<Config>,
-    telemetry: &appenv_observability::TelemetryGuard,
-) -> Result<(), i32> {
+/// serves until SIGTERM or SIGINT, then drains and flushes `telemetry`
+/// (dropping it on an early return flushes too). `Err` carries the exit
+/// status; the reason is already logged.
+async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i32> {
     let env = loaded.env();
     let config = loaded.config();
 
@@ -258,7 +251,9 @@ async fn run(
         jwt: JwtKey::new(config.jwt_secret.as_ref()),
         health,
         rate_limit,
-        telemetry: telemetry.http_layer(),
+        telemetry: telemetry
+            .http_layer()
+            .with_client_addr(config.server.client_addr()),
         cors: cors(&config.server.cors_origin),
         debug_config: config
             .server
@@ -271,24 +266,16 @@ async fn run(
         tracing::error!(%addr, "cannot listen (server.host, server.port): {err}");
         1
     })?;
-    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), env = %env, "listening");
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let health = state.health.clone();
+    // SIGTERM/SIGINT: readiness 503, pre-drain delay, drain, telemetry flush.
+    let served =
+        appenv_observability::serve(listener, app(state), telemetry, &health, &config.lifecycle)
+            .await;
     db.close().await;
-    match served {
-        Ok(()) => {
-            tracing::info!("stopped: requests drained, flushing telemetry");
-            Ok(())
-        }
-        Err(err) => {
-            tracing::error!("server error: {err}");
-            Err(1)
-        }
-    }
+    served.map_err(|err| {
+        tracing::error!("server error: {err}");
+        1
+    })
 }
 
 /// `CORS_ORIGIN`: no layer when empty (same-origin only), any origin for
@@ -319,31 +306,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::RETRY_AFTER,
             ]),
     )
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received: draining requests");
 }
 
 /// `example-api token`: a short-lived HS256 token for trying the API.

@@ -11,8 +11,43 @@ use opentelemetry::KeyValue;
 use pin_project_lite::pin_project;
 use tracing::Span;
 
+use super::ACCESS_LOG_TARGET;
 use super::layer::HttpMetrics;
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
+
+/// What the access line needs beyond the span's own data.
+#[derive(Debug)]
+pub(crate) struct Access {
+    pub(crate) method: &'static str,
+    /// The path, only when no route matched (a route names the request
+    /// without unbounded cardinality; the path is the fallback).
+    pub(crate) path: Option<String>,
+    pub(crate) client: Option<String>,
+}
+
+/// Writes the access line: INFO, one per request.
+fn access_line(
+    access: &Access,
+    route: Option<&str>,
+    status: Option<u16>,
+    error: Option<&str>,
+    elapsed_s: f64,
+    request_id: &RequestId,
+) {
+    tracing::info!(
+        target: ACCESS_LOG_TARGET,
+        // Microsecond resolution, without float noise in the text.
+        duration_ms = (elapsed_s * 1_000_000.0).round() / 1000.0,
+        http.request.method = access.method,
+        http.route = route,
+        url.path = access.path.as_deref(),
+        http.response.status_code = status,
+        error.type = error,
+        request_id = request_id.as_str(),
+        client.address = access.client.as_deref(),
+        "request completed"
+    );
+}
 
 /// Counts the request as active until dropped (completed or cancelled).
 #[derive(Debug)]
@@ -51,6 +86,7 @@ pin_project! {
         request_id: RequestId,
         route: Option<String>,
         active: Option<ActiveGuard>,
+        access: Option<Access>,
     }
 }
 
@@ -62,6 +98,7 @@ impl<F> ResponseFuture<F> {
         request_id: RequestId,
         route: Option<String>,
         active: ActiveGuard,
+        access: Option<Access>,
     ) -> Self {
         ResponseFuture {
             inner,
@@ -70,6 +107,7 @@ impl<F> ResponseFuture<F> {
             request_id,
             route,
             active: Some(active),
+            access,
         }
     }
 }
@@ -86,6 +124,20 @@ where
         let result = std::task::ready!(this.inner.poll(cx));
         let elapsed = this.start.elapsed().as_secs_f64();
         let active = this.active.take();
+        if let Some(access) = this.access.take() {
+            let (status, error) = match &result {
+                Ok(response) => (Some(response.status().as_u16()), None),
+                Err(_) => (None, Some(std::any::type_name::<E>())),
+            };
+            access_line(
+                &access,
+                this.route.as_deref(),
+                status,
+                error,
+                elapsed,
+                this.request_id,
+            );
+        }
         let mut attributes = Vec::with_capacity(5);
         if let Some(active) = &active {
             attributes.extend_from_slice(&active.attributes);
@@ -111,13 +163,6 @@ where
                         status = status.as_u16(),
                         duration_s = elapsed,
                         "request failed"
-                    );
-                } else {
-                    tracing::debug!(
-                        target: "appenv_observability::http",
-                        status = status.as_u16(),
-                        duration_s = elapsed,
-                        "request completed"
                     );
                 }
                 response

@@ -4,17 +4,23 @@
 
 mod future;
 mod layer;
+mod propagation;
 mod request_id;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::HttpTelemetryLayer;
+pub(crate) use propagation::Propagation;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use service::HttpTelemetry;
 
 /// The `tracing` target of the request span. The OpenTelemetry layer always
 /// admits spans with this target, whatever the console level.
 pub const HTTP_SPAN_TARGET: &str = "appenv_observability::http";
+
+/// The `tracing` target of the access log lines (one INFO event per
+/// request).
+pub const ACCESS_LOG_TARGET: &str = "appenv_observability::access";
 
 /// Bucket boundaries advised by the semantic conventions for
 /// `http.server.request.duration`, in seconds.

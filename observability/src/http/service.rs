@@ -3,17 +3,16 @@
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::{HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use opentelemetry::KeyValue;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower_service::Service;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::future::{ActiveGuard, ResponseFuture};
+use super::future::{Access, ActiveGuard, ResponseFuture};
 use super::layer::HttpTelemetryLayer;
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
+use crate::config::AccessLog;
 
 /// The service made by [`HttpTelemetryLayer`].
 #[derive(Debug, Clone)]
@@ -43,27 +42,6 @@ impl<S> HttpTelemetry<S> {
     }
 }
 
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
-}
-
-/// The remote parent from `traceparent`/`tracestate`, if there is a valid one.
-fn extract_parent(headers: &HeaderMap) -> Option<opentelemetry::Context> {
-    if !headers.contains_key("traceparent") {
-        return None;
-    }
-    let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    opentelemetry::trace::TraceContextExt::has_active_span(&cx).then_some(cx)
-}
-
 /// The method as the semantic conventions want it: known methods as is,
 /// anything else `_OTHER`.
 fn method_name(method: &Method) -> &'static str {
@@ -90,17 +68,19 @@ fn route<B>(req: &Request<B>) -> Option<String> {
     None
 }
 
-fn client_address<B>(req: &Request<B>) -> Option<String> {
+/// The connection's peer: axum's `ConnectInfo`, or a `SocketAddr`
+/// extension (as [`Server`](crate::Server) sets both).
+fn peer_address<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
     {
-        return Some(info.0.ip().to_string());
+        return Some(info.0.ip());
     }
     req.extensions()
         .get::<std::net::SocketAddr>()
-        .map(|addr| addr.ip().to_string())
+        .map(std::net::SocketAddr::ip)
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpTelemetry<S>
@@ -133,33 +113,54 @@ where
             (None, "_OTHER") => "HTTP".into(),
             (None, method) => method.into(),
         };
-        let client = client_address(&req);
+        let client = peer_address(&req).map(|peer| {
+            self.layer
+                .client_addr
+                .resolve(peer, req.headers())
+                .to_string()
+        });
         let agent = req
             .headers()
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
 
-        let span = tracing::info_span!(
-            target: "appenv_observability::http",
-            "HTTP request",
-            otel.name = &*name,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            http.request.method = method,
-            url.path = req.uri().path(),
-            url.scheme = scheme,
-            http.route = route.as_deref(),
-            http.response.status_code = Empty,
-            client.address = client.as_deref(),
-            user_agent.original = agent,
-            error.type = Empty,
-            request_id = request_id.as_str(),
-        );
-        if let Some(parent) = extract_parent(req.headers()) {
-            // Fails only when no OpenTelemetry layer sees the span (SDK
-            // disabled), where there is nothing to continue.
-            let _ = span.set_parent(parent);
-        }
+        let path = req.uri().path();
+        let probe = self.layer.is_probe(path);
+        let span = if probe && !self.layer.trace_probes {
+            tracing::Span::none()
+        } else {
+            let span = tracing::info_span!(
+                target: "appenv_observability::http",
+                "HTTP request",
+                otel.name = &*name,
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                url.path = path,
+                url.scheme = scheme,
+                http.route = route.as_deref(),
+                http.response.status_code = Empty,
+                client.address = client.as_deref(),
+                user_agent.original = agent,
+                error.type = Empty,
+                request_id = request_id.as_str(),
+            );
+            if let Some(parent) = self.layer.propagation.extract(req.headers()) {
+                // Fails only when no OpenTelemetry layer sees the span (SDK
+                // disabled), where there is nothing to continue.
+                let _ = span.set_parent(parent);
+            }
+            span
+        };
+        let access = match self.layer.access_log {
+            AccessLog::Off => None,
+            AccessLog::On if probe => None,
+            _ => Some(Access {
+                method,
+                path: route.is_none().then(|| path.to_owned()),
+                client,
+            }),
+        };
 
         let active = ActiveGuard::new(
             self.layer.metrics.clone(),
@@ -174,6 +175,6 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, start, request_id, route, active)
+        ResponseFuture::new(future, span, start, request_id, route, active, access)
     }
 }
