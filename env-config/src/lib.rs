@@ -1,6 +1,11 @@
 //! Environment-aware configuration: `APP_ENV`, layered loading, secrets,
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
+#![doc = include_str!("docs/derive.md")]
+
+// The code `#[derive(Section)]` generates names `::appenv_config::…`; this
+// lets the crate derive its own sections (`ServerConfig`).
+extern crate self as appenv_config;
 
 #[cfg(feature = "cli")]
 mod cli;
@@ -37,6 +42,10 @@ pub use provenance::{Entry, Explain, Shadowed, Source};
 pub use rules::MIN_SECRET_BYTES;
 pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};
 pub use section::{Registry, Section};
+/// Derives [`Section`](trait@Section); see [Deriving `Section`](crate#deriving-section)
+/// and the attribute reference below.
+#[cfg(feature = "derive")]
+pub use appenv_config_derive::Section;
 pub use sensitive::{SENSITIVE_FRAGMENTS, SENSITIVE_WORDS, is_sensitive_name, is_sensitive_param};
 pub use server::{DEFAULT_PORT, ServerConfig};
 pub use service_url::{
