@@ -8,14 +8,22 @@ use syn::{DeriveInput, Expr, ExprLit, Ident, Lit, Type};
 use crate::model::{Defaults, Field, Input, Role};
 
 /// The `impl Section` for `input`, or the errors (each at the attribute it
-/// is about) followed by an impl that only keeps those errors from being
-/// repeated as "`Section` is not implemented" wherever the type is used.
+/// is about). For a struct with named fields the errors are followed by an
+/// impl that only keeps them from being repeated as "`Section` is not
+/// implemented" wherever the type is used; other shapes must change anyway.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     match Input::from_derive(input) {
         Ok(model) => generate(&model),
         Err(err) => {
             let errors = err.into_compile_error();
-            let fallback = fallback(input);
+            let named = matches!(
+                &input.data,
+                syn::Data::Struct(syn::DataStruct {
+                    fields: syn::Fields::Named(_),
+                    ..
+                })
+            );
+            let fallback = named.then(|| fallback(input));
             quote! { #errors #fallback }
         }
     }
@@ -236,9 +244,13 @@ mod tests {
     }
 
     #[test]
-    fn errors_come_with_a_fallback_impl() {
+    fn attribute_errors_come_with_a_fallback_impl() {
+        let out = expand(quote! { struct S { #[config(secrte)] a: u8 } });
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("impl :: appenv_config :: Section for S"), "{out}");
+        // Another shape gets the error alone.
         let out = expand(quote! { enum E { A } });
         assert!(out.contains("compile_error"), "{out}");
-        assert!(out.contains("impl :: appenv_config :: Section for E"), "{out}");
+        assert!(!out.contains("Section for E"), "{out}");
     }
 }

@@ -450,7 +450,7 @@ fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> Vec<Rule> {
             }
             if FIELD_KEYS.contains(&name.as_str()) {
                 return Err(meta.error(format!(
-                    "`{name}` is a field attribute: put `#[config({name} …)]` on the field it is about"
+                    "`{name}` is a field attribute: put it on the field it is about"
                 )));
             }
             Err(meta.error(format!(
