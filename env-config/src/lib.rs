@@ -28,6 +28,10 @@ mod server;
 mod service_url;
 mod sources;
 
+/// Derives [`Section`](trait@Section); see [Deriving `Section`](crate#deriving-section)
+/// and the attribute reference below.
+#[cfg(feature = "derive")]
+pub use appenv_config_derive::Section;
 #[cfg(feature = "cli")]
 pub use cli::{ConfigArgs, ConfigCommand, Format};
 pub use client_addr::{ClientAddrResolver, ClientIpHeader, MAX_HOPS, parse_trusted_proxy};
@@ -42,10 +46,6 @@ pub use provenance::{Entry, Explain, Shadowed, Source};
 pub use rules::MIN_SECRET_BYTES;
 pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};
 pub use section::{Registry, Section};
-/// Derives [`Section`](trait@Section); see [Deriving `Section`](crate#deriving-section)
-/// and the attribute reference below.
-#[cfg(feature = "derive")]
-pub use appenv_config_derive::Section;
 pub use sensitive::{SENSITIVE_FRAGMENTS, SENSITIVE_WORDS, is_sensitive_name, is_sensitive_param};
 pub use server::{DEFAULT_PORT, ServerConfig};
 pub use service_url::{

@@ -34,7 +34,10 @@ struct Service {
     api_token: Option<SecretString>,
     #[config(default = "notes", alias = "SERVICE_NAME")]
     name: String,
-    #[config(default = "http://localhost:9000", production = "https://hooks.example.com")]
+    #[config(
+        default = "http://localhost:9000",
+        production = "https://hooks.example.com"
+    )]
     webhook_url: String,
     tags: Vec<String>,
 }
@@ -122,7 +125,15 @@ fn rules(loaded: &Loaded<Service>) -> Vec<(&'static str, String)> {
 fn defaults_follow_each_environment() {
     let cases = [
         (AppEnv::Local, 5, 0, false, 10, 2, "http://localhost:9000"),
-        (AppEnv::Staging, 10, 64, true, 100, 2, "http://localhost:9000"),
+        (
+            AppEnv::Staging,
+            10,
+            64,
+            true,
+            100,
+            2,
+            "http://localhost:9000",
+        ),
         (
             AppEnv::Production,
             20,
@@ -178,7 +189,10 @@ fn aliases_set_their_keys_and_inverted_aliases_flip_booleans() {
         ],
     );
     let config = loaded.config();
-    assert_eq!(config.api_token.as_ref().map(|t| t.expose().len()), Some(STRONG.len()));
+    assert_eq!(
+        config.api_token.as_ref().map(|t| t.expose().len()),
+        Some(STRONG.len())
+    );
     assert_eq!(config.name, "ledger");
     assert!(!config.billing.invoices);
     assert!(!config.jobs.scheduler);
@@ -273,7 +287,10 @@ fn database_urls_get_the_database_rules_and_redaction() {
     // Local's SQLite default passes; production refuses SQLite.
     let local = load(&scratch, &[]);
     assert!(local.policy().is_ok(), "{}", local.policy());
-    let sqlite = load(&scratch, &[("APP_ENV", "production"), ("API_TOKEN", STRONG)]);
+    let sqlite = load(
+        &scratch,
+        &[("APP_ENV", "production"), ("API_TOKEN", STRONG)],
+    );
     assert!(
         rules(&sqlite).contains(&(
             "database.sqlite-in-production",
@@ -321,7 +338,10 @@ fn composed_sections_register_their_keys_under_the_field() {
         ],
     );
     let found = rules(&production);
-    assert!(found.contains(&("server.debug-endpoints", "server.debug_endpoints".to_owned())));
+    assert!(found.contains(&(
+        "server.debug-endpoints",
+        "server.debug_endpoints".to_owned()
+    )));
     assert!(found.contains(&("cors.wildcard", "server.cors_origin".to_owned())));
 }
 
@@ -474,7 +494,10 @@ fn a_derived_section_loads_exactly_like_the_hand_written_one() {
             ("BILLING_DATABASE_URL", "postgres://b:pw@127.0.0.1/b"),
             ("QUEUE_DEPTH", "7000"),
         ],
-        &[("APP_ENV", "production"), ("DATABASE_URL", "mysql://x@db/prod")],
+        &[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "mysql://x@db/prod"),
+        ],
     ];
     for vars in inputs {
         let derived = scratch

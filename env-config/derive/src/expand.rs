@@ -206,7 +206,9 @@ mod tests {
         ];
         let mut at = 0;
         for step in expected {
-            let found = out[at..].find(step).unwrap_or_else(|| panic!("{step} in {out}"));
+            let found = out[at..]
+                .find(step)
+                .unwrap_or_else(|| panic!("{step} in {out}"));
             at += found + step.len();
         }
         assert!(out.contains("< ServerConfig as :: appenv_config :: Section > :: defaults (env)"));
@@ -247,7 +249,10 @@ mod tests {
     fn attribute_errors_come_with_a_fallback_impl() {
         let out = expand(quote! { struct S { #[config(secrte)] a: u8 } });
         assert!(out.contains("compile_error"), "{out}");
-        assert!(out.contains("impl :: appenv_config :: Section for S"), "{out}");
+        assert!(
+            out.contains("impl :: appenv_config :: Section for S"),
+            "{out}"
+        );
         // Another shape gets the error alone.
         let out = expand(quote! { enum E { A } });
         assert!(out.contains("compile_error"), "{out}");

@@ -6,8 +6,8 @@ use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Data, DeriveInput, Expr, ExprLit, Fields, Generics, Ident, Lit, LitStr, Path,
-    Token, Type,
+    Attribute, Data, DeriveInput, Expr, ExprLit, Fields, Generics, Ident, Lit, LitStr, Path, Token,
+    Type,
 };
 
 use crate::case;
@@ -159,7 +159,12 @@ impl Input {
         if let Some(named) = named {
             for field in &named.named {
                 let Some(ident) = &field.ident else { continue };
-                fields.push(parse_field(ident, field, rename_all.as_deref(), &mut errors));
+                fields.push(parse_field(
+                    ident,
+                    field,
+                    rename_all.as_deref(),
+                    &mut errors,
+                ));
             }
         }
         check_alias_clashes(&fields, &mut errors);
@@ -262,7 +267,10 @@ fn parse_field(
                 "is `#[serde(skip)]`, so no variable can set it"
             };
             for (span, what) in &keyed {
-                errors.at(*span, format!("`{what}` cannot be used here: this field {why}"));
+                errors.at(
+                    *span,
+                    format!("`{what}` cannot be used here: this field {why}"),
+                );
             }
         }
         Role::Value(value_defaults(&mut attrs, errors))
@@ -299,9 +307,12 @@ fn value_defaults(attrs: &mut FieldAttrs, errors: &mut Errors) -> Defaults {
         }
         return Defaults::Fn(path);
     }
-    if let (Some((span, _)), Some(_), Some(_), Some(_)) =
-        (&attrs.default, &attrs.local, &attrs.staging, &attrs.production)
-    {
+    if let (Some((span, _)), Some(_), Some(_), Some(_)) = (
+        &attrs.default,
+        &attrs.local,
+        &attrs.staging,
+        &attrs.production,
+    ) {
         errors.at(
             *span,
             "`default` is never used: `local`, `staging` and `production` are all given",
@@ -417,7 +428,9 @@ fn variable_name(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<LitStr> 
     else {
         return Err(syn::Error::new(
             expr.span(),
-            format!("`{name}` takes the variable name as a string literal: `{name} = \"API_TOKEN\"`"),
+            format!(
+                "`{name}` takes the variable name as a string literal: `{name} = \"API_TOKEN\"`"
+            ),
         ));
     };
     let var = lit.value();
@@ -744,7 +757,10 @@ mod tests {
                 b: u8,
             }
         });
-        assert!(message.contains("`secret` is a field attribute"), "{message}");
+        assert!(
+            message.contains("`secret` is a field attribute"),
+            "{message}"
+        );
         assert!(
             message.contains("`default` cannot be combined with `section`"),
             "{message}"
@@ -770,7 +786,10 @@ mod tests {
             message.contains("the variable `PORT` is already an alias of `a`"),
             "{message}"
         );
-        assert!(message.contains("`NO-PORT` is not a variable name"), "{message}");
+        assert!(
+            message.contains("`NO-PORT` is not a variable name"),
+            "{message}"
+        );
     }
 
     #[test]
