@@ -1,7 +1,7 @@
 //! Environment-aware configuration: `APP_ENV`, layered loading, secrets,
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
-#![doc = include_str!("docs/derive.md")]
+#![cfg_attr(feature = "derive", doc = include_str!("docs/derive.md"))]
 
 // The code `#[derive(Section)]` generates names `::appenv_config::…`; this
 // lets the crate derive its own sections (`ServerConfig`).
@@ -31,6 +31,7 @@ mod sources;
 /// Derives [`Section`](trait@Section); see [Deriving `Section`](crate#deriving-section)
 /// and the attribute reference below.
 #[cfg(feature = "derive")]
+#[doc(inline)]
 pub use appenv_config_derive::Section;
 #[cfg(feature = "cli")]
 pub use cli::{ConfigArgs, ConfigCommand, Format};

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Expr, ExprLit, Ident, Lit, Type};
 
-use crate::model::{Defaults, Field, Input, Role};
+use crate::model::{Defaults, Field, Input, PerEnv, Role};
 
 /// The `impl Section` for `input`, or the errors (each at the attribute it
 /// is about). For a struct with named fields the errors are followed by an
@@ -46,12 +46,9 @@ fn generate(input: &Input) -> TokenStream {
         Role::Section { .. } => true,
         Role::Value(Defaults::TypeDefault) => false,
         Role::Value(Defaults::Fn(_)) => true,
-        Role::Value(Defaults::PerEnv {
-            local,
-            staging,
-            production,
-            ..
-        }) => local.is_some() || staging.is_some() || production.is_some(),
+        Role::Value(Defaults::PerEnv(per_env)) => {
+            per_env.local.is_some() || per_env.staging.is_some() || per_env.production.is_some()
+        }
     });
     let unused_env = (!uses_env).then(|| quote! { let _ = #env; });
 
@@ -97,12 +94,13 @@ fn default_value(field: &Field, env: &Ident) -> TokenStream {
         }
         Role::Value(Defaults::TypeDefault) => type_default(ty),
         Role::Value(Defaults::Fn(path)) => quote_spanned! {path.span()=> #path(#env) },
-        Role::Value(Defaults::PerEnv {
-            base,
-            local,
-            staging,
-            production,
-        }) => {
+        Role::Value(Defaults::PerEnv(per_env)) => {
+            let PerEnv {
+                base,
+                local,
+                staging,
+                production,
+            } = &**per_env;
             let base = base.as_ref().map_or_else(|| type_default(ty), value);
             if local.is_none() && staging.is_none() && production.is_none() {
                 return base;

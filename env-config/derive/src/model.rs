@@ -73,12 +73,16 @@ pub(crate) enum Defaults {
     /// `default_fn = path`: `path(env)`.
     Fn(Path),
     /// `default = …` and/or `local`/`staging`/`production = …`.
-    PerEnv {
-        base: Option<Expr>,
-        local: Option<Expr>,
-        staging: Option<Expr>,
-        production: Option<Expr>,
-    },
+    PerEnv(Box<PerEnv>),
+}
+
+/// The default expressions of one field; `None` falls back to `base`, and
+/// `base` to `Default::default()`.
+pub(crate) struct PerEnv {
+    pub(crate) base: Option<Expr>,
+    pub(crate) local: Option<Expr>,
+    pub(crate) staging: Option<Expr>,
+    pub(crate) production: Option<Expr>,
 }
 
 /// Collects every error instead of stopping at the first.
@@ -326,12 +330,12 @@ fn value_defaults(attrs: &mut FieldAttrs, errors: &mut Errors) -> Defaults {
     if base.is_none() && local.is_none() && staging.is_none() && production.is_none() {
         return Defaults::TypeDefault;
     }
-    Defaults::PerEnv {
+    Defaults::PerEnv(Box::new(PerEnv {
         base,
         local,
         staging,
         production,
-    }
+    }))
 }
 
 fn parse_field_key(meta: &ParseNestedMeta<'_>, attrs: &mut FieldAttrs) -> syn::Result<()> {
@@ -731,12 +735,16 @@ mod tests {
         })
         .unwrap();
         match &input.fields[0].role {
-            Role::Value(Defaults::PerEnv {
-                base: Some(_),
-                local: None,
-                staging: None,
-                production: Some(_),
-            }) => {}
+            Role::Value(Defaults::PerEnv(per_env))
+                if matches!(
+                    **per_env,
+                    PerEnv {
+                        base: Some(_),
+                        local: None,
+                        staging: None,
+                        production: Some(_),
+                    }
+                ) => {}
             _ => panic!("per-environment defaults expected"),
         }
         assert!(matches!(
