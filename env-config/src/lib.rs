@@ -1,6 +1,11 @@
 //! Environment-aware configuration: `APP_ENV`, layered loading, secrets,
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
+#![cfg_attr(feature = "derive", doc = include_str!("docs/derive.md"))]
+
+// The code `#[derive(Section)]` generates names `::appenv_config::…`; this
+// lets the crate derive its own sections (`ServerConfig`).
+extern crate self as appenv_config;
 
 #[cfg(feature = "cli")]
 mod cli;
@@ -23,6 +28,11 @@ mod server;
 mod service_url;
 mod sources;
 
+/// Derives [`Section`](trait@Section); see [Deriving `Section`](crate#deriving-section)
+/// and the attribute reference below.
+#[cfg(feature = "derive")]
+#[doc(inline)]
+pub use appenv_config_derive::Section;
 #[cfg(feature = "cli")]
 pub use cli::{ConfigArgs, ConfigCommand, Format};
 pub use client_addr::{ClientAddrResolver, ClientIpHeader, MAX_HOPS, parse_trusted_proxy};

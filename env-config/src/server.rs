@@ -7,8 +7,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::client_addr::{ClientAddrResolver, ClientIpHeader, deserialize_trusted_proxies};
-use crate::env::AppEnv;
-use crate::section::{Registry, Section};
+use crate::error::Error;
+use crate::policy::Check;
 
 /// The default port.
 pub const DEFAULT_PORT: u16 = 3001;
@@ -42,22 +42,33 @@ pub const DEFAULT_PORT: u16 = 3001;
 /// violation, refused in production) and `server.client-ip-header-unused`
 /// (`client_ip_header` set while no proxy is trusted, so it is never read: a
 /// warning).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, appenv_config_derive::Section)]
 #[serde(deny_unknown_fields)]
+#[config(rule(id = "server.debug-endpoints", check = debug_endpoints_in_production))]
+#[config(rule(id = "cors.wildcard", check = cors_wildcard))]
+#[config(rule(id = "server.trust-all", check = trust_all))]
+#[config(rule(id = "server.client-ip-header-unused", check = client_ip_header_unused))]
 pub struct ServerConfig {
     /// The address to bind.
+    #[config(alias = "HOST")]
+    #[config(default = Ipv4Addr::UNSPECIFIED.into(), local = Ipv4Addr::LOCALHOST.into())]
     pub host: IpAddr,
     /// The port to bind.
+    #[config(alias = "PORT", default = DEFAULT_PORT)]
     pub port: u16,
     /// Whether debug endpoints (`/debug/config`) are served.
+    #[config(alias = "ENABLE_DEBUG_ENDPOINTS", default = true, production = false)]
     pub debug_endpoints: bool,
     /// Allowed CORS origins; `*` allows any (refused in production).
+    #[config(alias = "CORS_ORIGIN")]
     pub cors_origin: Vec<String>,
     /// Proxies (CIDRs or single addresses) whose `client_ip_header` is
     /// believed.
     #[serde(deserialize_with = "deserialize_trusted_proxies")]
+    #[config(alias = "TRUSTED_PROXIES")]
     pub trusted_proxies: Vec<IpNet>,
     /// The header trusted proxies put the client address in.
+    #[config(alias = "CLIENT_IP_HEADER")]
     pub client_ip_header: ClientIpHeader,
 }
 
@@ -75,74 +86,59 @@ impl ServerConfig {
     }
 }
 
-impl Section for ServerConfig {
-    fn defaults(env: AppEnv) -> Self {
-        ServerConfig {
-            host: if env.is_local() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            },
-            port: DEFAULT_PORT,
-            debug_endpoints: !env.is_production(),
-            cors_origin: Vec::new(),
-            trusted_proxies: Vec::new(),
-            client_ip_header: ClientIpHeader::default(),
-        }
+fn debug_endpoints_in_production(
+    check: &mut Check<'_>,
+    server: &ServerConfig,
+) -> Result<(), Error> {
+    if check.env().is_production() && server.debug_endpoints {
+        check.forbid(
+            "debug_endpoints",
+            "debug endpoints expose internal state and cannot be on in production",
+            "unset ENABLE_DEBUG_ENDPOINTS (or set it to false) for production",
+        );
     }
+    Ok(())
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.alias("HOST", "host")
-            .alias("PORT", "port")
-            .alias("ENABLE_DEBUG_ENDPOINTS", "debug_endpoints")
-            .alias("CORS_ORIGIN", "cors_origin")
-            .alias("TRUSTED_PROXIES", "trusted_proxies")
-            .alias("CLIENT_IP_HEADER", "client_ip_header")
-            .rule("server.debug-endpoints", |check, server| {
-                if check.env().is_production() && server.debug_endpoints {
-                    check.forbid(
-                        "debug_endpoints",
-                        "debug endpoints expose internal state and cannot be on in production",
-                        "unset ENABLE_DEBUG_ENDPOINTS (or set it to false) for production",
-                    );
-                }
-                Ok(())
-            })
-            .rule("cors.wildcard", |check, server| {
-                if server.cors_origin.iter().any(|o| o.trim() == "*") {
-                    check.violation(
-                        "cors_origin",
-                        "CORS allows any origin (`*`)",
-                        "list the allowed origins, e.g. CORS_ORIGIN=https://app.example.com",
-                    );
-                }
-                Ok(())
-            })
-            .rule("server.trust-all", |check, server| {
-                if server.trusted_proxies.iter().any(|net| net.prefix_len() == 0) {
-                    check.violation(
-                        "trusted_proxies",
-                        format!(
-                            "every address is a trusted proxy, so any client chooses its own address with {}",
-                            server.client_ip_header.header_name().as_str()
-                        ),
-                        "list only your load balancers' ranges in TRUSTED_PROXIES",
-                    );
-                }
-                Ok(())
-            })
-            .rule("server.client-ip-header-unused", |check, server| {
-                if server.trusted_proxies.is_empty() && !check.is_default("client_ip_header") {
-                    check.warn(
-                        "client_ip_header",
-                        format!(
-                            "{} is never read because no proxy is trusted; the peer address is the client",
-                            server.client_ip_header
-                        ),
-                        "list your proxies' ranges in TRUSTED_PROXIES, or unset CLIENT_IP_HEADER",
-                    );
-                }
-                Ok(())
-            });
+fn cors_wildcard(check: &mut Check<'_>, server: &ServerConfig) -> Result<(), Error> {
+    if server.cors_origin.iter().any(|o| o.trim() == "*") {
+        check.violation(
+            "cors_origin",
+            "CORS allows any origin (`*`)",
+            "list the allowed origins, e.g. CORS_ORIGIN=https://app.example.com",
+        );
     }
+    Ok(())
+}
+
+fn trust_all(check: &mut Check<'_>, server: &ServerConfig) -> Result<(), Error> {
+    if server
+        .trusted_proxies
+        .iter()
+        .any(|net| net.prefix_len() == 0)
+    {
+        check.violation(
+            "trusted_proxies",
+            format!(
+                "every address is a trusted proxy, so any client chooses its own address with {}",
+                server.client_ip_header.header_name().as_str()
+            ),
+            "list only your load balancers' ranges in TRUSTED_PROXIES",
+        );
+    }
+    Ok(())
+}
+
+fn client_ip_header_unused(check: &mut Check<'_>, server: &ServerConfig) -> Result<(), Error> {
+    if server.trusted_proxies.is_empty() && !check.is_default("client_ip_header") {
+        check.warn(
+            "client_ip_header",
+            format!(
+                "{} is never read because no proxy is trusted; the peer address is the client",
+                server.client_ip_header
+            ),
+            "list your proxies' ranges in TRUSTED_PROXIES, or unset CLIENT_IP_HEADER",
+        );
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use appenv_config::{AppEnv, Loader, Registry, SecretString, Section, ServerConfig};
+use appenv_config::{AppEnv, Check, Loader, SecretString, Section, ServerConfig};
 use appenv_migrate::DatabaseConfig;
 use appenv_observability::{LifecycleConfig, TelemetryConfig};
 use appenv_rate_limit::RateLimitConfig;
@@ -22,54 +22,50 @@ pub(crate) const LOCAL_DATABASE_URL: &str = "sqlite://data/example-api.db";
 /// | `telemetry` | `LOG_LEVEL`, `LOG_FORMAT`, `RUST_LOG`, `OTEL_*` |
 /// | `lifecycle` | `SHUTDOWN_DELAY_MS`, `SHUTDOWN_DRAIN_MS`, `HTTP_HEADER_READ_TIMEOUT_MS`, `HTTP_IDLE_TIMEOUT_MS` |
 /// | `jwt_secret` | `JWT_SECRET` (or `JWT_SECRET_FILE`) |
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Section)]
 #[serde(deny_unknown_fields)]
+#[config(rule(id = "example-api.database-url", check = database_configured))]
 pub(crate) struct Config {
+    #[config(section)]
     pub(crate) server: ServerConfig,
+    #[config(section, default_fn = database_defaults)]
     pub(crate) database: DatabaseConfig,
+    #[config(section)]
     pub(crate) rate_limit: RateLimitConfig,
+    #[config(section, default_fn = telemetry_defaults)]
     pub(crate) telemetry: TelemetryConfig,
+    #[config(section)]
     pub(crate) lifecycle: LifecycleConfig,
     /// The HS256 key that signs the bearer tokens `POST /v1/events` accepts.
+    #[config(secret)]
     pub(crate) jwt_secret: Option<SecretString>,
 }
 
-impl Section for Config {
-    fn defaults(env: AppEnv) -> Self {
-        let mut database = DatabaseConfig::defaults(env);
-        if env.is_local() {
-            // Nothing to set up locally: a SQLite file under ./data/.
-            database.url = LOCAL_DATABASE_URL.into();
-        }
-        Config {
-            server: ServerConfig::defaults(env),
-            database,
-            rate_limit: RateLimitConfig::defaults(env),
-            telemetry: TelemetryConfig::defaults(env)
-                .with_service(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
-            lifecycle: LifecycleConfig::defaults(env),
-            jwt_secret: None,
-        }
+/// The database defaults, with a SQLite file under `./data/` locally so
+/// there is nothing to set up.
+fn database_defaults(env: AppEnv) -> DatabaseConfig {
+    let mut database = DatabaseConfig::defaults(env);
+    if env.is_local() {
+        database.url = LOCAL_DATABASE_URL.into();
     }
+    database
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.section::<ServerConfig>("server")
-            .section::<DatabaseConfig>("database")
-            .section::<RateLimitConfig>("rate_limit")
-            .section::<TelemetryConfig>("telemetry")
-            .section::<LifecycleConfig>("lifecycle")
-            .secret("jwt_secret")
-            .rule("example-api.database-url", |check, cfg: &Self| {
-                if cfg.database.url.is_empty() {
-                    check.forbid(
-                        "database.url",
-                        format!("no database is configured for {}", check.env()),
-                        "set DATABASE_URL (postgres://, mysql:// or sqlite://)",
-                    );
-                }
-                Ok(())
-            });
+/// The telemetry defaults, naming this service and its version.
+fn telemetry_defaults(env: AppEnv) -> TelemetryConfig {
+    TelemetryConfig::defaults(env).with_service(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+}
+
+/// `example-api.database-url`: the service cannot run without a database.
+fn database_configured(check: &mut Check<'_>, cfg: &Config) -> Result<(), appenv_config::Error> {
+    if cfg.database.url.is_empty() {
+        check.forbid(
+            "database.url",
+            format!("no database is configured for {}", check.env()),
+            "set DATABASE_URL (postgres://, mysql:// or sqlite://)",
+        );
     }
+    Ok(())
 }
 
 /// The config directory when `APP_CONFIG_DIR` is unset: `./config` when
