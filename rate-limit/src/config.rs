@@ -12,6 +12,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 
+/// The default deadline of one Redis decision's round trip
+/// (`redis_timeout_ms`); see the crate docs for how it was sized.
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1_000;
+
+/// The default deadline for connecting to Redis
+/// (`redis_connect_timeout_ms`).
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
+
 /// The rate-limit section, registered by services at the key `rate_limit`.
 ///
 /// | key | variable | local | staging | production |
@@ -24,7 +32,8 @@ use crate::error::Error;
 /// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` | moved: must stay empty | | |
 /// | `backend` | `RATE_LIMIT_BACKEND` | `memory` | `memory` | `memory` |
 /// | `redis_url` | `RATE_LIMIT_REDIS_URL` | empty | empty | empty |
-/// | `redis_timeout_ms` | `RATE_LIMIT_REDIS_TIMEOUT_MS` | 100 | 50 | 50 |
+/// | `redis_timeout_ms` | `RATE_LIMIT_REDIS_TIMEOUT_MS` | 1000 | 1000 | 1000 |
+/// | `redis_connect_timeout_ms` | `RATE_LIMIT_REDIS_CONNECT_TIMEOUT_MS` | 2000 | 2000 | 2000 |
 /// | `redis_prefix` | `RATE_LIMIT_REDIS_PREFIX` | `appenv-rl` | `appenv-rl` | `appenv-rl` |
 /// | `failure_mode` | `RATE_LIMIT_FAILURE_MODE` | `open` | `open` | `local` |
 /// | `max_tracked_keys` | `RATE_LIMIT_MAX_TRACKED_KEYS` | 100000 | 100000 | 100000 |
@@ -85,8 +94,12 @@ pub struct RateLimitConfig {
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
     pub redis_url: SecretUrl,
-    /// Deadline for one Redis decision, in milliseconds.
+    /// Deadline for one Redis decision's round trip, in milliseconds
+    /// (connecting is bounded by `redis_connect_timeout_ms` instead).
     pub redis_timeout_ms: u64,
+    /// Deadline for making a Redis connection (and loading the script), in
+    /// milliseconds.
+    pub redis_connect_timeout_ms: u64,
     /// Prefix of every Redis key the limiter writes.
     pub redis_prefix: String,
     /// What happens when Redis cannot answer.
@@ -304,6 +317,12 @@ impl RateLimitConfig {
                 "must be at least 1 millisecond".to_owned(),
             ));
         }
+        if self.redis_connect_timeout_ms == 0 {
+            out.push((
+                "redis_connect_timeout_ms",
+                "must be at least 1 millisecond".to_owned(),
+            ));
+        }
         if self.backend == Backend::Redis && self.redis_url.is_empty() {
             out.push((
                 "redis_url",
@@ -340,7 +359,8 @@ impl Section for RateLimitConfig {
             trusted_proxies: Vec::new(),
             backend: Backend::Memory,
             redis_url: SecretUrl::default(),
-            redis_timeout_ms: if env.is_local() { 100 } else { 50 },
+            redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
+            redis_connect_timeout_ms: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
             redis_prefix: "appenv-rl".to_owned(),
             failure_mode: if env.is_production() {
                 FailureMode::Local

@@ -28,6 +28,20 @@ pub enum Error {
         #[source]
         source: redis::RedisError,
     },
+
+    /// Redis could not be reached when the layer connected
+    /// ([`RateLimitLayer::connect`](crate::RateLimitLayer::connect)). The
+    /// layer still works: the failure mode decides until Redis answers.
+    #[error("the rate-limit Redis at {url} ({key}) is unreachable: {reason}")]
+    RedisUnreachable {
+        /// The dotted key (`rate_limit.redis_url`).
+        key: String,
+        /// The URL with its password redacted.
+        url: String,
+        /// What happened (a timeout or the client's error, never the
+        /// password).
+        reason: String,
+    },
 }
 
 impl Error {

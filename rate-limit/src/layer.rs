@@ -83,6 +83,33 @@ impl RateLimitLayer {
         self.core.decide(key, weight).await
     }
 
+    /// Connects to Redis now (`backend = "redis"`; a no-op for memory),
+    /// waiting at most `redis_connect_timeout_ms`, and loads the GCRA script.
+    /// Call it at startup, before serving: a layer built inside a tokio
+    /// runtime has already started connecting, and this waits for that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RedisUnreachable`] when Redis cannot be reached. The layer
+    /// keeps working: the breaker is open, so `failure_mode` decides (in
+    /// production, this replica's own quota) without waiting on Redis, a
+    /// warning (`event = "backend_down"`) has been logged, and one request
+    /// per retry interval probes until Redis answers. Serve anyway, or
+    /// refuse to start, as the service prefers.
+    pub async fn connect(&self) -> Result<(), Error> {
+        let Some(redis) = &self.core.redis else {
+            return Ok(());
+        };
+        redis
+            .connect()
+            .await
+            .map_err(|failure| Error::RedisUnreachable {
+                key: "rate_limit.redis_url".to_owned(),
+                url: redis.redacted_url().to_owned(),
+                reason: failure.to_string(),
+            })
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         self.core.stats()
@@ -191,9 +218,9 @@ impl RateLimitBuilder {
         self
     }
 
-    /// How long Redis is left alone after a failure before one request
-    /// probes it again (default 1 s). Meanwhile the failure mode decides,
-    /// without waiting on Redis.
+    /// How long Redis is left alone after its breaker opened before one
+    /// request probes it again (default 1 s). Meanwhile the failure mode
+    /// decides, without waiting on Redis.
     pub fn redis_retry_interval(mut self, interval: Duration) -> Self {
         self.retry_interval = Some(interval);
         self

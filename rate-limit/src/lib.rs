@@ -24,6 +24,7 @@
 #![doc = include_str!("docs/overview.md")]
 
 mod body;
+mod breaker;
 mod clock;
 mod config;
 mod decision;
@@ -40,7 +41,10 @@ mod stats;
 mod store;
 
 pub use body::ResponseBody;
-pub use config::{Backend, FailureMode, HeaderStyle, KeyKind, Overflow, RateLimitConfig};
+pub use config::{
+    Backend, DEFAULT_REDIS_CONNECT_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS, FailureMode, HeaderStyle,
+    KeyKind, Overflow, RateLimitConfig,
+};
 pub use decision::{Decision, DecisionSource};
 pub use error::Error;
 pub use future::ResponseFuture;

@@ -12,7 +12,7 @@ use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};
 use crate::key::{ClientKey, KeyExtractor};
 use crate::local::{LocalLimiter, QuotaParams};
-use crate::redis_backend::RedisLimiter;
+use crate::redis_backend::{DEFAULT_RETRY_INTERVAL, RedisLimiter, RedisTimings};
 use crate::stats::{Counters, Stats};
 
 /// How much a request costs.
@@ -51,7 +51,7 @@ pub(crate) struct Core {
     pub(crate) policy: String,
     pub(crate) extractor: KeyExtractor,
     pub(crate) local: LocalLimiter,
-    pub(crate) redis: Option<RedisLimiter>,
+    pub(crate) redis: Option<Arc<RedisLimiter>>,
     pub(crate) fields: Fields,
     pub(crate) weigher: Weigher,
     pub(crate) counters: Counters,
@@ -69,15 +69,25 @@ impl Core {
         let redis = match config.backend {
             Backend::Memory => None,
             Backend::Redis => {
-                let mut redis = RedisLimiter::new(
+                let timings = RedisTimings {
+                    timeout: std::time::Duration::from_millis(config.redis_timeout_ms),
+                    connect_timeout: std::time::Duration::from_millis(
+                        config.redis_connect_timeout_ms,
+                    ),
+                    retry_interval: retry_interval.unwrap_or(DEFAULT_RETRY_INTERVAL),
+                };
+                let redis = RedisLimiter::new(
                     &config.redis_url,
-                    std::time::Duration::from_millis(config.redis_timeout_ms),
+                    timings,
                     &config.redis_prefix,
                     &config.policy,
                     params,
                 )?;
-                if let Some(interval) = retry_interval {
-                    redis.set_retry_interval(interval);
+                let redis = Arc::new(redis);
+                // Connect at startup when there is a runtime to do it on
+                // (otherwise the first request connects).
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    redis.start_connecting();
                 }
                 Some(redis)
             }
@@ -238,7 +248,8 @@ impl Core {
             fail_open: load(&c.fail_open),
             fail_closed: load(&c.fail_closed),
             tracked_keys: self.local.tracked_keys(),
-            backend_down: self.redis.as_ref().is_some_and(RedisLimiter::is_failing),
+            backend_down: self.redis.as_ref().is_some_and(|r| r.is_failing()),
+            backend_outages: self.redis.as_ref().map_or(0, |r| load(&r.counters.opened)),
         }
     }
 }

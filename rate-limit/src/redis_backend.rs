@@ -1,13 +1,13 @@
 //! The Redis backend: one atomic GCRA step per decision, shared by every
 //! replica.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
-use tokio::time::Instant;
+use tokio::sync::watch;
+
+use crate::breaker::{Breaker, Transition};
 
 use crate::decision::{Decision, DecisionSource};
 use crate::error::Error;
@@ -58,28 +58,25 @@ local remaining = math.floor(room / t)
 return {1, remaining, 0, nxt - now}
 "#;
 
-/// How long the backend is left alone after a failure before one request
-/// probes it again.
+/// How long the backend is left alone after the breaker opened before one
+/// request probes it again.
 pub(crate) const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Default)]
-struct Health {
-    failing: bool,
-    retry_at: Option<Instant>,
-}
 
 /// Counters of the Redis backend.
 #[derive(Debug, Default)]
 pub(crate) struct RedisCounters {
     pub(crate) errors: AtomicU64,
+    pub(crate) opened: AtomicU64,
 }
 
 /// Why Redis gave no decision.
 #[derive(Debug)]
 pub(crate) enum RedisFailure {
-    /// Skipped: Redis failed recently and is not due for a probe.
+    /// Skipped: the breaker is open (or another request is probing).
     CoolingDown,
-    /// The call did not finish within the timeout.
+    /// No connection could be made within the connect timeout.
+    NotConnected,
+    /// The call did not finish within the decision deadline.
     Timeout,
     /// The call failed.
     Failed(redis::RedisError),
@@ -89,6 +86,7 @@ impl std::fmt::Display for RedisFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RedisFailure::CoolingDown => f.write_str("waiting before the next probe"),
+            RedisFailure::NotConnected => f.write_str("not connected"),
             RedisFailure::Timeout => f.write_str("timed out"),
             // The error text of the client never holds the password: it
             // reports kinds and server replies, not the URL.
@@ -97,18 +95,52 @@ impl std::fmt::Display for RedisFailure {
     }
 }
 
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub(crate) enum ConnectFailure {
+    Timeout(Duration),
+    Failed(redis::RedisError),
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectFailure::Timeout(after) => {
+                write!(f, "no connection within {} ms", after.as_millis())
+            }
+            ConnectFailure::Failed(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+/// A usable connection (cheap to clone: it is a handle to a multiplexed
+/// connection that reconnects by itself).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+}
+
+/// Where the connection stands; watched by requests waiting for it.
+#[derive(Clone)]
+enum ConnState {
+    Idle,
+    Connecting,
+    Connected(Conn),
+    Failed,
+}
+
 pub(crate) struct RedisLimiter {
     client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
+    state: watch::Sender<ConnState>,
     script: redis::Script,
     timeout: Duration,
-    retry_interval: Duration,
+    connect_timeout: Duration,
     key_prefix: String,
     redacted_url: String,
     params: QuotaParams,
     t_us: u64,
     tau_us: u64,
-    health: Mutex<Health>,
+    breaker: Breaker,
     pub(crate) counters: RedisCounters,
 }
 
@@ -117,15 +149,24 @@ impl std::fmt::Debug for RedisLimiter {
         f.debug_struct("RedisLimiter")
             .field("url", &self.redacted_url)
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
             .field("key_prefix", &self.key_prefix)
             .finish_non_exhaustive()
     }
 }
 
+/// The settings of a Redis limiter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RedisTimings {
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) retry_interval: Duration,
+}
+
 impl RedisLimiter {
     pub(crate) fn new(
         url: &appenv_config::SecretUrl,
-        timeout: Duration,
+        timings: RedisTimings,
         prefix: &str,
         policy: &str,
         params: QuotaParams,
@@ -144,159 +185,281 @@ impl RedisLimiter {
         };
         Ok(RedisLimiter {
             client,
-            conn: OnceCell::new(),
+            state: watch::Sender::new(ConnState::Idle),
             script: redis::Script::new(GCRA_LUA),
-            timeout,
-            retry_interval: DEFAULT_RETRY_INTERVAL,
+            timeout: timings.timeout,
+            connect_timeout: timings.connect_timeout,
             key_prefix: format!("{prefix}:{policy}:"),
             redacted_url: url.redacted().into_owned(),
             params,
             t_us,
             tau_us: t_us * u64::from(params.burst - 1),
-            health: Mutex::new(Health::default()),
+            breaker: Breaker::new(timings.retry_interval),
             counters: RedisCounters::default(),
         })
     }
 
-    pub(crate) fn set_retry_interval(&mut self, interval: Duration) {
-        self.retry_interval = interval;
+    pub(crate) fn redacted_url(&self) -> &str {
+        &self.redacted_url
     }
 
     pub(crate) fn retry_interval(&self) -> Duration {
-        self.retry_interval
+        self.breaker.retry_interval()
     }
 
     pub(crate) fn redis_key(&self, key: &ClientKey) -> String {
         format!("{}{key}", self.key_prefix)
     }
 
-    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
-        self.health
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Whether the backend is currently considered down.
+    pub(crate) fn is_failing(&self) -> bool {
+        self.breaker.is_open()
     }
 
-    /// Whether this request should ask Redis: always while healthy; while
-    /// failing, one request per retry interval probes.
-    fn should_try(&self) -> bool {
-        let mut health = self.health();
-        if !health.failing {
-            return true;
+    /// Connects (and loads the script) unless connected or connecting;
+    /// returns at once. Used when the layer is built inside a runtime.
+    pub(crate) fn start_connecting(self: &std::sync::Arc<Self>) {
+        if self.claim_connect() {
+            let this = std::sync::Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = this.run_connect(false).await;
+            });
         }
-        let now = Instant::now();
-        match health.retry_at {
-            Some(at) if now < at => false,
-            _ => {
-                health.retry_at = Some(now + self.retry_interval);
+    }
+
+    /// Connects now, waiting at most the connect timeout. When Redis cannot
+    /// be reached the breaker opens (the failure mode decides until a probe
+    /// succeeds) and a warning says so.
+    pub(crate) async fn connect(&self) -> Result<(), ConnectFailure> {
+        if self.claim_connect() {
+            return self.run_connect(true).await;
+        }
+        match self.wait_connected().await {
+            Some(_) => Ok(()),
+            None => Err(ConnectFailure::Timeout(self.connect_timeout)),
+        }
+    }
+
+    /// Moves Idle/Failed to Connecting; `true` when this caller must
+    /// connect.
+    fn claim_connect(&self) -> bool {
+        self.state.send_if_modified(|state| match state {
+            ConnState::Idle | ConnState::Failed => {
+                *state = ConnState::Connecting;
                 true
+            }
+            ConnState::Connecting | ConnState::Connected(_) => false,
+        })
+    }
+
+    async fn run_connect(&self, startup: bool) -> Result<(), ConnectFailure> {
+        match self.open().await {
+            Ok(conn) => {
+                self.state.send_replace(ConnState::Connected(conn));
+                tracing::debug!(
+                    target: "appenv_rate_limit",
+                    event = "backend_connected",
+                    backend = "redis",
+                    url = %self.redacted_url,
+                    "connected to the rate-limit backend"
+                );
+                // If the breaker is open, the next request probes at once.
+                self.breaker.probe_now();
+                Ok(())
+            }
+            Err(failure) => {
+                self.state.send_replace(ConnState::Failed);
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let transition = self.breaker.trip();
+                if transition == Transition::Opened {
+                    self.counters.opened.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        target: "appenv_rate_limit",
+                        event = "backend_down",
+                        backend = "redis",
+                        url = %self.redacted_url,
+                        error = %failure,
+                        at_startup = startup,
+                        "cannot connect to the rate-limit backend; applying the failure mode until it answers"
+                    );
+                } else {
+                    tracing::debug!(
+                        target: "appenv_rate_limit",
+                        event = "backend_error",
+                        backend = "redis",
+                        error = %failure,
+                        "rate-limit backend still unreachable"
+                    );
+                }
+                Err(failure)
             }
         }
     }
 
-    fn record_failure(&self, failure: &RedisFailure) {
-        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        let mut health = self.health();
-        let newly = !health.failing;
-        health.failing = true;
-        health.retry_at = Some(Instant::now() + self.retry_interval);
-        drop(health);
-        if newly {
-            tracing::warn!(
-                target: "appenv_rate_limit",
-                event = "backend_down",
-                backend = "redis",
-                url = %self.redacted_url,
-                error = %failure,
-                "rate-limit backend failing; applying the failure mode until it answers again"
-            );
-        } else {
-            tracing::debug!(
-                target: "appenv_rate_limit",
-                event = "backend_error",
-                backend = "redis",
-                error = %failure,
-                "rate-limit backend still failing"
-            );
+    async fn open(&self) -> Result<Conn, ConnectFailure> {
+        let limit = self.connect_timeout;
+        let attempt = async {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(limit))
+                // Each decision has its own deadline, applied around the
+                // call; the connection itself never gives up on a reply.
+                .set_response_timeout(None)
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            let mut conn = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+            // Loaded now, so a decision is one EVALSHA round trip.
+            self.script.load_async(&mut conn).await?;
+            Ok::<_, redis::RedisError>(Conn::Single(conn))
+        };
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(err)) => Err(ConnectFailure::Failed(err)),
+            Err(_) => Err(ConnectFailure::Timeout(limit)),
         }
     }
 
-    fn record_success(&self) {
-        let mut health = self.health();
-        if health.failing {
-            health.failing = false;
-            health.retry_at = None;
-            drop(health);
-            tracing::info!(
-                target: "appenv_rate_limit",
-                event = "backend_recovered",
-                backend = "redis",
-                url = %self.redacted_url,
-                "rate-limit backend answers again"
-            );
+    /// The connection, waiting (at most the connect timeout) for one being
+    /// made; starts connecting when there is none.
+    async fn connection(&self) -> Option<Conn> {
+        if let ConnState::Connected(conn) = &*self.state.borrow() {
+            return Some(conn.clone());
+        }
+        if self.claim_connect() {
+            return match self.run_connect(false).await {
+                Ok(()) => self.current(),
+                Err(_) => None,
+            };
+        }
+        self.wait_connected().await
+    }
+
+    fn current(&self) -> Option<Conn> {
+        match &*self.state.borrow() {
+            ConnState::Connected(conn) => Some(conn.clone()),
+            _ => None,
         }
     }
 
-    /// Whether the backend is currently considered down.
-    pub(crate) fn is_failing(&self) -> bool {
-        self.health().failing
-    }
-
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let timeout = self.timeout;
-        self.conn
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
+    async fn wait_connected(&self) -> Option<Conn> {
+        let mut rx = self.state.subscribe();
+        let wait = async {
+            loop {
+                match &*rx.borrow_and_update() {
+                    ConnState::Connected(conn) => return Some(conn.clone()),
+                    ConnState::Failed | ConnState::Idle => return None,
+                    ConnState::Connecting => {}
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        tokio::time::timeout(self.connect_timeout, wait)
             .await
-            .cloned()
+            .ok()
+            .flatten()
     }
 
-    /// One GCRA step in Redis, within the timeout.
+    fn log_transition(&self, transition: Transition, failure: Option<&RedisFailure>) {
+        match transition {
+            Transition::None => {}
+            Transition::Opened => {
+                self.counters.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    target: "appenv_rate_limit",
+                    event = "backend_down",
+                    backend = "redis",
+                    url = %self.redacted_url,
+                    error = failure.map(tracing::field::display),
+                    "rate-limit backend failing; applying the failure mode until it answers again"
+                );
+            }
+            Transition::Reopened => {
+                tracing::debug!(
+                    target: "appenv_rate_limit",
+                    event = "backend_error",
+                    backend = "redis",
+                    error = failure.map(tracing::field::display),
+                    "rate-limit backend still failing"
+                );
+            }
+            Transition::Closed => {
+                tracing::info!(
+                    target: "appenv_rate_limit",
+                    event = "backend_recovered",
+                    backend = "redis",
+                    url = %self.redacted_url,
+                    "rate-limit backend answers again"
+                );
+            }
+        }
+    }
+
+    /// One GCRA step in Redis: waits for a connection being made (at most
+    /// the connect timeout), then for the round trip (at most the decision
+    /// deadline).
     pub(crate) async fn check(
         &self,
         key: &ClientKey,
         weight: u32,
     ) -> Result<Decision, RedisFailure> {
-        if !self.should_try() {
+        let Some(ticket) = self.breaker.admit() else {
             return Err(RedisFailure::CoolingDown);
-        }
-        let weight = self.params.clamp_weight(weight);
-        let redis_key = self.redis_key(key);
-        let call = async {
-            let mut conn = self.connection().await?;
-            self.script
-                .key(&redis_key)
-                .arg(self.t_us)
-                .arg(self.tau_us)
-                .arg(weight)
-                .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
-                .await
         };
-        let outcome = match tokio::time::timeout(self.timeout, call).await {
+        let weight = self.params.clamp_weight(weight);
+        let outcome = match self.connection().await {
+            None => Err(RedisFailure::NotConnected),
+            Some(conn) => self.round_trip(conn, key, weight).await,
+        };
+        let transition = ticket.record(outcome.is_ok());
+        if let Err(failure) = &outcome {
+            // A failed connection attempt was counted when it failed.
+            if !matches!(failure, RedisFailure::NotConnected) {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if transition == Transition::None {
+                tracing::debug!(
+                    target: "appenv_rate_limit",
+                    event = "backend_error",
+                    backend = "redis",
+                    error = %failure,
+                    "rate-limit backend call failed"
+                );
+            }
+        }
+        self.log_transition(transition, outcome.as_ref().err());
+        let (allowed, remaining, wait_us, reset_us) = outcome?;
+        let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+        let remaining = u32::try_from(remaining.max(0)).unwrap_or(u32::MAX);
+        Ok(if allowed == 1 {
+            Decision::allowed(remaining, micros(reset_us), DecisionSource::Redis)
+        } else {
+            Decision::limited(micros(wait_us), DecisionSource::Redis)
+        })
+    }
+
+    async fn round_trip(
+        &self,
+        conn: Conn,
+        key: &ClientKey,
+        weight: u32,
+    ) -> Result<(i64, i64, i64, i64), RedisFailure> {
+        let redis_key = self.redis_key(key);
+        let mut invocation = self.script.key(&redis_key);
+        invocation.arg(self.t_us).arg(self.tau_us).arg(weight);
+        let call = async {
+            match conn {
+                Conn::Single(mut conn) => {
+                    invocation
+                        .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
+                        .await
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(err)) => Err(RedisFailure::Failed(err)),
             Err(_) => Err(RedisFailure::Timeout),
-        };
-        match outcome {
-            Ok((allowed, remaining, wait_us, reset_us)) => {
-                self.record_success();
-                let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
-                let remaining = u32::try_from(remaining.max(0)).unwrap_or(u32::MAX);
-                Ok(if allowed == 1 {
-                    Decision::allowed(remaining, micros(reset_us), DecisionSource::Redis)
-                } else {
-                    Decision::limited(micros(wait_us), DecisionSource::Redis)
-                })
-            }
-            Err(failure) => {
-                self.record_failure(&failure);
-                Err(failure)
-            }
         }
     }
 }

@@ -39,6 +39,10 @@ pub struct Stats {
     pub fail_closed: u64,
     /// Client keys tracked in memory right now.
     pub tracked_keys: usize,
-    /// Whether the Redis backend is currently considered down.
+    /// Whether the Redis backend is currently considered down (its circuit
+    /// breaker is open or probing).
     pub backend_down: bool,
+    /// How many times the Redis backend was declared down (the breaker
+    /// opened from healthy), including an unreachable Redis at startup.
+    pub backend_outages: u64,
 }

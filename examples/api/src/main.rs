@@ -246,6 +246,12 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
             tracing::error!("rate_limit: {err}");
             EXIT_CONFIG
         })?;
+    // Connect to Redis before serving. A replica that cannot reach it still
+    // starts, deciding with the failure mode (production: its own quota)
+    // until Redis answers; the layer has logged a warning saying so.
+    if let Err(err) = rate_limit.connect().await {
+        tracing::info!(error = %err, "serving on the rate-limit failure mode for now");
+    }
     let state = AppState {
         db: db.clone(),
         jwt: JwtKey::new(config.jwt_secret.as_ref()),
