@@ -101,8 +101,9 @@ fn request(peer: SocketAddr) -> Request<Body> {
 }
 
 /// CPU-bound processes beside the test, like neighbours on a throttled
-/// container. Each stops by itself after `limit` (coreutils `timeout`) and
-/// is killed, by its own pid, when the guard drops.
+/// container. Each is a bash loop that stops by itself after `limit`
+/// (bash's own `$SECONDS`, so no wrapper process can outlive the loop or
+/// be killed in its place), and is killed when the guard drops.
 struct Hogs(Vec<Child>);
 
 impl Hogs {
@@ -110,8 +111,11 @@ impl Hogs {
         let secs = limit.as_secs().max(1).to_string();
         let children = (0..n)
             .map(|_| {
-                Command::new("timeout")
-                    .args([secs.as_str(), "sh", "-c", "while :; do :; done"])
+                Command::new("bash")
+                    .args([
+                        "-c",
+                        &format!("while [ \"$SECONDS\" -lt {secs} ]; do :; done"),
+                    ])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
