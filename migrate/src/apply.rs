@@ -118,7 +118,7 @@ impl Run<'_> {
             statements: self.statements.len(),
             message: failure.message,
             dirty,
-            source: failure.source,
+            source: failure.source.map(Box::new),
         }
     }
 

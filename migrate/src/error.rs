@@ -121,9 +121,10 @@ pub enum Error {
         /// `true` when the failure left the database dirty (a partial apply
         /// that could not roll back).
         dirty: bool,
-        /// The driver error, when the database raised one.
+        /// The driver error, when the database raised one (boxed to keep
+        /// `Error` small).
         #[source]
-        source: Option<sqlx::Error>,
+        source: Option<Box<sqlx::Error>>,
     },
 
     /// `repair` was asked for something it cannot do.
