@@ -328,6 +328,16 @@ impl RateLimitConfig {
                 "redis_url",
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
+        } else if self.backend == Backend::Redis
+            && let Err(reason) = crate::redis_backend::client(&self.redis_url)
+        {
+            // The very parse the limiter's constructor does, so `config
+            // check` refuses what startup would (a scheme this build cannot
+            // use, `rediss://` without TLS support, a malformed URL).
+            out.push((
+                "redis_url",
+                format!("{reason} (the URL as given: {})", self.redis_url.redacted()),
+            ));
         }
         if !self.trusted_proxies.is_empty() {
             out.push((

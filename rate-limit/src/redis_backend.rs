@@ -163,6 +163,12 @@ pub(crate) struct RedisTimings {
     pub(crate) retry_interval: Duration,
 }
 
+/// The Redis client for `url`: one parse, shared by the limiter's
+/// constructor and the `rate-limit.invalid` rule.
+pub(crate) fn client(url: &appenv_config::SecretUrl) -> Result<redis::Client, redis::RedisError> {
+    redis::Client::open(url.expose())
+}
+
 impl RedisLimiter {
     pub(crate) fn new(
         url: &appenv_config::SecretUrl,
@@ -171,7 +177,7 @@ impl RedisLimiter {
         policy: &str,
         params: QuotaParams,
     ) -> Result<Self, Error> {
-        let client = redis::Client::open(url.expose()).map_err(|source| Error::RedisUrl {
+        let client = client(url).map_err(|source| Error::RedisUrl {
             key: "rate_limit.redis_url".to_owned(),
             url: url.redacted().into_owned(),
             source,
