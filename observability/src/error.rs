@@ -103,3 +103,15 @@ impl Error {
         Error::Signal { source }
     }
 }
+
+/// 78 (`EX_CONFIG`) for a configuration `init` cannot use, 1 for everything
+/// else (a second `init`, an exporter or runtime that failed to start, a
+/// shutdown that missed its deadline).
+impl appenv_config::ExitCoded for Error {
+    fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidConfig { .. } | Error::Filter { .. } => appenv_config::EXIT_CONFIG,
+            _ => 1,
+        }
+    }
+}

@@ -52,3 +52,14 @@ impl Error {
         }
     }
 }
+
+/// 78 (`EX_CONFIG`) for a configuration the limiter cannot be built from,
+/// 1 for an unreachable Redis (a runtime condition, not configuration).
+impl appenv_config::ExitCoded for Error {
+    fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidConfig { .. } | Error::RedisUrl { .. } => appenv_config::EXIT_CONFIG,
+            Error::RedisUnreachable { .. } => 1,
+        }
+    }
+}

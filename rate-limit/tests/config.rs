@@ -181,3 +181,20 @@ fn invalid_values_are_startup_errors_naming_the_key() {
     let err = loaded.enforce().unwrap_err().to_string();
     assert!(err.contains("rate_limit.redis_url"), "{err}");
 }
+
+#[test]
+fn errors_keep_their_exit_code_through_question_mark() {
+    fn run(vars: &[(&str, &str)]) -> Result<(), appenv_config::Failure> {
+        // A load error (78), or a constructor error (78) for what the
+        // policy only reports: both keep their code through `?`.
+        let loaded = load(vars)?;
+        RateLimitLayer::new(&loaded.config().rate_limit)?;
+        Ok(())
+    }
+    assert!(run(&[("APP_ENV", "staging")]).is_ok());
+    let load_failure = run(&[("RATE_LIMIT_KEY", "cookie")]).unwrap_err();
+    assert_eq!(load_failure.code(), 78, "{load_failure}");
+    let layer_failure = run(&[("APP_ENV", "staging"), ("RATE_LIMIT_MAX", "0")]).unwrap_err();
+    assert_eq!(layer_failure.code(), 78, "{layer_failure}");
+    assert!(layer_failure.to_string().contains("rate_limit.max"));
+}
