@@ -31,7 +31,8 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// | `key` | `RATE_LIMIT_KEY` | `ip` | `ip` | `ip` |
 /// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` | moved: must stay empty | | |
 /// | `backend` | `RATE_LIMIT_BACKEND` | `memory` | `memory` | `memory` |
-/// | `redis_url` | `RATE_LIMIT_REDIS_URL` | empty | empty | empty |
+/// | `redis_url` | `RATE_LIMIT_REDIS_URL` (`redis://`, `rediss://`; several comma-separated node URLs: a Redis Cluster) | empty | empty | empty |
+/// | `redis_ca_file` | `RATE_LIMIT_REDIS_CA_FILE` (PEM; trusted instead of the system roots for `rediss://`) | empty | empty | empty |
 /// | `redis_timeout_ms` | `RATE_LIMIT_REDIS_TIMEOUT_MS` | 1000 | 1000 | 1000 |
 /// | `redis_connect_timeout_ms` | `RATE_LIMIT_REDIS_CONNECT_TIMEOUT_MS` | 2000 | 2000 | 2000 |
 /// | `redis_prefix` | `RATE_LIMIT_REDIS_PREFIX` | `appenv-rl` | `appenv-rl` | `appenv-rl` |
@@ -51,7 +52,7 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 ///
 /// | rule | when | level |
 /// |---|---|---|
-/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`, `burst` above 10×`max`, `backend = "redis"` without a URL, `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
 /// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
 /// | `rate-limit.shadow` | `shadow` on | violation |
 /// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
@@ -94,6 +95,10 @@ pub struct RateLimitConfig {
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
     pub redis_url: SecretUrl,
+    /// A PEM file of the CA certificates that sign the Redis server's
+    /// certificate (`rediss://` only), trusted instead of the system roots;
+    /// empty for the system roots.
+    pub redis_ca_file: String,
     /// Deadline for one Redis decision's round trip, in milliseconds
     /// (connecting is bounded by `redis_connect_timeout_ms` instead).
     pub redis_timeout_ms: u64,
@@ -328,15 +333,11 @@ impl RateLimitConfig {
                 "redis_url",
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
-        } else if self.backend == Backend::Redis
-            && let Err(reason) = crate::redis_backend::client(&self.redis_url)
-        {
-            // The very parse the limiter's constructor does, so `config
-            // check` refuses what startup would (a scheme this build cannot
-            // use, `rediss://` without TLS support, a malformed URL).
-            out.push((
-                "redis_url",
-                format!("{reason} (the URL as given: {})", self.redis_url.redacted()),
+        }
+        if self.backend == Backend::Redis && !self.redis_url.is_empty() {
+            out.extend(crate::redis_url::problems(
+                &self.redis_url,
+                &self.redis_ca_file,
             ));
         }
         if !self.trusted_proxies.is_empty() {
@@ -369,6 +370,7 @@ impl Section for RateLimitConfig {
             trusted_proxies: Vec::new(),
             backend: Backend::Memory,
             redis_url: SecretUrl::default(),
+            redis_ca_file: String::new(),
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
             redis_connect_timeout_ms: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
             redis_prefix: "appenv-rl".to_owned(),

@@ -19,6 +19,8 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `axum` | on | reads the peer address from axum's `ConnectInfo<SocketAddr>` |
+//! | `redis-tls` | on | `rediss://` through rustls (ring provider), private CA through `redis_ca_file` |
+//! | `redis-cluster` | on | several comma-separated node URLs mean a Redis Cluster |
 //!
 //! MSRV: the workspace's `rust-version` (1.94).
 #![doc = include_str!("docs/overview.md")]
@@ -36,6 +38,7 @@ mod layer;
 mod limiter;
 mod local;
 mod redis_backend;
+mod redis_url;
 mod service;
 mod stats;
 mod store;

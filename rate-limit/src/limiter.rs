@@ -78,6 +78,7 @@ impl Core {
                 };
                 let redis = RedisLimiter::new(
                     &config.redis_url,
+                    &config.redis_ca_file,
                     timings,
                     &config.redis_prefix,
                     &config.policy,

@@ -8,6 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::watch;
 
 use crate::breaker::{Breaker, Transition};
+use crate::redis_url::{self, Topology};
 
 use crate::decision::{Decision, DecisionSource};
 use crate::error::Error;
@@ -118,6 +119,17 @@ impl std::fmt::Display for ConnectFailure {
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+/// What the limiter connects to (one per layer, so its size does not
+/// matter).
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    Single(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
 }
 
 /// Where the connection stands; watched by requests waiting for it.
@@ -130,7 +142,7 @@ enum ConnState {
 }
 
 pub(crate) struct RedisLimiter {
-    client: redis::Client,
+    target: Target,
     state: watch::Sender<ConnState>,
     script: redis::Script,
     timeout: Duration,
@@ -163,21 +175,18 @@ pub(crate) struct RedisTimings {
     pub(crate) retry_interval: Duration,
 }
 
-/// The Redis client for `url`: one parse, shared by the limiter's
-/// constructor and the `rate-limit.invalid` rule.
-pub(crate) fn client(url: &appenv_config::SecretUrl) -> Result<redis::Client, redis::RedisError> {
-    redis::Client::open(url.expose())
-}
-
 impl RedisLimiter {
+    /// A limiter for `url`, which [`redis_url::problems`] accepted (the
+    /// constructor checks it again, so it never accepts what it refused).
     pub(crate) fn new(
         url: &appenv_config::SecretUrl,
+        ca_file: &str,
         timings: RedisTimings,
         prefix: &str,
         policy: &str,
         params: QuotaParams,
     ) -> Result<Self, Error> {
-        let client = client(url).map_err(|source| Error::RedisUrl {
+        let target = target(url, ca_file, timings).map_err(|source| Error::RedisUrl {
             key: "rate_limit.redis_url".to_owned(),
             url: url.redacted().into_owned(),
             source,
@@ -190,7 +199,7 @@ impl RedisLimiter {
             t_us
         };
         Ok(RedisLimiter {
-            client,
+            target,
             state: watch::Sender::new(ConnState::Idle),
             script: redis::Script::new(GCRA_LUA),
             timeout: timings.timeout,
@@ -305,17 +314,29 @@ impl RedisLimiter {
     async fn open(&self) -> Result<Conn, ConnectFailure> {
         let limit = self.connect_timeout;
         let attempt = async {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(limit))
-                // Each decision has its own deadline, applied around the
-                // call; the connection itself never gives up on a reply.
-                .set_response_timeout(None)
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(500));
-            let mut conn = ConnectionManager::new_with_config(self.client.clone(), config).await?;
-            // Loaded now, so a decision is one EVALSHA round trip.
-            self.script.load_async(&mut conn).await?;
-            Ok::<_, redis::RedisError>(Conn::Single(conn))
+            match &self.target {
+                Target::Single(client) => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(limit))
+                        // Each decision has its own deadline, applied around
+                        // the call; the connection never gives up on a reply.
+                        .set_response_timeout(None)
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_millis(500));
+                    let mut conn =
+                        ConnectionManager::new_with_config(client.clone(), config).await?;
+                    // Loaded now, so a decision is one EVALSHA round trip.
+                    self.script.load_async(&mut conn).await?;
+                    Ok::<_, redis::RedisError>(Conn::Single(conn))
+                }
+                #[cfg(feature = "redis-cluster")]
+                Target::Cluster(client) => {
+                    let mut conn = client.get_async_connection().await?;
+                    // SCRIPT LOAD goes to every node of the cluster.
+                    self.script.load_async(&mut conn).await?;
+                    Ok(Conn::Cluster(conn))
+                }
+            }
         };
         match tokio::time::timeout(limit, attempt).await {
             Ok(Ok(conn)) => Ok(conn),
@@ -453,9 +474,17 @@ impl RedisLimiter {
         let redis_key = self.redis_key(key);
         let mut invocation = self.script.key(&redis_key);
         invocation.arg(self.t_us).arg(self.tau_us).arg(weight);
+        // The GCRA step touches one key, so in a cluster it runs on the
+        // node that owns the key's slot.
         let call = async {
             match conn {
                 Conn::Single(mut conn) => {
+                    invocation
+                        .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
+                        .await
+                }
+                #[cfg(feature = "redis-cluster")]
+                Conn::Cluster(mut conn) => {
                     invocation
                         .invoke_async::<(i64, i64, i64, i64)>(&mut conn)
                         .await
@@ -467,5 +496,72 @@ impl RedisLimiter {
             Ok(Err(err)) => Err(RedisFailure::Failed(err)),
             Err(_) => Err(RedisFailure::Timeout),
         }
+    }
+}
+
+/// The client for `url`: one server, or a cluster for several node URLs;
+/// TLS with the CA of `ca_file` when given.
+fn target(
+    url: &appenv_config::SecretUrl,
+    ca_file: &str,
+    timings: RedisTimings,
+) -> redis::RedisResult<Target> {
+    let invalid = |message: String| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "unusable Redis URL",
+            message,
+        ))
+    };
+    if let Some((_, message)) = redis_url::problems(url, ca_file).into_iter().next() {
+        return Err(invalid(message));
+    }
+    let tls = redis_url::is_tls(url);
+    #[cfg(feature = "redis-tls")]
+    if tls {
+        // The workspace's one crypto provider; a no-op when the process
+        // already installed one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let root_cert =
+        if tls && !ca_file.trim().is_empty() {
+            Some(std::fs::read(ca_file.trim()).map_err(|err| {
+                invalid(format!("cannot read the CA file {}: {err}", ca_file.trim()))
+            })?)
+        } else {
+            None
+        };
+    let _ = (&root_cert, timings);
+    match redis_url::topology(url) {
+        Topology::Single(node) => {
+            #[cfg(feature = "redis-tls")]
+            if let Some(root_cert) = root_cert {
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                return redis::Client::build_with_tls(node.as_str(), certs).map(Target::Single);
+            }
+            redis::Client::open(node.as_str()).map(Target::Single)
+        }
+        #[cfg(feature = "redis-cluster")]
+        Topology::Cluster(nodes) => {
+            let mut builder = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(timings.connect_timeout)
+                // Each decision has its own deadline around the call.
+                .response_timeout(timings.timeout.max(timings.connect_timeout));
+            #[cfg(feature = "redis-tls")]
+            if let Some(root_cert) = root_cert {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                });
+            }
+            builder.build().map(Target::Cluster)
+        }
+        #[cfg(not(feature = "redis-cluster"))]
+        Topology::Cluster(_) => Err(invalid(
+            "several node URLs need the `redis-cluster` feature".to_owned(),
+        )),
     }
 }

@@ -198,3 +198,41 @@ fn errors_keep_their_exit_code_through_question_mark() {
     assert_eq!(layer_failure.code(), 78, "{layer_failure}");
     assert!(layer_failure.to_string().contains("rate_limit.max"));
 }
+
+#[test]
+fn config_check_refuses_redis_urls_the_build_cannot_use() {
+    let loaded = load(&[
+        ("APP_ENV", "staging"),
+        ("RATE_LIMIT_BACKEND", "redis"),
+        (
+            "RATE_LIMIT_REDIS_URL",
+            "memcached://:sup3rs3cretpw@cache:11211",
+        ),
+        ("RATE_LIMIT_REDIS_CA_FILE", "/nonexistent/ca.pem"),
+    ])
+    .unwrap();
+    assert_eq!(
+        loaded.config().rate_limit.redis_ca_file,
+        "/nonexistent/ca.pem"
+    );
+    let err = loaded.enforce().unwrap_err().to_string();
+    assert!(err.contains("rate-limit.invalid"), "{err}");
+    assert!(err.contains("rate_limit.redis_url"), "{err}");
+    assert!(err.contains("`memcached` is not supported"), "{err}");
+    assert!(err.contains("rate_limit.redis_ca_file"), "{err}");
+    assert!(!err.contains("sup3rs3cretpw"), "{err}");
+
+    let ok = load(&[
+        ("APP_ENV", "staging"),
+        ("RATE_LIMIT_BACKEND", "redis"),
+        (
+            "RATE_LIMIT_REDIS_URL",
+            "rediss://cache-1:6380,rediss://cache-2:6380",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        ok.enforce().is_ok(),
+        cfg!(feature = "redis-tls") && cfg!(feature = "redis-cluster")
+    );
+}

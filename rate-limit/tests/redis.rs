@@ -307,12 +307,31 @@ fn an_unusable_redis_url_is_an_error_naming_the_key_without_the_password() {
 }
 
 #[test]
-fn a_tls_redis_url_is_refused_at_startup_not_at_the_first_request() {
-    let cfg = redis_config("rediss://:sup3rs3cretpw@cache:6380", "p", 2, 1000);
-    let err = RateLimitLayer::new(&cfg).unwrap_err().to_string();
-    assert!(err.contains("rate_limit.redis_url"), "{err}");
-    assert!(err.contains("TLS"), "{err}");
-    assert!(!err.contains("sup3rs3cretpw"), "{err}");
+fn tls_and_cluster_urls_are_accepted_exactly_when_the_build_supports_them() {
+    // The constructor and `config check` (through `validate`, the function
+    // behind the `rate-limit.invalid` rule) agree.
+    for (url, supported) in [
+        (
+            "rediss://:sup3rs3cretpw@cache:6380",
+            cfg!(feature = "redis-tls"),
+        ),
+        (
+            "redis://:sup3rs3cretpw@a:7000,redis://:sup3rs3cretpw@b:7001",
+            cfg!(feature = "redis-cluster"),
+        ),
+        ("memcached://:sup3rs3cretpw@cache:11211", false),
+    ] {
+        let cfg = redis_config(url, "p", 2, 1000);
+        let checked = cfg.validate();
+        let built = RateLimitLayer::new(&cfg);
+        assert_eq!(checked.is_ok(), supported, "{url}: {checked:?}");
+        assert_eq!(built.is_ok(), supported, "{url}");
+        if let Err(err) = built {
+            let err = err.to_string();
+            assert!(err.contains("rate_limit.redis_url"), "{err}");
+            assert!(!err.contains("sup3rs3cretpw"), "{err}");
+        }
+    }
 }
 
 /// A TCP proxy in front of the real Redis that can be "stopped": while
