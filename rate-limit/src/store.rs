@@ -247,7 +247,10 @@ mod tests {
 
     #[test]
     fn sweeping_drops_only_fresh_state() {
-        let store = BoundedStore::new(10, Overflow::Shared);
+        // Room for both keys in any shard: with a cap of 10 the shards hold
+        // one key each, and the randomly seeded hash put both keys in one
+        // shard one run in ten (the second then overflowed).
+        let store = BoundedStore::new(MAX_SHARDS * 2, Overflow::Shared);
         let old = ClientKey::from_ip("192.0.2.1".parse().unwrap());
         let busy = ClientKey::from_ip("192.0.2.2".parse().unwrap());
         store
