@@ -190,8 +190,13 @@ pub fn parse_trusted_proxy(s: &str) -> Result<IpNet, String> {
 }
 
 /// Serde helper for a list of trusted proxies: a list of strings or one
-/// comma-separated string, each a CIDR or an address.
-pub(crate) fn deserialize_trusted_proxies<'de, D: Deserializer<'de>>(
+/// comma-separated string, each a CIDR or an address
+/// (`#[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]`).
+///
+/// # Errors
+/// The deserializer's error for a value that is neither, naming the bad
+/// entry.
+pub fn deserialize_trusted_proxies<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<IpNet>, D::Error> {
     #[derive(Deserialize)]

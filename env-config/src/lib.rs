@@ -35,7 +35,9 @@ mod sources;
 pub use appenv_config_derive::Section;
 #[cfg(feature = "cli")]
 pub use cli::{ConfigArgs, ConfigCommand, Format};
-pub use client_addr::{ClientAddrResolver, ClientIpHeader, MAX_HOPS, parse_trusted_proxy};
+pub use client_addr::{
+    ClientAddrResolver, ClientIpHeader, MAX_HOPS, deserialize_trusted_proxies, parse_trusted_proxy,
+};
 pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
 pub use exit::{ExitCoded, Failure, code_to_exit, exit};

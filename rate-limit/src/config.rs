@@ -88,7 +88,7 @@ pub struct RateLimitConfig {
     /// is refused by `rate-limit.invalid` with a message naming the new
     /// setting. Kept so that the old variable gets that message instead of
     /// an "unknown variable" warning.
-    #[serde(deserialize_with = "deserialize_nets")]
+    #[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
     pub backend: Backend,
@@ -184,25 +184,6 @@ impl<'de> Deserialize<'de> for KeyKind {
         let s = String::deserialize(deserializer)?;
         s.parse().map_err(serde::de::Error::custom)
     }
-}
-
-fn deserialize_nets<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<String>),
-        One(String),
-    }
-    let items = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::Many(items) => items,
-        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
-    };
-    items
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(|s| appenv_config::parse_trusted_proxy(s).map_err(serde::de::Error::custom))
-        .collect()
 }
 
 /// Where limiter state lives.
@@ -481,8 +462,10 @@ mod tests {
     #[test]
     fn the_moved_trusted_proxies_setting_is_refused_naming_the_new_one() {
         let mut cfg = RateLimitConfig::defaults(AppEnv::Staging);
-        cfg.trusted_proxies =
-            deserialize_nets(serde_json::json!("10.0.0.0/8, 192.168.1.7")).unwrap();
+        cfg.trusted_proxies = appenv_config::deserialize_trusted_proxies(serde_json::json!(
+            "10.0.0.0/8, 192.168.1.7"
+        ))
+        .unwrap();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("rate_limit.trusted_proxies"), "{err}");
         assert!(
