@@ -267,6 +267,21 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
             .then(|| Arc::new(loaded.explain().to_json())),
     };
 
+    tracing::info!(
+        database = %appenv_config::redact_url(config.database.url.expose()),
+        "database ready"
+    );
+    if config
+        .jwt_secret
+        .as_ref()
+        .is_some_and(|s| !s.expose().is_empty())
+    {
+        tracing::info!("POST /v1/events takes a bearer token: example-api token --sub <name>");
+    } else {
+        tracing::info!(
+            "POST /v1/events is refused until JWT_SECRET is set; then example-api token --sub <name> prints a token"
+        );
+    }
     let addr = config.server.bind_addr();
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
         tracing::error!(%addr, "cannot listen (server.host, server.port): {err}");
