@@ -21,7 +21,6 @@ mod problem;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use appenv_config::{ConfigArgs, EXIT_CONFIG, Loaded};
 use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
@@ -221,21 +220,11 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         .map_err(|err| err.exit_code())?;
     let ping_db = db.clone();
     let health = Health::new()
-        .with_timeout(Duration::from_secs(2))
         .check("database", move || {
             let db = ping_db.clone();
             async move { db.ping().await }
         })
-        .check("migrations", move || {
-            let migrator = migrator.clone();
-            async move {
-                match migrator.status().await {
-                    Ok(status) if status.is_current() => Ok(()),
-                    Ok(_) => Err("migrations are pending or divergent".to_owned()),
-                    Err(err) => Err(err.to_string()),
-                }
-            }
-        });
+        .migrations("migrations", migrator);
 
     // The rate limiter keys clients by the address the server settings
     // resolve (trusted proxies, the header they write).
