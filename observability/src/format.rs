@@ -24,6 +24,25 @@ fn current_ids() -> Option<(String, String)> {
         .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
 
+/// The message of an event that has none: its explicit name (the
+/// OpenTelemetry SDK names its internal events, `BatchSpanProcessor.ExportError`,
+/// and gives them no message), else a placeholder, so no line is blank.
+fn fallback_message(meta: &tracing::Metadata<'_>) -> &'static str {
+    let name = meta.name();
+    if name.starts_with("event ") {
+        "(no message)"
+    } else {
+        name
+    }
+}
+
+/// Whether a source location is worth printing: the service's and the
+/// workspace's files (relative paths), not a dependency in the cargo
+/// registry or the standard library (absolute paths).
+fn local_file(file: &str) -> bool {
+    !std::path::Path::new(file).is_absolute()
+}
+
 fn timestamp() -> String {
     let mut out = String::with_capacity(32);
     // SystemTime writes RFC 3339 in UTC; it only fails if the writer does.
@@ -214,7 +233,10 @@ where
         line.push_str("\",\"target\":");
         push_json_str(&mut line, meta.target());
         line.push_str(",\"message\":");
-        push_json_str(&mut line, message.as_deref().unwrap_or_default());
+        push_json_str(
+            &mut line,
+            message.as_deref().unwrap_or_else(|| fallback_message(meta)),
+        );
         line.push_str(",\"fields\":{");
         line.push_str(&fields);
         line.push('}');
@@ -303,9 +325,13 @@ where
             meta.level(),
             meta.target()
         )?;
+        let has_message = event.fields().any(|f| f.name() == "message");
+        if !has_message {
+            write!(writer, "{}", fallback_message(meta))?;
+        }
         {
             let mut visitor = Redact::new(
-                PrettyVisitor::new(writer.by_ref(), true),
+                PrettyVisitor::new(writer.by_ref(), has_message),
                 self.redactor.clone(),
             );
             event.record(&mut visitor);
@@ -318,7 +344,12 @@ where
             return writeln!(writer);
         }
         writeln!(writer)?;
-        if let (Some(file), Some(line)) = (meta.file(), meta.line()) {
+        // Where an event comes from matters for diagnostics, not for the
+        // narrative INFO lines (one line each keeps the first screen short).
+        if *meta.level() != Level::INFO
+            && let (Some(file), Some(line)) = (meta.file(), meta.line())
+            && local_file(file)
+        {
             writeln!(writer, "    {dim}at{reset} {file}:{line}")?;
         }
         if let Some(scope) = ctx.event_scope() {

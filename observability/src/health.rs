@@ -10,12 +10,28 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// The default time each readiness check gets: 800 ms.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// How long [`Health::migrations`] reuses the migration status it read.
+#[cfg(feature = "migrate")]
+pub const MIGRATIONS_STATUS_TTL: Duration = Duration::from_secs(30);
+
 /// The paths of [`Health::router`]'s probes. The HTTP layer leaves
 /// requests to these out of the access log and out of tracing by default.
 pub const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// One registered check and whether it failed last time (shared by every
+/// clone, so a state change is logged once however many probes see it).
+#[derive(Clone)]
+struct Registered {
+    name: String,
+    run: CheckFn,
+    failing: Arc<AtomicBool>,
+}
 
 /// The registered readiness checks.
 ///
@@ -43,7 +59,7 @@ type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct Health {
-    checks: Vec<(String, CheckFn)>,
+    checks: Vec<Registered>,
     timeout: Duration,
     /// Shared by every clone (the router's copy included).
     shutting_down: Arc<AtomicBool>,
@@ -57,7 +73,7 @@ impl fmt::Debug for Health {
                 &self
                     .checks
                     .iter()
-                    .map(|(n, _)| n.as_str())
+                    .map(|c| c.name.as_str())
                     .collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
@@ -118,11 +134,13 @@ impl Readiness {
 }
 
 impl Health {
-    /// No checks, a 2-second timeout.
+    /// No checks, a timeout of [`DEFAULT_CHECK_TIMEOUT`] (below
+    /// Kubernetes' default 1 s probe timeout, so the probe gets an answer
+    /// naming the slow check rather than timing out itself).
     pub fn new() -> Self {
         Health {
             checks: Vec::new(),
-            timeout: Duration::from_secs(2),
+            timeout: DEFAULT_CHECK_TIMEOUT,
             shutting_down: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -159,17 +177,23 @@ impl Health {
             let fut = check();
             Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
         });
-        self.checks.push((name.into(), run));
+        self.checks.push(Registered {
+            name: name.into(),
+            run,
+            failing: Arc::new(AtomicBool::new(false)),
+        });
         self
     }
 
     /// The registered check names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.checks.iter().map(|(name, _)| name.as_str())
+        self.checks.iter().map(|c| c.name.as_str())
     }
 
-    /// Runs every check concurrently, each within the timeout. Failures are
-    /// logged at warn level with their error.
+    /// Runs every check concurrently, each within the timeout. A check that
+    /// turns failing is logged once at warn level with its error, and once
+    /// at info level when it recovers; probes in between log nothing above
+    /// debug (orchestrators probe every few seconds).
     pub async fn readiness(&self) -> Readiness {
         if self.is_shutting_down() {
             return Readiness {
@@ -179,26 +203,36 @@ impl Health {
             };
         }
         let timeout = self.timeout;
-        let runs = self.checks.iter().map(|(name, check)| {
-            let fut = check();
-            let name = name.clone();
+        let runs = self.checks.iter().map(|check| {
+            let fut = (check.run)();
+            let name = check.name.clone();
+            let failing = Arc::clone(&check.failing);
             async move {
                 let start = Instant::now();
-                let status = match tokio::time::timeout(timeout, fut).await {
-                    Ok(Ok(())) => CheckStatus::Ok,
-                    Ok(Err(error)) => {
-                        tracing::warn!(
-                            check = %name,
-                            error = %appenv_config::redact_url(&error),
-                            "readiness check failed"
-                        );
-                        CheckStatus::Failed
-                    }
-                    Err(_) => {
-                        tracing::warn!(check = %name, ?timeout, "readiness check timed out");
-                        CheckStatus::Timeout
-                    }
+                let (status, error) = match tokio::time::timeout(timeout, fut).await {
+                    Ok(Ok(())) => (CheckStatus::Ok, None),
+                    Ok(Err(error)) => (
+                        CheckStatus::Failed,
+                        Some(appenv_config::redact_url(&error).into_owned()),
+                    ),
+                    Err(_) => (
+                        CheckStatus::Timeout,
+                        Some(format!("did not finish within {timeout:?}")),
+                    ),
                 };
+                let was_failing = failing.swap(error.is_some(), Ordering::SeqCst);
+                match (&error, was_failing) {
+                    (Some(error), false) => tracing::warn!(
+                        check = %name,
+                        error = %error,
+                        "readiness check failing: the service reports not ready until it recovers"
+                    ),
+                    (Some(error), true) => {
+                        tracing::debug!(check = %name, error = %error, "readiness check still failing")
+                    }
+                    (None, true) => tracing::info!(check = %name, "readiness check recovered"),
+                    (None, false) => {}
+                }
                 CheckResult {
                     name,
                     status,
@@ -311,17 +345,46 @@ impl Health {
     /// after being applied) or missing. Migrations newer than this binary
     /// pass (a newer replica migrated ahead). It reads only: no audit row,
     /// no lock.
+    ///
+    /// Reading the history takes a database connection of its own, so a
+    /// passing status is reused for [`MIGRATIONS_STATUS_TTL`]: a healthy
+    /// service reads it once per TTL whatever the probe rate (concurrent
+    /// probes wait for one read). A failing status is read again at the
+    /// next probe, so the service turns ready as soon as migrations are
+    /// applied.
     #[must_use]
     pub fn migrations(self, name: impl Into<String>, migrator: appenv_migrate::Migrator) -> Self {
+        self.migrations_with_ttl(name, migrator, MIGRATIONS_STATUS_TTL)
+    }
+
+    /// [`migrations`](Self::migrations) with the status reused for `ttl`.
+    #[must_use]
+    pub fn migrations_with_ttl(
+        self,
+        name: impl Into<String>,
+        migrator: appenv_migrate::Migrator,
+        ttl: Duration,
+    ) -> Self {
+        type Cached = Option<tokio::time::Instant>;
         let migrator = Arc::new(migrator);
+        let cache: Arc<tokio::sync::Mutex<Cached>> = Arc::default();
         self.check(name, move || {
             let migrator = Arc::clone(&migrator);
+            let cache = Arc::clone(&cache);
             async move {
-                let status = migrator.status().await.map_err(|e| e.to_string())?;
-                match status.problems() {
-                    None => Ok(()),
-                    Some(problems) => Err(problems.to_string()),
+                let mut cached = cache.lock().await;
+                if cached.is_some_and(|passed_at| passed_at.elapsed() < ttl) {
+                    return Ok(());
                 }
+                let result = match migrator.status().await {
+                    Ok(status) => match status.problems() {
+                        None => Ok(()),
+                        Some(problems) => Err(problems.to_string()),
+                    },
+                    Err(err) => Err(err.to_string()),
+                };
+                *cached = result.is_ok().then(tokio::time::Instant::now);
+                result
             }
         })
     }

@@ -21,7 +21,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::{AccessLog, LogFormat, TelemetryConfig};
+use crate::config::{AccessLog, LogFormat, LogLevel, TelemetryConfig};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
 use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
@@ -280,28 +280,76 @@ fn console_layer(
     }
 }
 
-/// The filter directives: `RUST_LOG` when set, else `LOG_LEVEL` with the
-/// exporter's chatty dependencies capped at `info` on the console.
+/// Dependencies whose debug output drowns a service's own in local
+/// (statement logs, connection pools, HTTP/2 frames): capped at `info` on a
+/// debug or trace console unless `RUST_LOG` is set.
+const QUIET_DEPENDENCIES: &[&str] = &[
+    "sqlx",
+    "sqlx_core",
+    "sqlx_postgres",
+    "sqlx_mysql",
+    "sqlx_sqlite",
+    "refinery",
+    "refinery_core",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tower",
+    "tower_http",
+    "tonic",
+    "reqwest",
+    "rustls",
+    "mio",
+    "tokio",
+    "tokio_util",
+    "want",
+    "redis",
+];
+
+/// The OpenTelemetry SDK's internal events: `warn` and above only (no
+/// "provider is set" INFO lines), unless `RUST_LOG` is set.
+const SDK_TARGETS: &[&str] = &[
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry_http",
+    // Internal events use the package name as their target.
+    "opentelemetry-sdk",
+    "opentelemetry-otlp",
+    "opentelemetry-http",
+];
+
+/// The filter directives: `RUST_LOG` when set (exactly as written), else
+/// `LOG_LEVEL` with the SDK at `warn` and, on a debug or trace console,
+/// [`QUIET_DEPENDENCIES`] at `info`, so `debug` applies to the service's
+/// own crates and appenv's.
 struct Directives {
     text: String,
     variable: &'static str,
-    verbose: bool,
 }
 
 impl Directives {
     fn new(config: &TelemetryConfig) -> Self {
-        if config.rust_log.trim().is_empty() {
-            Directives {
-                text: config.log_level.as_str().to_owned(),
-                variable: "LOG_LEVEL",
-                verbose: config.log_level.is_verbose(),
-            }
-        } else {
-            Directives {
+        if !config.rust_log.trim().is_empty() {
+            return Directives {
                 text: config.rust_log.trim().to_owned(),
                 variable: "RUST_LOG",
-                verbose: false,
+            };
+        }
+        let mut text = config.log_level.as_str().to_owned();
+        if config.log_level.is_verbose() {
+            for dependency in QUIET_DEPENDENCIES {
+                text.push_str(&format!(",{dependency}=info"));
             }
+        }
+        if !matches!(config.log_level, LogLevel::Error | LogLevel::Off) {
+            for sdk in SDK_TARGETS {
+                text.push_str(&format!(",{sdk}=warn"));
+            }
+        }
+        Directives {
+            text,
+            variable: "LOG_LEVEL",
         }
     }
 
@@ -317,15 +365,7 @@ impl Directives {
     }
 
     fn console(&self) -> Result<EnvFilter, Error> {
-        if self.verbose {
-            let caps: Vec<String> = EXPORTER_TARGETS
-                .iter()
-                .map(|t| format!("{t}=info"))
-                .collect();
-            self.parse(&format!("{},{}", self.text, caps.join(",")))
-        } else {
-            self.parse(&self.text)
-        }
+        self.parse(&self.text)
     }
 
     fn export(&self) -> Result<EnvFilter, Error> {
@@ -485,6 +525,7 @@ mod tests {
         assert!(is_exporter_target("hyper"));
         assert!(is_exporter_target("hyper::proto::h1"));
         assert!(is_exporter_target("opentelemetry_sdk"));
+        assert!(is_exporter_target("opentelemetry-otlp"));
         assert!(!is_exporter_target("hyperion"));
         assert!(!is_exporter_target("my_app"));
     }

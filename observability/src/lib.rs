@@ -22,7 +22,9 @@ pub use config::{
     Signal, TelemetryConfig,
 };
 pub use error::Error;
-pub use health::{CheckResult, CheckStatus, Health, PROBE_PATHS, Readiness};
+#[cfg(feature = "migrate")]
+pub use health::MIGRATIONS_STATUS_TTL;
+pub use health::{CheckResult, CheckStatus, DEFAULT_CHECK_TIMEOUT, Health, PROBE_PATHS, Readiness};
 pub use http::{
     ACCESS_LOG_TARGET, HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER,
     RequestId, ResponseFuture,

@@ -34,6 +34,10 @@ pub(crate) const EXPORTER_TARGETS: &[&str] = &[
     "opentelemetry_sdk",
     "opentelemetry_otlp",
     "opentelemetry_http",
+    // The SDK's internal events use the package name as their target.
+    "opentelemetry-sdk",
+    "opentelemetry-otlp",
+    "opentelemetry-http",
 ];
 
 pub(crate) struct LogBridge<L> {

@@ -57,3 +57,8 @@ async fn readyz_is_200_when_every_check_passes() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["failing"], serde_json::json!([]));
 }
+
+#[test]
+fn the_default_check_timeout_is_below_the_kubernetes_probe_timeout() {
+    assert!(appenv_observability::DEFAULT_CHECK_TIMEOUT < Duration::from_secs(1));
+}

@@ -21,7 +21,6 @@ mod problem;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use appenv_config::{ConfigArgs, EXIT_CONFIG, Loaded};
 use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
@@ -221,21 +220,11 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         .map_err(|err| err.exit_code())?;
     let ping_db = db.clone();
     let health = Health::new()
-        .with_timeout(Duration::from_secs(2))
         .check("database", move || {
             let db = ping_db.clone();
             async move { db.ping().await }
         })
-        .check("migrations", move || {
-            let migrator = migrator.clone();
-            async move {
-                match migrator.status().await {
-                    Ok(status) if status.is_current() => Ok(()),
-                    Ok(_) => Err("migrations are pending or divergent".to_owned()),
-                    Err(err) => Err(err.to_string()),
-                }
-            }
-        });
+        .migrations("migrations", migrator);
 
     // The rate limiter keys clients by the address the server settings
     // resolve (trusted proxies, the header they write).
@@ -267,6 +256,21 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
             .then(|| Arc::new(loaded.explain().to_json())),
     };
 
+    tracing::info!(
+        database = %appenv_config::redact_url(config.database.url.expose()),
+        "database ready"
+    );
+    if config
+        .jwt_secret
+        .as_ref()
+        .is_some_and(|s| !s.expose().is_empty())
+    {
+        tracing::info!("POST /v1/events takes a bearer token: example-api token --sub <name>");
+    } else {
+        tracing::info!(
+            "POST /v1/events is refused until JWT_SECRET is set; then example-api token --sub <name> prints a token"
+        );
+    }
     let addr = config.server.bind_addr();
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
         tracing::error!(%addr, "cannot listen (server.host, server.port): {err}");

@@ -1,33 +1,19 @@
 //! The smallest correct embedding of appenv. Run: `cargo run -p example-minimal`
-use appenv_config::{AppEnv, Registry, Section, ServerConfig};
+use appenv_config::{Section, ServerConfig};
 use appenv_observability::{Health, LifecycleConfig, TelemetryConfig};
 use appenv_rate_limit::{RateLimitConfig, RateLimitLayer};
 use axum::{Router, routing::get};
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, Section)]
 struct Config {
+    #[config(section)]
     server: ServerConfig,
+    #[config(section)]
     rate_limit: RateLimitConfig,
+    #[config(section)]
     telemetry: TelemetryConfig,
+    #[config(section)]
     lifecycle: LifecycleConfig,
-}
-
-impl Section for Config {
-    fn defaults(env: AppEnv) -> Self {
-        Config {
-            server: ServerConfig::defaults(env),
-            rate_limit: RateLimitConfig::defaults(env),
-            telemetry: TelemetryConfig::defaults(env),
-            lifecycle: LifecycleConfig::defaults(env),
-        }
-    }
-
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.section::<ServerConfig>("server")
-            .section::<RateLimitConfig>("rate_limit")
-            .section::<TelemetryConfig>("telemetry")
-            .section::<LifecycleConfig>("lifecycle");
-    }
 }
 
 #[tokio::main]
