@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use appenv_config::AppEnv;
+use appenv_config::{AppEnv, Environment};
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -49,7 +49,10 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// [`Error::AlreadyInitialized`] when called a second time in the process
 /// (or after another crate installed a global subscriber); configuration
 /// and exporter errors as [`TelemetryBuilder::build`].
-pub fn init(env: AppEnv, config: &TelemetryConfig) -> Result<TelemetryGuard, Error> {
+pub fn init(
+    env: impl Into<Environment>,
+    config: &TelemetryConfig,
+) -> Result<TelemetryGuard, Error> {
     TelemetryBuilder::new(env, config).init()
 }
 
@@ -59,6 +62,10 @@ pub fn init(env: AppEnv, config: &TelemetryConfig) -> Result<TelemetryGuard, Err
 #[must_use]
 pub struct TelemetryBuilder<'a> {
     env: AppEnv,
+    /// The environment's name: the tier's, or a named environment's
+    /// (`preview`), reported as `deployment.environment.name` and in JSON
+    /// logs.
+    name: String,
     config: &'a TelemetryConfig,
     writer: Option<BoxMakeWriter>,
 }
@@ -67,6 +74,7 @@ impl fmt::Debug for TelemetryBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelemetryBuilder")
             .field("env", &self.env)
+            .field("name", &self.name)
             .field("config", &self.config)
             .field("custom_writer", &self.writer.is_some())
             .finish()
@@ -74,10 +82,13 @@ impl fmt::Debug for TelemetryBuilder<'_> {
 }
 
 impl<'a> TelemetryBuilder<'a> {
-    /// Starts from `env` and `config`.
-    pub fn new(env: AppEnv, config: &'a TelemetryConfig) -> Self {
+    /// Starts from `env` (a tier, or a named [`Environment`] such as
+    /// `loaded.environment().clone()`, whose name is reported) and `config`.
+    pub fn new(env: impl Into<Environment>, config: &'a TelemetryConfig) -> Self {
+        let environment = env.into();
         TelemetryBuilder {
-            env,
+            env: environment.tier(),
+            name: environment.name().to_owned(),
             config,
             writer: None,
         }
@@ -116,13 +127,13 @@ impl<'a> TelemetryBuilder<'a> {
             .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
 
         let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
-        let console = console_layer(self.env, config, &redactor, writer, ansi);
+        let console = console_layer(&self.name, config, &redactor, writer, ansi);
         layers.push(console.with_filter(directives.console()?).boxed());
 
         let providers = if config.sdk_disabled {
             None
         } else {
-            Some(otel::build(self.env, config)?)
+            Some(otel::build(&self.name, config)?)
         };
         if let Some(providers) = &providers {
             let tracer = providers.tracer.tracer(INSTRUMENTATION_NAME);
@@ -178,7 +189,7 @@ impl<'a> TelemetryBuilder<'a> {
         if INSTALLED.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyInitialized);
         }
-        let env = self.env;
+        let env = self.name.clone();
         let service = self.config.service_name.clone();
         let (dispatch, guard) = match self.build() {
             Ok(built) => built,
@@ -201,7 +212,7 @@ impl<'a> TelemetryBuilder<'a> {
         }
         tracing::info!(
             target: "appenv_observability",
-            environment = env.as_str(),
+            environment = %env,
             service = %service,
             "telemetry initialised"
         );
@@ -249,7 +260,7 @@ fn is_exporter_target(target: &str) -> bool {
 }
 
 fn console_layer(
-    env: AppEnv,
+    env: &str,
     config: &TelemetryConfig,
     redactor: &Redactor,
     writer: BoxMakeWriter,
@@ -262,7 +273,7 @@ fn console_layer(
         LogFormat::Json => base
             .fmt_fields(JsonFields::new(redactor.clone()))
             .event_format(JsonFormat::new(
-                env.as_str(),
+                env,
                 config.service_name.trim(),
                 redactor.clone(),
             ))

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use appenv_config::AppEnv;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
@@ -31,8 +30,10 @@ pub(crate) struct Providers {
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
 }
 
-pub(crate) fn resource(env: AppEnv, config: &TelemetryConfig) -> Resource {
-    let mut attributes = vec![KeyValue::new("deployment.environment.name", env.as_str())];
+/// The resource; `env` is the environment's name (a tier's, or a named
+/// environment's such as `preview`).
+pub(crate) fn resource(env: &str, config: &TelemetryConfig) -> Resource {
+    let mut attributes = vec![KeyValue::new("deployment.environment.name", env.to_owned())];
     if !config.service_version.trim().is_empty() {
         attributes.push(KeyValue::new(
             "service.version",
@@ -68,7 +69,7 @@ fn sampler(config: &TelemetryConfig) -> Sampler {
 /// a dedicated runtime: the gRPC channels and the HTTP client's connections
 /// must live on a runtime that keeps running while the application's
 /// runtime is blocked in shutdown (and exist whatever its flavour).
-pub(crate) fn build(env: AppEnv, config: &TelemetryConfig) -> Result<Providers, Error> {
+pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Error> {
     let resource = resource(env, config);
     let redactor = Redactor::new(&config.redact_fields);
     let endpoint = |signal| {
@@ -390,7 +391,7 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
 
 #[cfg(test)]
 mod tests {
-    use appenv_config::Section;
+    use appenv_config::{AppEnv, Section};
 
     use super::*;
 
@@ -401,7 +402,7 @@ mod tests {
             let mut config = TelemetryConfig::defaults(AppEnv::Production);
             config.otlp_endpoint = "https://collector.example.com:4317".into();
             config.otlp_protocol = protocol.into();
-            let providers = build(AppEnv::Production, &config).expect("TLS exporters build");
+            let providers = build("production", &config).expect("TLS exporters build");
             assert!(providers.meter.is_some() && providers.logger.is_some());
         }
     }
@@ -409,7 +410,7 @@ mod tests {
     #[test]
     fn resource_names_service_version_and_environment() {
         let config = TelemetryConfig::defaults(AppEnv::Production).with_service("svc", "9.9.9");
-        let resource = resource(AppEnv::Production, &config);
+        let resource = resource("production", &config);
         let get = |key: &'static str| {
             resource
                 .get(&opentelemetry::Key::from_static_str(key))
@@ -420,6 +421,17 @@ mod tests {
         assert_eq!(
             get("deployment.environment.name").as_deref(),
             Some("production")
+        );
+        // A named environment reports its own name.
+        let named = super::resource("preview", &config);
+        assert_eq!(
+            named
+                .get(&opentelemetry::Key::from_static_str(
+                    "deployment.environment.name"
+                ))
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("preview")
         );
     }
 }

@@ -165,20 +165,22 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
         Ok(loaded) => loaded,
         Err(err) => return config_error(&err),
     };
-    let env = loaded.env();
     let config = loaded.config();
 
-    let telemetry = match appenv_observability::init(env, &config.telemetry) {
-        Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("example-api: {err}");
-            return match err {
-                appenv_observability::Error::InvalidConfig { .. }
-                | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
-                _ => exit(1),
-            };
-        }
-    };
+    // The environment's name (`preview`) is telemetry's
+    // `deployment.environment.name`.
+    let telemetry =
+        match appenv_observability::init(loaded.environment().clone(), &config.telemetry) {
+            Ok(guard) => guard,
+            Err(err) => {
+                eprintln!("example-api: {err}");
+                return match err {
+                    appenv_observability::Error::InvalidConfig { .. }
+                    | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
+                    _ => exit(1),
+                };
+            }
+        };
     loaded.log_startup();
 
     match run(&loaded, telemetry).await {
