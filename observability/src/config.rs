@@ -507,18 +507,12 @@ fn directives_are_verbose(directives: &str) -> bool {
 }
 
 fn is_plaintext_remote(endpoint: &str) -> bool {
-    let Ok(url) = url::Url::parse(endpoint.trim()) else {
+    // appenv-config's one reading of URLs: loopback in every spelling
+    // (`127.1`, `[::1]`, `*.localhost`) is local.
+    let Ok(url) = appenv_config::ServiceUrl::parse(endpoint.trim()) else {
         return false;
     };
-    if url.scheme() != "http" {
-        return false;
-    }
-    match url.host() {
-        Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
-        None => false,
-    }
+    url.scheme().eq_ignore_ascii_case("http") && !url.is_local()
 }
 
 /// What is wrong with an OTLP endpoint URL, if anything (empty means
@@ -839,6 +833,8 @@ mod tests {
         assert!(!is_plaintext_remote("http://localhost:4317"));
         assert!(!is_plaintext_remote("http://127.0.0.1:4317"));
         assert!(!is_plaintext_remote("http://[::1]:4317"));
+        assert!(!is_plaintext_remote("http://127.1:4317"));
+        assert!(!is_plaintext_remote("http://otel.localhost:4318"));
         assert!(!is_plaintext_remote("https://collector.internal:4317"));
         assert!(!is_plaintext_remote(""));
     }
