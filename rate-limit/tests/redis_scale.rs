@@ -22,8 +22,14 @@ fn skip_or_fail(test: &str, why: &str) {
 }
 
 fn have(tool: &str) -> bool {
+    // `openssl` answers `version`, not `--version`.
+    let arg = if tool == "openssl" {
+        "version"
+    } else {
+        "--version"
+    };
     Command::new(tool)
-        .arg("--version")
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
