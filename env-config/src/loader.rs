@@ -18,9 +18,9 @@ use crate::error::{Error, describe_figment_error};
 use crate::loaded::Loaded;
 use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::placeholders::Placeholders;
-use crate::policy::{Check, Finding, PolicyReport};
+use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
-    Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
+    Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
 use crate::rules;
 use crate::secret::{REDACTED, to_value_exposed};
@@ -360,7 +360,7 @@ impl Loader {
                 earlier.extend(vars.iter().map(|v| (v.name.clone(), v.value.clone())));
                 stack.push_vars(vars, mapping, shapes)?;
             } else if path.is_file() {
-                stack.warnings.push(Finding::warning(
+                stack.warnings.push(PolicyFinding::warning(
                     "config.dotenv-ignored",
                     "",
                     Source::File { path, line: 1 },
@@ -417,7 +417,7 @@ impl Loader {
         allow: &[String],
     ) -> Result<PolicyReport, Error> {
         let dotenv_example = sources::read_placeholders(&self.dotenv_dir.join(".env.example"));
-        let mut findings: Vec<Finding> = Vec::new();
+        let mut findings: Vec<PolicyFinding> = Vec::new();
         let mut check = Check::new(environment.tier(), provenance, &mut findings);
         rules::builtin(
             &mut check,
@@ -436,7 +436,7 @@ impl Loader {
 
     /// With `APP_ENV` unset the process runs as local; a sibling variable
     /// that names staging or production says that is probably a mistake.
-    fn sibling_env_warnings(&self) -> Vec<Finding> {
+    fn sibling_env_warnings(&self) -> Vec<PolicyFinding> {
         SIBLING_VARS
             .iter()
             .filter_map(|var| {
@@ -446,7 +446,7 @@ impl Loader {
                     .filter_map(|word| AppEnv::parse(word).ok())
                     .max()?;
                 (!tier.is_local()).then(|| {
-                    Finding::warning(
+                    PolicyFinding::warning(
                         "config.app-env-unset",
                         "",
                         Source::Env {
@@ -530,7 +530,7 @@ fn declared_environments(file: &TomlFile, path: &Path) -> Result<Vec<Environment
 struct Stack {
     layers: Vec<Json>,
     provenance: Provenance,
-    warnings: Vec<Finding>,
+    warnings: Vec<PolicyFinding>,
     /// Keys whose default serializes as `[REDACTED]`.
     redacted: Vec<String>,
 }
@@ -683,7 +683,7 @@ fn read_allow(policy: &Figment, provenance: &Provenance) -> Result<Vec<String>, 
 }
 
 /// A waiver that names no rule the configuration has.
-fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
+fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<PolicyFinding> {
     allow
         .iter()
         .filter(|id| {
@@ -691,7 +691,7 @@ fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
                 && !rules::BUILTIN_IDS.contains(&id.as_str())
         })
         .map(|id| {
-            Finding::warning(
+            PolicyFinding::warning(
                 "config.unknown-waiver",
                 POLICY_ALLOW_KEY,
                 Source::Default,
@@ -766,7 +766,7 @@ fn build_explain<C: Serialize>(
     }
     let mut leaves = Vec::new();
     flatten("", &effective, &mut leaves);
-    let entries: Vec<Entry> = leaves
+    let entries: Vec<ExplainEntry> = leaves
         .into_iter()
         .map(|(key, value)| {
             let sensitive =
@@ -789,7 +789,7 @@ fn build_explain<C: Serialize>(
                         .collect()
                 })
                 .unwrap_or_default();
-            Entry {
+            ExplainEntry {
                 value: redact_value(&value, sensitive),
                 key,
                 source,

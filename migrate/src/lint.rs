@@ -22,7 +22,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use crate::allow;
-use crate::backend::Backend;
+use crate::backend::DatabaseKind;
 use crate::source::{MigrationFile, Migrations};
 use crate::split::{self, Split};
 
@@ -76,7 +76,7 @@ pub mod rules {
 /// One lint finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct Finding {
+pub struct LintFinding {
     /// Stable rule id (see [`rules`]).
     pub rule: &'static str,
     /// Migration file name.
@@ -94,7 +94,7 @@ pub struct Finding {
     pub allowed: Option<String>,
 }
 
-impl Finding {
+impl LintFinding {
     /// A finding not (yet) allowed.
     pub fn new(
         rule: &'static str,
@@ -103,8 +103,8 @@ impl Finding {
         statement: usize,
         message: impl Into<String>,
         fix: impl Into<String>,
-    ) -> Finding {
-        Finding {
+    ) -> LintFinding {
+        LintFinding {
             rule,
             file: file.to_owned(),
             line,
@@ -116,7 +116,7 @@ impl Finding {
     }
 }
 
-impl fmt::Display for Finding {
+impl fmt::Display for LintFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -131,16 +131,16 @@ impl fmt::Display for Finding {
 }
 
 /// Lints every migration of the set.
-pub fn lint_all(backend: Backend, migrations: &Migrations) -> Vec<Finding> {
+pub fn lint_all(backend: DatabaseKind, migrations: &Migrations) -> Vec<LintFinding> {
     migrations.iter().flat_map(|m| lint(backend, m)).collect()
 }
 
 /// Lints one migration for `backend`'s dialect.
 ///
 /// Findings on a statement preceded by `-- appenv:allow <rule-id> <reason>`
-/// carry the reason in [`Finding::allowed`]; invalid and stale allows are
+/// carry the reason in [`LintFinding::allowed`]; invalid and stale allows are
 /// findings of their own ([`rules::INVALID_ALLOW`], [`rules::STALE_ALLOW`]).
-pub fn lint(backend: Backend, migration: &MigrationFile) -> Vec<Finding> {
+pub fn lint(backend: DatabaseKind, migration: &MigrationFile) -> Vec<LintFinding> {
     lint_sql(
         backend,
         migration.file(),
@@ -150,11 +150,11 @@ pub fn lint(backend: Backend, migration: &MigrationFile) -> Vec<Finding> {
 }
 
 pub(crate) fn lint_sql(
-    backend: Backend,
+    backend: DatabaseKind,
     file: &str,
     no_transaction: bool,
     sql: &str,
-) -> Vec<Finding> {
+) -> Vec<LintFinding> {
     let linter = Linter {
         backend,
         file,
@@ -166,7 +166,7 @@ pub(crate) fn lint_sql(
     let split = match split::split(backend, sql) {
         Ok(split) => split,
         Err(err) => {
-            return vec![Finding::new(
+            return vec![LintFinding::new(
                 rules::UNPARSEABLE,
                 file,
                 err.line,
@@ -185,11 +185,11 @@ pub(crate) fn lint_sql(
 }
 
 struct Linter<'a> {
-    backend: Backend,
+    backend: DatabaseKind,
     file: &'a str,
     no_transaction: bool,
     created: HashSet<String>,
-    findings: Vec<Finding>,
+    findings: Vec<LintFinding>,
     /// Index of the statement being checked.
     current: usize,
 }
@@ -204,7 +204,7 @@ fn table_key(name: &ObjectName) -> String {
 }
 
 impl Linter<'_> {
-    fn run(mut self, split: &Split) -> Vec<Finding> {
+    fn run(mut self, split: &Split) -> Vec<LintFinding> {
         let dialect = split::dialect(self.backend);
         for statement in &split.statements {
             self.statement(dialect.as_ref(), statement);
@@ -214,8 +214,9 @@ impl Linter<'_> {
 
     fn push(&mut self, rule: &'static str, line: u64, message: String, fix: &str) {
         let statement = self.current;
-        self.findings
-            .push(Finding::new(rule, self.file, line, statement, message, fix));
+        self.findings.push(LintFinding::new(
+            rule, self.file, line, statement, message, fix,
+        ));
     }
 
     fn statement(&mut self, dialect: &dyn Dialect, statement: &split::Statement) {
@@ -283,7 +284,7 @@ impl Linter<'_> {
             ),
             Statement::CreateIndex(index) => {
                 let new_table = self.created.contains(&table_key(&index.table_name));
-                if self.backend == Backend::Postgres && !index.concurrently && !new_table {
+                if self.backend == DatabaseKind::Postgres && !index.concurrently && !new_table {
                     self.push(
                         rules::NON_CONCURRENT_INDEX,
                         line,
@@ -405,17 +406,17 @@ impl Linter<'_> {
 mod tests {
     use super::*;
 
-    const PG: Backend = Backend::Postgres;
-    const MY: Backend = Backend::MySql;
-    const LITE: Backend = Backend::Sqlite;
+    const PG: DatabaseKind = DatabaseKind::Postgres;
+    const MY: DatabaseKind = DatabaseKind::MySql;
+    const LITE: DatabaseKind = DatabaseKind::Sqlite;
 
-    fn rules_for(backend: Backend, sql: &str) -> Vec<&'static str> {
+    fn rules_for(backend: DatabaseKind, sql: &str) -> Vec<&'static str> {
         let file = MigrationFile::new("V7__change.sql", sql).unwrap();
         lint(backend, &file).into_iter().map(|f| f.rule).collect()
     }
 
     /// (rule, backends it applies to, firing SQL, similar SQL that must not fire)
-    const CASES: &[(&str, &[Backend], &str, &str)] = &[
+    const CASES: &[(&str, &[DatabaseKind], &str, &str)] = &[
         (
             rules::DROP_TABLE,
             &[PG, MY, LITE],
@@ -580,7 +581,7 @@ mod tests {
         assert_eq!(lint(MY, &file)[0].rule, rules::UNPARSEABLE);
     }
 
-    fn summary(findings: &[Finding]) -> Vec<(&'static str, u64, bool)> {
+    fn summary(findings: &[LintFinding]) -> Vec<(&'static str, u64, bool)> {
         findings
             .iter()
             .map(|f| (f.rule, f.line, f.allowed.is_some()))

@@ -91,7 +91,7 @@ pub struct RateLimitConfig {
     #[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
-    pub backend: Backend,
+    pub backend: StateStore,
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
     pub redis_url: SecretUrl,
@@ -190,7 +190,7 @@ impl<'de> Deserialize<'de> for KeyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum Backend {
+pub enum StateStore {
     /// In this process: each replica has its own quota.
     Memory,
     /// In Redis: every replica shares one quota.
@@ -309,13 +309,13 @@ impl RateLimitConfig {
                 "must be at least 1 millisecond".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && self.redis_url.is_empty() {
             out.push((
                 "redis_url",
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && !self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && !self.redis_url.is_empty() {
             out.extend(crate::redis_url::problems(
                 &self.redis_url,
                 &self.redis_ca_file,
@@ -349,7 +349,7 @@ impl Section for RateLimitConfig {
             burst: 0,
             key: KeyKind::Ip,
             trusted_proxies: Vec::new(),
-            backend: Backend::Memory,
+            backend: StateStore::Memory,
             redis_url: SecretUrl::default(),
             redis_ca_file: String::new(),
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
@@ -403,7 +403,7 @@ impl Section for RateLimitConfig {
             })
             .rule("rate-limit.fail-open", |check, cfg: &Self| {
                 if cfg.enabled
-                    && cfg.backend == Backend::Redis
+                    && cfg.backend == StateStore::Redis
                     && cfg.failure_mode == FailureMode::Open
                 {
                     check.violation(
@@ -490,7 +490,7 @@ mod tests {
         assert!(err.contains("rate_limit.window_ms"), "{err}");
 
         let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-        cfg.backend = Backend::Redis;
+        cfg.backend = StateStore::Redis;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("rate_limit.redis_url"), "{err}");
     }
