@@ -23,8 +23,15 @@
 //!   reason is the one way to accept a finding);
 //! - squawk's opt-in rules stay off, as in squawk.
 //!
-//! squawk is told the file's transaction mode (`assume_in_transaction`),
-//! and the PostgreSQL version it assumes is squawk's default (15).
+//! appenv applies the file's transaction mode itself rather than through
+//! squawk's `assume_in_transaction`: with that setting squawk also excuses
+//! statements on tables created in the file by their unqualified name only
+//! (a new `app.events` would excuse an index on the existing `events`), and
+//! lets a single-statement `CREATE INDEX CONCURRENTLY` pass. appenv's own
+//! checks cover what the setting adds (`explicit-transaction`,
+//! `concurrent-index-in-transaction`, `validate-in-same-transaction`), and
+//! objects created in the file are matched with their schema and quoting.
+//! The PostgreSQL version squawk assumes is its default (15).
 
 use std::collections::HashSet;
 
@@ -171,7 +178,7 @@ pub(super) fn lint(file: &str, no_transaction: bool, sql: &str, split: &Split) -
 
     let mut linter = Linter::from(SQUAWK.iter().map(|(rule, _)| *rule));
     linter.settings = LinterSettings {
-        assume_in_transaction: !no_transaction,
+        assume_in_transaction: false,
         ..LinterSettings::default()
     };
     for violation in linter.lint(&parse, &text) {
@@ -341,9 +348,18 @@ impl Own<'_> {
         }
         let on = targets.join(", ");
         match stmt {
+            ast::Stmt::Begin(_) | ast::Stmt::Commit(_) | ast::Stmt::Rollback(_)
+                if self.transactional =>
+            {
+                self.push(
+                    rules::EXPLICIT_TRANSACTION,
+                    st,
+                    format!("`{}` inside a migration appenv already runs in a transaction (its first line is not `-- appenv:no-transaction`)", st.first_word),
+                );
+            }
             ast::Stmt::Begin(_) => self.in_transaction = true,
             ast::Stmt::Commit(_) | ast::Stmt::Rollback(_) => {
-                self.in_transaction = self.transactional;
+                self.in_transaction = false;
                 self.not_valid.clear();
             }
             ast::Stmt::CreateIndex(s) if s.concurrently_token().is_some() => {
