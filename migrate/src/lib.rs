@@ -60,6 +60,7 @@
 //! ```
 //!
 #![doc = include_str!("docs/workflow.md")]
+#![doc = include_str!("docs/lint.md")]
 
 mod allow;
 mod apply;

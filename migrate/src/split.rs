@@ -42,6 +42,8 @@ pub(crate) struct Statement {
     pub(crate) sql: String,
     /// 1-based line of its first token.
     pub(crate) line: u64,
+    /// Byte offset in the file of its first token.
+    pub(crate) start: usize,
     /// Comments between the previous statement and this one.
     pub(crate) leading_comments: Vec<Comment>,
     /// Comments inside the statement.
@@ -61,6 +63,7 @@ impl Statement {
             index: 1,
             sql: sql.to_owned(),
             line: 1,
+            start: 0,
             leading_comments: Vec::new(),
             inner_comments: Vec::new(),
             tokens: Vec::new(),
@@ -269,6 +272,7 @@ fn finish(out: &mut Split, current: &mut Pending, lines: &Lines<'_>) {
         index: out.statements.len() + 1,
         sql: lines.sql[start..end].to_owned(),
         line: first.span.start.line,
+        start,
         leading_comments: pending.leading,
         inner_comments: pending.inner,
         tokens: pending.tokens,
