@@ -506,6 +506,67 @@ async fn key_cap_holds_under_one_million_distinct_keys() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn tracked_clients_keep_their_quota_under_a_key_flood() {
+    const CAP: usize = 1_000;
+    // 10 per second: one request's worth comes back every 100 ms.
+    let mut cfg = config(AppEnv::Production, 10, 1_000);
+    cfg.max_tracked_keys = CAP;
+    let layer = RateLimitLayer::new(&cfg).unwrap();
+    let tracked = ClientKey::from_ip("192.0.2.1".parse().unwrap());
+    for _ in 0..10 {
+        assert!(layer.check(&tracked, 1).await.allowed);
+    }
+    assert!(!layer.check(&tracked, 1).await.allowed);
+
+    let mut flooder = 0u32;
+    let mut flood = |n: u32| {
+        let keys: Vec<ClientKey> = (flooder..flooder + n)
+            .map(|i| ClientKey::from_ip(std::net::Ipv4Addr::from(0x0a00_0000 + i).into()))
+            .collect();
+        flooder += n;
+        keys
+    };
+    for step in 0..30u32 {
+        tokio::time::advance(Duration::from_millis(100)).await;
+        // Half the cap of new addresses every 100 ms, one request each:
+        // each is active for 100 ms, then at rest.
+        for key in flood(CAP as u32 / 2) {
+            layer.check(&key, 1).await;
+        }
+        // The tracked client got back exactly one request's worth, decided
+        // against its own state (the overflow bucket would refuse it).
+        assert!(layer.check(&tracked, 1).await.allowed, "step {step}");
+        assert!(!layer.check(&tracked, 1).await.allowed, "step {step}");
+        // A new client gets its own quota too: the flood's keys at rest
+        // made room for it, so it is not thrown into the overflow bucket.
+        let newcomer = ClientKey::from_ip(std::net::Ipv4Addr::from(0xc633_6400 + step).into());
+        let first = layer.check(&newcomer, 1).await;
+        assert!(first.allowed, "step {step}");
+        assert_eq!(first.remaining, 9, "step {step}");
+        assert!(layer.stats().tracked_keys <= CAP);
+    }
+    // Keys at rest were dropped, not overflowed.
+    assert_eq!(layer.stats().overflowed, 0);
+
+    // Only genuinely active keys force the overflow bucket: five times the
+    // cap at once fills it with active keys, and the excess shares one
+    // bucket; the tracked client still has its own quota.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let mut allowed_flood = 0u64;
+    for key in flood(CAP as u32 * 5) {
+        allowed_flood += u64::from(layer.check(&key, 1).await.allowed);
+    }
+    let stats = layer.stats();
+    assert!(stats.overflowed >= CAP as u64 * 4, "{stats:?}");
+    assert!(stats.tracked_keys <= CAP);
+    // Each key the store could hold got its first request, the overflow
+    // bucket its quota of 10 and no more.
+    assert!(allowed_flood <= CAP as u64 + 10 + 1, "{allowed_flood}");
+    assert!(layer.check(&tracked, 1).await.allowed);
+    assert!(!layer.check(&tracked, 1).await.allowed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn staging_lets_keys_beyond_the_cap_pass_untracked() {
     let mut cfg = config(AppEnv::Staging, 1, 60_000);
     cfg.max_tracked_keys = 100;
