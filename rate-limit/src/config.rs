@@ -57,6 +57,7 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// | rule | when | level |
 /// |---|---|---|
 /// | `rate-limit.invalid` | an `allow` entry or a `routes` pattern or quota that does not parse or is out of range, zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | a `rediss://` URL that turns certificate verification off (`#insecure`) | refused in production (not waivable), a warning elsewhere |
 /// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
 /// | `rate-limit.shadow` | `shadow` on | violation |
 /// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
@@ -357,13 +358,17 @@ impl RateLimitConfig {
     /// Checks the values a limiter cannot be built from. The error names
     /// the key (`rate_limit.max`).
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some((key, message)) = self.problems().into_iter().next() {
+        if let Some((key, message)) = self.problems(false).into_iter().next() {
             return Err(Error::invalid(key, message));
         }
         Ok(())
     }
 
-    fn problems(&self) -> Vec<(&'static str, String)> {
+    /// What `rate-limit.invalid` refuses; with `production`, also what is
+    /// only refused there (a Redis URL that turns certificate verification
+    /// off). The constructor checks without it, so it never refuses what
+    /// `config check` accepted in any environment.
+    fn problems(&self, production: bool) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.max == 0 {
             out.push((
@@ -409,6 +414,7 @@ impl RateLimitConfig {
             out.extend(crate::redis_url::problems(
                 &self.redis_url,
                 &self.redis_ca_file,
+                production,
             ));
         }
         if !self.trusted_proxies.is_empty() {
@@ -470,8 +476,18 @@ impl Section for RateLimitConfig {
         reg.alias_inverted("DISABLE_RATE_LIMITING", "enabled")
             .alias("RATE_LIMIT_REDIS_URL", "redis_url")
             .rule("rate-limit.invalid", |check, cfg: &Self| {
-                for (key, message) in cfg.problems() {
+                let production = check.env().is_production();
+                for (key, message) in cfg.problems(production) {
                     check.forbid(key, message, "fix the value; see RateLimitConfig docs");
+                }
+                if !production && cfg.backend == Backend::Redis {
+                    for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
+                        check.warn(
+                            "redis_url",
+                            crate::redis_url::insecure_message(&shown),
+                            "refused in production; remove `#insecure`",
+                        );
+                    }
                 }
                 Ok(())
             })
