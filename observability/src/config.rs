@@ -27,6 +27,7 @@ use crate::error::Error;
 /// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
 /// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
 /// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `none`) | otlp | otlp | otlp |
+/// | `otlp_compression` | `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none | none | none |
 /// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
 /// | `traces_sampler` | `OTEL_TRACES_SAMPLER` | parentbased_always_on | parentbased_always_on | parentbased_traceidratio |
 /// | `traces_sampler_arg` | `OTEL_TRACES_SAMPLER_ARG` | 1.0 | 1.0 | 0.1 |
@@ -40,9 +41,12 @@ use crate::error::Error;
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
 /// OpenTelemetry specification says; the per-signal endpoints are used as
-/// they are. OTLP headers, compression and certificates are read by the
-/// exporter itself from the standard `OTEL_EXPORTER_OTLP_*` variables of the
-/// process.
+/// they are. `otlp_compression` applies to every signal and both protocols
+/// (gRPC's `grpc-encoding`, HTTP's `Content-Encoding`); `zstd` is refused by
+/// name (this build carries no zstd codec). OTLP headers and certificates,
+/// and the per-signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_COMPRESSION`
+/// when `otlp_compression` is `none`, are read by the exporter itself from
+/// the standard variables of the process.
 ///
 /// Policy rules (waivable by id with `policy.allow`):
 /// `telemetry.debug-level` and `telemetry.pretty-format` (production
@@ -80,6 +84,8 @@ pub struct TelemetryConfig {
     pub metrics_exporter: Choice<ExporterKind>,
     /// `otlp` or `none`: whether logs are exported when an endpoint is set.
     pub logs_exporter: Choice<ExporterKind>,
+    /// Compression of OTLP export requests, for every signal.
+    pub otlp_compression: Choice<OtlpCompression>,
     /// Timeout of one export, in milliseconds.
     pub otlp_timeout_ms: u64,
     /// The trace sampler.
@@ -182,7 +188,7 @@ impl TelemetryConfig {
     /// Covers the service name, endpoint URLs (absolute `http://` or
     /// `https://` with a host; `https://` needs the `tls` feature), the
     /// sampler ratio (0 to 1), zero durations, `RUST_LOG` syntax, and
-    /// protocol, exporter, sampler and propagator names this build does not
+    /// protocol, compression, exporter, sampler and propagator names this build does not
     /// support.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
@@ -256,6 +262,11 @@ impl TelemetryConfig {
                 "otlp_protocol",
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 unsupported(&self.otlp_protocol),
+            ),
+            (
+                "otlp_compression",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+                unsupported(&self.otlp_compression),
             ),
             (
                 "traces_exporter",
@@ -374,6 +385,7 @@ impl Section for TelemetryConfig {
             traces_exporter: ExporterKind::Otlp.into(),
             metrics_exporter: ExporterKind::Otlp.into(),
             logs_exporter: ExporterKind::Otlp.into(),
+            otlp_compression: OtlpCompression::None.into(),
             otlp_timeout_ms: 10_000,
             traces_sampler: if production {
                 SamplerKind::ParentBasedTraceIdRatio.into()
@@ -405,6 +417,7 @@ impl Section for TelemetryConfig {
             )
             .alias("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint")
             .alias("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol")
+            .alias("OTEL_EXPORTER_OTLP_COMPRESSION", "otlp_compression")
             .alias("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms")
             .alias("OTEL_TRACES_EXPORTER", "traces_exporter")
             .alias("OTEL_METRICS_EXPORTER", "metrics_exporter")
@@ -701,6 +714,16 @@ string_enum! {
         Grpc => "grpc",
         /// Protobuf over HTTP (port 4318 by convention).
         HttpProtobuf => "http/protobuf" | "http" | "http/proto",
+    }
+}
+
+string_enum! {
+    /// The compression of OTLP export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    OtlpCompression, "supported OTLP compression (zstd is not supported)" {
+        /// gzip: `grpc-encoding: gzip` over gRPC, `Content-Encoding: gzip` over HTTP.
+        Gzip => "gzip",
+        /// Uncompressed.
+        None => "none",
     }
 }
 

@@ -18,8 +18,8 @@ mod serve;
 
 pub use choice::Choice;
 pub use config::{
-    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpProtocol, Problem, Propagator, SamplerKind,
-    Signal, TelemetryConfig,
+    AccessLog, ExporterKind, LogFormat, LogLevel, OtlpCompression, OtlpProtocol, Problem,
+    Propagator, SamplerKind, Signal, TelemetryConfig,
 };
 pub use error::Error;
 #[cfg(feature = "migrate")]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+    Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -13,7 +14,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData};
 
-use crate::config::{OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
+use crate::config::{OtlpCompression, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
 use crate::error::Error;
 use crate::redact::Redactor;
 
@@ -99,6 +100,11 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
         None
     };
     let timeout = Duration::from_millis(config.otlp_timeout_ms);
+    // `telemetry.invalid` refuses unsupported compressions before this runs.
+    let compression = match config.otlp_compression.known() {
+        Some(OtlpCompression::Gzip) => Some(Compression::Gzip),
+        Some(OtlpCompression::None) | None => None,
+    };
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
 
     let exporters = std::thread::scope(|scope| {
@@ -111,15 +117,15 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
                 let _entered = handle.enter();
                 let span = traces
                     .as_deref()
-                    .map(|ep| span_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| span_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 let metric = metrics
                     .as_deref()
-                    .map(|ep| metric_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| metric_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 let log = logs
                     .as_deref()
-                    .map(|ep| log_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| log_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 Ok((span, metric, log))
             })
@@ -170,10 +176,27 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
     })
 }
 
+/// `OTEL_EXPORTER_OTLP_COMPRESSION` for gRPC (`grpc-encoding`). Set
+/// explicitly, it wins over the process variables the exporter would read.
+fn grpc_compression<B: WithTonicConfig>(builder: B, compression: Option<Compression>) -> B {
+    match compression {
+        Some(compression) => builder.with_compression(compression),
+        None => builder,
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION` for HTTP/protobuf (`Content-Encoding`).
+fn http_compression<B: WithHttpConfig>(builder: B, compression: Option<Compression>) -> B {
+    match compression {
+        Some(compression) => builder.with_compression(compression),
+        None => builder,
+    }
+}
+
 /// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
 /// exporter's default TLS configuration trusts nothing).
 #[cfg(feature = "tls")]
-fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B {
+fn tls<B: WithTonicConfig>(builder: B, endpoint: &str) -> B {
     if endpoint.starts_with("https://") {
         builder.with_tls_config(
             opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_enabled_roots(),
@@ -261,24 +284,31 @@ fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -290,24 +320,31 @@ fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -319,24 +356,31 @@ fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => LogExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            LogExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",

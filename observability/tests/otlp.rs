@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use appenv_config::{AppEnv, Section};
+use appenv_config::{AppEnv, Loader, Section};
 use appenv_observability::{OtlpProtocol, TelemetryBuilder, TelemetryConfig};
 use axum::Router;
 use axum::body::Body;
@@ -203,6 +203,18 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         Some("[REDACTED]")
     );
 
+    let transport = match protocol {
+        OtlpProtocol::Grpc => "grpc",
+        _ => "http",
+    };
+    for encoding in collector.encodings() {
+        assert_eq!(
+            encoding,
+            format!("{transport} identity"),
+            "uncompressed by default"
+        );
+    }
+
     let dump = collector.dump();
     assert!(!dump.contains(SENTINEL), "a secret reached the collector");
     let console = capture.text();
@@ -367,4 +379,69 @@ async fn request_span_reaches_the_collector_whatever_the_console_level_and_drop_
         !capture.text().contains("handling order"),
         "info filtered from the console"
     );
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`, loaded as a service loads it:
+/// every export of every signal arrives gzip-compressed (gRPC's
+/// `grpc-encoding`, HTTP's `Content-Encoding`) and decodes to the data.
+async fn gzip_reaches_the_collector_compressed(protocol: &str) {
+    let collector = Collector::start();
+    let endpoint = match protocol {
+        "grpc" => collector.grpc_endpoint(),
+        _ => collector.http_endpoint(),
+    };
+    let cfg = Loader::hermetic([
+        ("APP_ENV", "staging"),
+        ("OTEL_SERVICE_NAME", "orders"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ])
+    .load::<TelemetryConfig>()
+    .expect("loads")
+    .into_config();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .expect("telemetry builds");
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let response = app(guard.http_layer())
+        .oneshot(Request::get("/orders/3").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(_scope);
+    guard.shutdown().expect("shutdown flushes everything");
+
+    assert!(
+        collector
+            .spans()
+            .iter()
+            .any(|s| s.name == "GET /orders/{id}"),
+        "the span decodes: {:?}",
+        collector.spans()
+    );
+    assert!(
+        collector
+            .logs()
+            .iter()
+            .any(|l| body_text(&l.body).as_deref() == Some("handling order"))
+    );
+    assert!(!collector.metrics().is_empty());
+    let transport = if protocol == "grpc" { "grpc" } else { "http" };
+    let encodings = collector.encodings();
+    assert!(encodings.len() >= 3, "one export per signal: {encodings:?}");
+    for encoding in &encodings {
+        assert_eq!(encoding, &format!("{transport} gzip"), "{encodings:?}");
+    }
+}
+
+#[tokio::test]
+async fn gzip_compression_reaches_a_grpc_collector_compressed() {
+    gzip_reaches_the_collector_compressed("grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compression_reaches_an_http_collector_compressed() {
+    gzip_reaches_the_collector_compressed("http/protobuf").await;
 }

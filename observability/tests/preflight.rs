@@ -50,6 +50,14 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
         "traces_sampler",
     ),
     (&[("OTEL_PROPAGATORS", "tracecontext,b3")], "propagators"),
+    (
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
+        "otlp_compression",
+    ),
+    (
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip9")],
+        "otlp_compression",
+    ),
     (&[("RUST_LOG", "info,my_app=loud")], "rust_log"),
     (&[("OTEL_SERVICE_NAME", "   ")], "service_name"),
 ];
