@@ -445,3 +445,107 @@ async fn gzip_compression_reaches_a_grpc_collector_compressed() {
 async fn gzip_compression_reaches_an_http_collector_compressed() {
     gzip_reaches_the_collector_compressed("http/protobuf").await;
 }
+
+/// Semantic conventions on the server span, as the collector receives it:
+/// `server.address`/`server.port` from the `Host` header (HTTP/1.1) or the
+/// `:authority` (HTTP/2), `network.protocol.version`, and an unknown method
+/// as `_OTHER` with `http.request.method_original`.
+#[tokio::test]
+async fn server_span_carries_server_address_protocol_version_and_the_original_method() {
+    let collector = Collector::start();
+    let cfg = config(OtlpProtocol::Grpc, collector.grpc_endpoint());
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let svc = tower::Layer::layer(
+        &guard.http_layer(),
+        tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(axum::http::Response::new(Body::empty()))
+        }),
+    );
+    let requests = [
+        Request::get("/h1")
+            .header("host", "api.example.com:8443")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("http://[2001:db8::1]:9000/h2")
+            .version(axum::http::Version::HTTP_2)
+            .body(Body::empty())
+            .unwrap(),
+        Request::builder()
+            .method("PURGE")
+            .uri("/cache")
+            .version(axum::http::Version::HTTP_10)
+            .header("host", "cache.example.com")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("/bad-host")
+            .header("host", "not a host")
+            .body(Body::empty())
+            .unwrap(),
+    ];
+    for request in requests {
+        svc.clone().oneshot(request).await.unwrap();
+    }
+    drop(_scope);
+    guard.shutdown().unwrap();
+
+    let spans = collector.spans();
+    let by_path = |path: &str| {
+        spans
+            .iter()
+            .find(|s| attr(&s.attributes, "url.path").as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("no span for {path}: {spans:#?}"))
+            .attributes
+            .clone()
+    };
+    let h1 = by_path("/h1");
+    assert_eq!(
+        attr(&h1, "server.address").as_deref(),
+        Some("api.example.com")
+    );
+    assert_eq!(attr(&h1, "server.port").as_deref(), Some("8443"));
+    assert_eq!(
+        attr(&h1, "network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(attr(&h1, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attr(&h1, "http.request.method_original"), None);
+
+    let h2 = by_path("/h2");
+    assert_eq!(
+        attr(&h2, "server.address").as_deref(),
+        Some("2001:db8::1"),
+        "an IPv6 literal without brackets"
+    );
+    assert_eq!(attr(&h2, "server.port").as_deref(), Some("9000"));
+    assert_eq!(attr(&h2, "network.protocol.version").as_deref(), Some("2"));
+
+    let purge = spans
+        .iter()
+        .find(|s| attr(&s.attributes, "url.path").as_deref() == Some("/cache"))
+        .expect("the PURGE span");
+    assert_eq!(purge.name, "HTTP", "unknown methods do not name the span");
+    let a = &purge.attributes;
+    assert_eq!(attr(a, "http.request.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr(a, "http.request.method_original").as_deref(),
+        Some("PURGE")
+    );
+    assert_eq!(
+        attr(a, "server.address").as_deref(),
+        Some("cache.example.com")
+    );
+    assert_eq!(
+        attr(a, "server.port"),
+        None,
+        "no port written, none guessed"
+    );
+    assert_eq!(attr(a, "network.protocol.version").as_deref(), Some("1.0"));
+
+    let bad = by_path("/bad-host");
+    assert_eq!(attr(&bad, "server.address"), None);
+    assert_eq!(attr(&bad, "server.port"), None);
+}

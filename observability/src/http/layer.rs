@@ -25,7 +25,11 @@ use crate::health::PROBE_PATHS;
 /// - opens a server span named `{method} {route}` (the route from axum's
 ///   `MatchedPath` when the `axum` feature is on and the layer is added with
 ///   `Router::layer`; the method alone otherwise) with `http.request.method`,
-///   `url.path`, `url.scheme`, `http.route`, `http.response.status_code`,
+///   `http.request.method_original` (for a method outside the standard
+///   set, when `http.request.method` is `_OTHER`), `url.path`, `url.scheme`,
+///   `http.route`, `http.response.status_code`, `server.address` and
+///   `server.port` (from the HTTP/2 `:authority` or the `Host` header; the
+///   port only when written), `network.protocol.version` (`1.1`, `2`),
 ///   `client.address` (the peer from axum's `ConnectInfo` or a `SocketAddr`
 ///   extension, resolved through trusted proxies by
 ///   [`with_client_addr`](Self::with_client_addr)), `user_agent.original`
