@@ -37,6 +37,7 @@ use crate::error::Error;
 /// | `redact_fields` | `LOG_REDACT_FIELDS` (comma list) | empty | empty | empty |
 /// | `propagators` | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`) | tracecontext,baggage | tracecontext,baggage | tracecontext,baggage |
 /// | `log_access` | `LOG_ACCESS` (`on`, `off`, `all` = with health probes) | on | on | on |
+/// | `span_details` | `TRACE_SPAN_DETAILS` | false | false | false |
 ///
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
@@ -107,6 +108,13 @@ pub struct TelemetryConfig {
     /// The access log: one INFO line per request (`on`, health probes
     /// left out), `all` (probes too) or `off`.
     pub log_access: AccessLog,
+    /// Whether exported spans (and their events) carry `tracing`'s details:
+    /// the source location (`code.file.path`, `code.line.number`,
+    /// `code.module.name`), the thread (`thread.id`, `thread.name`) and the
+    /// busy and idle times (`busy_ns`, `idle_ns`). Off by default: they
+    /// repeat on every span, name registry paths, and say little that the
+    /// span's name and timing do not.
+    pub span_details: bool,
 }
 
 impl TelemetryConfig {
@@ -399,6 +407,7 @@ impl Section for TelemetryConfig {
             redact_fields: Vec::new(),
             propagators: vec![Propagator::TraceContext.into(), Propagator::Baggage.into()],
             log_access: AccessLog::On,
+            span_details: false,
         }
     }
 
@@ -430,6 +439,7 @@ impl Section for TelemetryConfig {
             .alias("LOG_REDACT_FIELDS", "redact_fields")
             .alias("LOG_ACCESS", "log_access")
             .alias("OTEL_PROPAGATORS", "propagators")
+            .alias("TRACE_SPAN_DETAILS", "span_details")
             .rule("telemetry.invalid", |check, cfg: &Self| {
                 for problem in cfg.problems() {
                     check.forbid(

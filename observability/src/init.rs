@@ -149,9 +149,13 @@ impl<'a> TelemetryBuilder<'a> {
                     |meta| !is_exporter_target(meta.target()),
                     LevelFilter::TRACE,
                 ));
+            let details = config.span_details;
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
+                    .with_location(details)
+                    .with_threads(details)
+                    .with_tracked_inactivity(details)
                     .with_filter(filter)
                     .boxed(),
             );

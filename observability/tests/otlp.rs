@@ -16,6 +16,16 @@ use tower::ServiceExt;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 const SENTINEL: &str = "SENTINEL-7f3a";
+/// What `TRACE_SPAN_DETAILS` adds to spans (off by default).
+const DETAIL_KEYS: &[&str] = &[
+    "code.file.path",
+    "code.line.number",
+    "code.module.name",
+    "thread.id",
+    "thread.name",
+    "busy_ns",
+    "idle_ns",
+];
 
 fn config(protocol: OtlpProtocol, endpoint: String) -> TelemetryConfig {
     let mut config = TelemetryConfig::defaults(AppEnv::Staging).with_service("orders", "1.2.3");
@@ -197,6 +207,23 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         "log record carries the trace context"
     );
     assert_eq!(hex(&log.span_id), hex(&order.span_id));
+    assert_ne!(log.time_unix_nano, 0, "the record carries its timestamp");
+    assert!(
+        log.time_unix_nano <= log.observed_time_unix_nano,
+        "it happened before the SDK observed it"
+    );
+    assert_eq!(log.event_name, "", "no file:line event name");
+    for span in &spans {
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        for unwanted in DETAIL_KEYS {
+            assert!(
+                !keys.contains(unwanted),
+                "{} carries {unwanted} by default: {keys:?}",
+                span.name
+            );
+        }
+    }
+
     assert_eq!(attr(&log.attributes, "user").as_deref(), Some("ada"));
     assert_eq!(
         attr(&log.attributes, "password").as_deref(),
@@ -548,4 +575,38 @@ async fn server_span_carries_server_address_protocol_version_and_the_original_me
     let bad = by_path("/bad-host");
     assert_eq!(attr(&bad, "server.address"), None);
     assert_eq!(attr(&bad, "server.port"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_details_are_exported_when_trace_span_details_is_on() {
+    let collector = Collector::start();
+    let endpoint = collector.grpc_endpoint();
+    let cfg = Loader::hermetic([
+        ("APP_ENV", "staging"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("TRACE_SPAN_DETAILS", "true"),
+    ])
+    .load::<TelemetryConfig>()
+    .expect("loads")
+    .into_config();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    app(guard.http_layer())
+        .oneshot(Request::get("/orders/5").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    drop(_scope);
+    guard.shutdown().unwrap();
+    let spans = collector.spans();
+    let span = spans
+        .iter()
+        .find(|s| s.name == "GET /orders/{id}")
+        .expect("the request span");
+    let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    for wanted in DETAIL_KEYS {
+        assert!(keys.contains(wanted), "{wanted} missing: {keys:?}");
+    }
 }
