@@ -38,6 +38,7 @@ use crate::error::Error;
 /// | `propagators` | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`) | tracecontext,baggage | tracecontext,baggage | tracecontext,baggage |
 /// | `log_access` | `LOG_ACCESS` (`on`, `off`, `all` = with health probes) | on | on | on |
 /// | `span_details` | `TRACE_SPAN_DETAILS` | false | false | false |
+/// | `trace_response_header` | `TRACE_RESPONSE_HEADER` | false | false | false |
 ///
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
@@ -115,6 +116,11 @@ pub struct TelemetryConfig {
     /// repeat on every span, name registry paths, and say little that the
     /// span's name and timing do not.
     pub span_details: bool,
+    /// Whether responses carry the server span's W3C `traceparent`, so a
+    /// client (a browser's developer tools, a support ticket) can name the
+    /// trace of its request. Off by default: it tells every caller the
+    /// trace id and whether it was sampled.
+    pub trace_response_header: bool,
 }
 
 impl TelemetryConfig {
@@ -408,6 +414,7 @@ impl Section for TelemetryConfig {
             propagators: vec![Propagator::TraceContext.into(), Propagator::Baggage.into()],
             log_access: AccessLog::On,
             span_details: false,
+            trace_response_header: false,
         }
     }
 
@@ -440,6 +447,7 @@ impl Section for TelemetryConfig {
             .alias("LOG_ACCESS", "log_access")
             .alias("OTEL_PROPAGATORS", "propagators")
             .alias("TRACE_SPAN_DETAILS", "span_details")
+            .alias("TRACE_RESPONSE_HEADER", "trace_response_header")
             .rule("telemetry.invalid", |check, cfg: &Self| {
                 for problem in cfg.problems() {
                     check.forbid(

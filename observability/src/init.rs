@@ -178,6 +178,7 @@ impl<'a> TelemetryBuilder<'a> {
             deadline: config.shutdown_timeout(),
             access_log: config.log_access,
             propagation: Propagation::from_config(&config.propagators),
+            response_traceparent: config.trace_response_header,
         };
         Ok((dispatch, guard))
     }
@@ -402,6 +403,7 @@ pub struct TelemetryGuard {
     deadline: Duration,
     access_log: AccessLog,
     propagation: Propagation,
+    response_traceparent: bool,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -431,15 +433,30 @@ impl TelemetryGuard {
 
     /// An [`HttpTelemetryLayer`] recording its metrics through this guard's
     /// meter provider (OpenTelemetry's global one when metrics are not
-    /// exported), with the access log as `LOG_ACCESS` says.
+    /// exported), with the access log as `LOG_ACCESS` says, the propagators
+    /// of `OTEL_PROPAGATORS` and the response `traceparent` as
+    /// `TRACE_RESPONSE_HEADER` says.
     pub fn http_layer(&self) -> HttpTelemetryLayer {
         let layer = match self.meter_provider() {
             Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
             None => HttpTelemetryLayer::new(),
         };
-        let mut layer = layer.with_access_log(self.access_log);
+        let mut layer = layer
+            .with_access_log(self.access_log)
+            .with_response_traceparent(self.response_traceparent);
         layer.propagation = self.propagation;
         layer
+    }
+
+    /// Writes the OpenTelemetry context of the current `tracing` span into
+    /// the headers of an outgoing request with this guard's propagators
+    /// (`OTEL_PROPAGATORS`), as [`inject_context`](crate::inject_context)
+    /// does with the global ones `init` installs; for a subscriber made with
+    /// [`TelemetryBuilder::build`].
+    pub fn inject_context(&self, headers: &mut http::HeaderMap) {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        self.propagation
+            .inject(&tracing::Span::current().context(), headers);
     }
 
     /// The shutdown deadline.

@@ -27,7 +27,7 @@ pub use health::MIGRATIONS_STATUS_TTL;
 pub use health::{CheckResult, CheckStatus, DEFAULT_CHECK_TIMEOUT, Health, PROBE_PATHS, Readiness};
 pub use http::{
     ACCESS_LOG_TARGET, HTTP_SPAN_TARGET, HttpTelemetry, HttpTelemetryLayer, REQUEST_ID_HEADER,
-    RequestId, ResponseFuture,
+    RequestId, ResponseFuture, inject_context,
 };
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
 #[cfg(feature = "rate-limit")]

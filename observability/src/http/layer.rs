@@ -41,7 +41,9 @@ use crate::health::PROBE_PATHS;
 ///   [`ACCESS_LOG_TARGET`](super::ACCESS_LOG_TARGET)) with
 ///   `http.request.method`, `http.route` (or `url.path` when no route
 ///   matched), `http.response.status_code`, `duration_ms`, `request_id` and
-///   `client.address`; the console formats add the trace id.
+///   `client.address`; the console formats add the trace id;
+/// - optionally answers with the server span's `traceparent`
+///   ([`with_response_traceparent`](Self::with_response_traceparent)).
 ///
 /// Health probes ([`PROBE_PATHS`](crate::PROBE_PATHS) unless
 /// [`with_probe_paths`](Self::with_probe_paths) says otherwise) get neither
@@ -65,6 +67,7 @@ pub struct HttpTelemetryLayer {
     pub(crate) trace_probes: bool,
     pub(crate) propagation: Propagation,
     pub(crate) client_addr: ClientAddrResolver,
+    pub(crate) response_traceparent: bool,
 }
 
 #[derive(Debug)]
@@ -103,6 +106,7 @@ impl HttpTelemetryLayer {
             trace_probes: false,
             propagation: Propagation::default(),
             client_addr: ClientAddrResolver::direct(),
+            response_traceparent: false,
         }
     }
 
@@ -124,6 +128,17 @@ impl HttpTelemetryLayer {
     #[must_use]
     pub fn with_propagators(mut self, propagators: &[Propagator]) -> Self {
         self.propagation = Propagation::from_list(propagators);
+        self
+    }
+
+    /// Whether responses carry the server span's W3C `traceparent`
+    /// (`TRACE_RESPONSE_HEADER`; off by default, since it tells every caller
+    /// the trace id and the sampling decision). Requests without a span
+    /// (health probes, a disabled SDK) get none; a `traceparent` the
+    /// service set itself is kept.
+    #[must_use]
+    pub fn with_response_traceparent(mut self, enabled: bool) -> Self {
+        self.response_traceparent = enabled;
         self
     }
 

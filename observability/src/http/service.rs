@@ -217,6 +217,9 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, start, request_id, route, active, access)
+        let mut future =
+            ResponseFuture::new(future, span, start, request_id, route, active, access);
+        future.set_response_traceparent(self.layer.response_traceparent);
+        future
     }
 }
