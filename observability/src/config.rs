@@ -26,7 +26,7 @@ use crate::error::Error;
 /// | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (no export) | | |
 /// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
 /// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
-/// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `none`) | otlp | otlp | otlp |
+/// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`) | otlp | otlp | otlp |
 /// | `otlp_compression` | `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none | none | none |
 /// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
 /// | `traces_sampler` | `OTEL_TRACES_SAMPLER` | parentbased_always_on | parentbased_always_on | parentbased_traceidratio |
@@ -51,8 +51,8 @@ use crate::error::Error;
 /// the standard variables of the process.
 ///
 /// Policy rules (waivable by id with `policy.allow`):
-/// `telemetry.debug-level` and `telemetry.pretty-format` (production
-/// violations), `telemetry.otlp-missing` (production warning) and
+/// `telemetry.debug-level`, `telemetry.pretty-format` and
+/// `telemetry.console-exporter` (production violations), `telemetry.otlp-missing` (production warning) and
 /// `telemetry.otlp-plaintext` (an `http://` endpoint to a host other than
 /// loopback, in production).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,11 +80,12 @@ pub struct TelemetryConfig {
     pub otlp_logs_endpoint: String,
     /// OTLP transport.
     pub otlp_protocol: Choice<OtlpProtocol>,
-    /// `otlp` or `none`: whether traces are exported when an endpoint is set.
+    /// `otlp` (when an endpoint is set), `console` (stdout, for local
+    /// debugging) or `none`: where traces are exported.
     pub traces_exporter: Choice<ExporterKind>,
-    /// `otlp` or `none`: whether metrics are exported when an endpoint is set.
+    /// `otlp`, `console` or `none`: where metrics are exported.
     pub metrics_exporter: Choice<ExporterKind>,
-    /// `otlp` or `none`: whether logs are exported when an endpoint is set.
+    /// `otlp`, `console` or `none`: where log records are exported.
     pub logs_exporter: Choice<ExporterKind>,
     /// Compression of OTLP export requests, for every signal.
     pub otlp_compression: Choice<OtlpCompression>,
@@ -168,6 +169,16 @@ impl TelemetryConfig {
             }
             _ => base.to_owned(),
         })
+    }
+
+    /// Whether `signal` is printed by the `console` exporter.
+    pub fn console_for(&self, signal: Signal) -> bool {
+        let exporter = match signal {
+            Signal::Traces => &self.traces_exporter,
+            Signal::Metrics => &self.metrics_exporter,
+            Signal::Logs => &self.logs_exporter,
+        };
+        !self.sdk_disabled && exporter.known() == Some(ExporterKind::Console)
     }
 
     /// Whether any signal is exported over OTLP.
@@ -504,6 +515,33 @@ impl Section for TelemetryConfig {
                 }
                 Ok(())
             })
+            .rule("telemetry.console-exporter", |check, cfg: &Self| {
+                if !check.env().is_production() {
+                    return Ok(());
+                }
+                for signal in Signal::ALL {
+                    if cfg.console_for(signal) {
+                        let key = match signal {
+                            Signal::Traces => "traces_exporter",
+                            Signal::Metrics => "metrics_exporter",
+                            Signal::Logs => "logs_exporter",
+                        };
+                        check.violation(
+                            key,
+                            format!(
+                                "the console exporter prints every {} to stdout as multi-line text, which log collectors cannot parse",
+                                match signal {
+                                    Signal::Traces => "span",
+                                    Signal::Metrics => "metric",
+                                    Signal::Logs => "log record",
+                                }
+                            ),
+                            "export over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or set the exporter to none",
+                        );
+                    }
+                }
+                Ok(())
+            })
             .rule("telemetry.otlp-plaintext", |check, cfg: &Self| {
                 if !check.env().is_production() || cfg.sdk_disabled {
                     return Ok(());
@@ -746,11 +784,13 @@ string_enum! {
 }
 
 string_enum! {
-    /// Whether a signal is exported, as named by `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`
-    /// (only OTLP is supported; `console` output is the log format's job).
+    /// Where a signal is exported, as named by `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`.
     ExporterKind, "supported exporter" {
         /// Export over OTLP when an endpoint is configured.
         Otlp => "otlp",
+        /// Print to stdout (opentelemetry-stdout's multi-line form), for
+        /// local debugging; a production violation (`telemetry.console-exporter`).
+        Console => "console",
         /// Do not export this signal.
         None => "none",
     }

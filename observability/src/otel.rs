@@ -1,5 +1,5 @@
 //! OpenTelemetry providers: resource, sampler, OTLP exporters (gRPC and
-//! HTTP/protobuf) and the redacting span exporter.
+//! HTTP/protobuf), the console exporters and the redacting span exporter.
 
 use std::time::Duration;
 
@@ -143,6 +143,9 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
         }
     };
 
+    // `console` (opentelemetry-stdout) prints as each span ends and each
+    // record is emitted: a simple processor, no batching to wait for.
+    let console = |signal| config.console_for(signal);
     let mut tracer = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_sampler(sampler(config));
@@ -151,23 +154,43 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
             inner: exporter,
             redactor,
         });
+    } else if console(Signal::Traces) {
+        tracer = tracer.with_simple_exporter(RedactingSpanExporter {
+            inner: opentelemetry_stdout::SpanExporter::default(),
+            redactor,
+        });
     }
-    let meter = metric.map(|exporter| {
-        SdkMeterProvider::builder()
-            .with_resource(resource.clone())
-            .with_reader(
-                PeriodicReader::builder(exporter)
-                    .with_interval(Duration::from_millis(config.metric_export_interval_ms))
-                    .build(),
-            )
-            .build()
-    });
-    let logger = log.map(|exporter| {
-        SdkLoggerProvider::builder()
-            .with_resource(resource.clone())
-            .with_batch_exporter(exporter)
-            .build()
-    });
+    let interval = Duration::from_millis(config.metric_export_interval_ms);
+    let meter = match metric {
+        Some(exporter) => Some(meter_provider(
+            &resource,
+            PeriodicReader::builder(exporter)
+                .with_interval(interval)
+                .build(),
+        )),
+        None if console(Signal::Metrics) => Some(meter_provider(
+            &resource,
+            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                .with_interval(interval)
+                .build(),
+        )),
+        None => None,
+    };
+    let logger = match log {
+        Some(exporter) => Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource.clone())
+                .with_batch_exporter(exporter)
+                .build(),
+        ),
+        None if console(Signal::Logs) => Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource.clone())
+                .with_simple_exporter(opentelemetry_stdout::LogExporter::default())
+                .build(),
+        ),
+        None => None,
+    };
     Ok(Providers {
         tracer: tracer.build(),
         meter,
@@ -191,6 +214,16 @@ fn http_compression<B: WithHttpConfig>(builder: B, compression: Option<Compressi
         Some(compression) => builder.with_compression(compression),
         None => builder,
     }
+}
+
+fn meter_provider<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>(
+    resource: &Resource,
+    reader: PeriodicReader<E>,
+) -> SdkMeterProvider {
+    SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_reader(reader)
+        .build()
 }
 
 /// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
