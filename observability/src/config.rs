@@ -563,7 +563,7 @@ impl Section for TelemetryConfig {
     }
 }
 
-fn directives_are_verbose(directives: &str) -> bool {
+pub(crate) fn directives_are_verbose(directives: &str) -> bool {
     directives.split(',').any(|d| {
         let level = d
             .rsplit('=')

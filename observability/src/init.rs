@@ -21,7 +21,10 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::{AccessLog, LogFormat, LogLevel, TelemetryConfig};
+use crate::config::{
+    AccessLog, LogFormat, LogLevel, Signal, TelemetryConfig, directives_are_verbose,
+};
+use crate::db::{DatabaseIdentity, DbSpans, SQLX_QUERY_TARGET};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
 use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
@@ -68,6 +71,7 @@ pub struct TelemetryBuilder<'a> {
     name: String,
     config: &'a TelemetryConfig,
     writer: Option<BoxMakeWriter>,
+    database: Option<DatabaseIdentity>,
 }
 
 impl fmt::Debug for TelemetryBuilder<'_> {
@@ -77,6 +81,7 @@ impl fmt::Debug for TelemetryBuilder<'_> {
             .field("name", &self.name)
             .field("config", &self.config)
             .field("custom_writer", &self.writer.is_some())
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -91,7 +96,18 @@ impl<'a> TelemetryBuilder<'a> {
             name: environment.name().to_owned(),
             config,
             writer: None,
+            database: None,
         }
+    }
+
+    /// The database the service's sqlx statements go to, reported as
+    /// `db.system.name` and `db.namespace` on their spans (for example
+    /// `DatabaseIdentity::from_url(&config.database.url)`). Without it,
+    /// statements say `other_sql`, with no namespace: sqlx's statement
+    /// events do not name their backend.
+    pub fn with_database(mut self, database: DatabaseIdentity) -> Self {
+        self.database = Some(database);
+        self
     }
 
     /// Sends console output to `writer` instead of stdout (colours off).
@@ -146,7 +162,7 @@ impl<'a> TelemetryBuilder<'a> {
                     LevelFilter::INFO,
                 ))
                 .and(MetadataFilter(
-                    |meta| !is_exporter_target(meta.target()),
+                    |meta| !is_exporter_target(meta.target()) && meta.target() != SQLX_QUERY_TARGET,
                     LevelFilter::TRACE,
                 ));
             let details = config.span_details;
@@ -159,15 +175,51 @@ impl<'a> TelemetryBuilder<'a> {
                     .with_filter(filter)
                     .boxed(),
             );
+            // sqlx statements as CLIENT spans (whatever the console level),
+            // and so neither span events nor log records.
+            let db_spans = !config.sdk_disabled
+                && (config.endpoint_for(Signal::Traces).is_some()
+                    || config.console_for(Signal::Traces));
+            if db_spans {
+                let full_text = self.env.is_local()
+                    && if config.rust_log.trim().is_empty() {
+                        config.log_level.is_verbose()
+                    } else {
+                        directives_are_verbose(&config.rust_log)
+                    };
+                layers.push(
+                    DbSpans::new(
+                        providers.tracer.tracer(INSTRUMENTATION_NAME),
+                        self.database.clone(),
+                        full_text,
+                    )
+                    // Not `is_event()`: sqlx first asks `enabled!`, whose
+                    // metadata is a hint, not an event.
+                    .with_filter(MetadataFilter(
+                        |meta| meta.target() == SQLX_QUERY_TARGET,
+                        LevelFilter::TRACE,
+                    ))
+                    .boxed(),
+                );
+            }
             if let Some(logger_provider) = &providers.logger {
                 let bridge = LogBridge::new(
                     logger_provider.logger(INSTRUMENTATION_NAME),
                     redactor.clone(),
                 );
-                let filter = directives.export()?.and(MetadataFilter(
-                    |meta| !is_exporter_target(meta.target()),
-                    LevelFilter::TRACE,
-                ));
+                let filter = if db_spans {
+                    directives.export()?.and(MetadataFilter(
+                        |meta| {
+                            !is_exporter_target(meta.target()) && meta.target() != SQLX_QUERY_TARGET
+                        },
+                        LevelFilter::TRACE,
+                    ))
+                } else {
+                    directives.export()?.and(MetadataFilter(
+                        |meta| !is_exporter_target(meta.target()),
+                        LevelFilter::TRACE,
+                    ))
+                };
                 layers.push(bridge.with_filter(filter).boxed());
             }
         }

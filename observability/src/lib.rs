@@ -4,6 +4,7 @@
 
 mod choice;
 mod config;
+mod db;
 mod error;
 mod format;
 mod health;
@@ -21,6 +22,7 @@ pub use config::{
     AccessLog, ExporterKind, LogFormat, LogLevel, OtlpCompression, OtlpProtocol, Problem,
     Propagator, SamplerKind, Signal, TelemetryConfig,
 };
+pub use db::DatabaseIdentity;
 pub use error::Error;
 #[cfg(feature = "migrate")]
 pub use health::MIGRATIONS_STATUS_TTL;
