@@ -11,6 +11,8 @@ mod health;
 mod http;
 mod init;
 mod logs;
+#[cfg(feature = "migrate")]
+mod migration_metrics;
 mod otel;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
@@ -32,6 +34,8 @@ pub use http::{
     RequestId, ResponseFuture, inject_context,
 };
 pub use init::{TelemetryBuilder, TelemetryGuard, init};
+#[cfg(feature = "migrate")]
+pub use migration_metrics::{MigrationMetrics, migration_metrics};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{RateLimitMetrics, rate_limit_metrics};
 pub use serve::{EXIT_BUDGET, LifecycleConfig, Server, serve};
