@@ -195,8 +195,9 @@ impl<C: serde::Serialize> Loaded<C> {
     /// # Errors
     /// As [`Loaded::key_ring`].
     pub fn key_ring_with(&self, key: &str, options: ReloadOptions) -> Result<KeyRing, Error> {
-        let current = self.secret_handle_with(key, options)?;
-        KeyRing::start(&self.rotation, current, options)
+        let initial = self.text_at(key)?;
+        let (current, poller) = SecretHandle::prepare(&self.rotation, key, initial);
+        KeyRing::start(&self.rotation, current, poller, options)
     }
 
     /// The plain text at `key` in the loaded configuration.

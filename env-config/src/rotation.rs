@@ -424,13 +424,32 @@ impl SecretHandle {
         }
     }
 
-    /// Makes the handle for `key`.
+    /// Makes the handle for `key` and starts watching its file.
     pub(crate) fn start(
         rotation: &Arc<Rotation>,
         key: &str,
         initial: String,
         options: ReloadOptions,
     ) -> Result<SecretHandle, Error> {
+        let (handle, poller) = SecretHandle::prepare(rotation, key, initial);
+        if let Some((poller, tx)) = poller {
+            spawn(key, handle.source(), move || {
+                poller.run(&tx, options.interval);
+            })?;
+        }
+        Ok(handle)
+    }
+
+    /// Makes the handle for `key`, and for a `NAME_FILE` the poller that
+    /// feeds it (not started).
+    pub(crate) fn prepare(
+        rotation: &Arc<Rotation>,
+        key: &str,
+        initial: String,
+    ) -> (
+        SecretHandle,
+        Option<(FilePoller, watch::Sender<SecretVersion>)>,
+    ) {
         let source = rotation
             .sources
             .get(key)
@@ -440,13 +459,14 @@ impl SecretHandle {
         let health = Arc::new(Health::default());
         let Source::SecretFile { var, path } = &source else {
             let (_tx, rx) = watch::channel(SecretVersion::new(key, initial, now));
-            return Ok(SecretHandle {
+            let handle = SecretHandle {
                 key: key.into(),
                 source: Arc::new(source),
                 mode: ReloadMode::Static,
                 health,
                 rx,
-            });
+            };
+            return (handle, None);
         };
         // Re-read now: the file may have changed since the load, and the
         // handle must start from what the file holds.
@@ -455,6 +475,7 @@ impl SecretHandle {
             Ok(text) if rotation.refusal(key, &text, false).is_none() => text,
             _ => initial,
         };
+        let seen = Some(Seen::Text(digest(&first)));
         let version = SecretVersion::new(key, first, now);
         rotation.record(key, Reload::file(key, version.value.expose(), now, 0));
         let (tx, rx) = watch::channel(version);
@@ -465,25 +486,30 @@ impl SecretHandle {
             path: path.clone(),
             source: source.clone(),
             health: Arc::clone(&health),
-            seen: None,
+            seen,
         };
-        let interval = options.interval;
-        std::thread::Builder::new()
-            .name(format!("appenv-secret {key}"))
-            .spawn(move || poller.run(&tx, interval))
-            .map_err(|err| Error::Invalid {
-                key: key.to_owned(),
-                origin: source.clone(),
-                message: format!("cannot start watching the secret file: {err}"),
-            })?;
-        Ok(SecretHandle {
+        let handle = SecretHandle {
             key: key.into(),
             source: Arc::new(source),
             mode: ReloadMode::File,
             health,
             rx,
-        })
+        };
+        (handle, Some((poller, tx)))
     }
+}
+
+/// Starts a named polling thread.
+fn spawn(key: &str, source: &Source, run: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    std::thread::Builder::new()
+        .name(format!("appenv-secret {key}"))
+        .spawn(run)
+        .map(drop)
+        .map_err(|err| Error::Invalid {
+            key: key.to_owned(),
+            origin: source.clone(),
+            message: format!("cannot start watching the secret file: {err}"),
+        })
 }
 
 /// What a file read gave, to tell "unchanged" from "changed".
@@ -498,7 +524,7 @@ fn digest(text: &str) -> [u8; 32] {
 }
 
 /// The polling loop of one reloadable secret.
-struct FilePoller {
+pub(crate) struct FilePoller {
     rotation: Arc<Rotation>,
     key: String,
     var: String,
@@ -510,24 +536,42 @@ struct FilePoller {
 
 impl FilePoller {
     fn run(mut self, tx: &watch::Sender<SecretVersion>, interval: Duration) {
-        self.seen = Some(Seen::Text(digest(tx.borrow().value.expose())));
         loop {
             std::thread::sleep(interval);
             if tx.is_closed() {
                 return;
             }
-            self.tick(tx);
+            let current = tx.borrow().clone();
+            if let Some((version, config_fingerprint)) = self.tick(&current) {
+                self.publish(tx, version, &config_fingerprint);
+            }
         }
     }
 
-    fn tick(&mut self, tx: &watch::Sender<SecretVersion>) {
+    /// Sends an accepted version to the handles and logs the change.
+    fn publish(
+        &self,
+        tx: &watch::Sender<SecretVersion>,
+        version: SecretVersion,
+        config_fingerprint: &str,
+    ) {
+        let fingerprint = version.fingerprint.clone();
+        self.health.reloads.fetch_add(1, Ordering::Relaxed);
+        tx.send_replace(version);
+        tracing::info!(target: "appenv_config", key = self.key.as_str(), source = %self.source, fingerprint = %fingerprint, config_fingerprint = %config_fingerprint, "secret reloaded");
+    }
+
+    /// Re-reads the file: the new version to publish (with the new
+    /// configuration fingerprint), or `None` when nothing changed or the new
+    /// value was refused.
+    fn tick(&mut self, current: &SecretVersion) -> Option<(SecretVersion, String)> {
         let read = sources::read_secret_file(&self.var, &self.path);
         let seen = match &read {
             Ok(text) => Seen::Text(digest(text)),
             Err(err) => Seen::Error(err.to_string()),
         };
         if self.seen.as_ref() == Some(&seen) {
-            return;
+            return None;
         }
         self.seen = Some(seen);
         let key = self.key.as_str();
@@ -538,40 +582,36 @@ impl FilePoller {
                 let reason = err.to_string();
                 tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
                 self.health.refuse(reason);
-                return;
+                self.record(current);
+                return None;
             }
         };
-        if text == *tx.borrow().value.expose() {
-            return;
+        if text == *current.value.expose() {
+            return None;
         }
         if let Some(reason) = self.rotation.refusal(key, &text, false) {
             tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
             self.health.refuse(reason);
-            let version = tx.borrow();
-            self.rotation.record(
-                key,
-                Reload::file(
-                    key,
-                    version.value.expose(),
-                    version.loaded_at,
-                    self.health.rejected.load(Ordering::Relaxed),
-                ),
-            );
-            return;
+            self.record(current);
+            return None;
         }
-        let now = SystemTime::now();
-        let state = Reload::file(
-            key,
-            &text,
-            now,
-            self.health.rejected.load(Ordering::Relaxed),
-        );
-        let version = SecretVersion::new(key, text, now);
-        let fingerprint = version.fingerprint.clone();
-        let config_fingerprint = self.rotation.record(key, state);
-        self.health.reloads.fetch_add(1, Ordering::Relaxed);
-        tx.send_replace(version);
-        tracing::info!(target: "appenv_config", key, source = %self.source, fingerprint = %fingerprint, config_fingerprint = %config_fingerprint, "secret reloaded");
+        let version = SecretVersion::new(key, text, SystemTime::now());
+        let config_fingerprint = self.record(&version);
+        Some((version, config_fingerprint))
+    }
+
+    /// Records `version` as the key's live state; the new configuration
+    /// fingerprint.
+    fn record(&self, version: &SecretVersion) -> String {
+        self.rotation.record(
+            &self.key,
+            Reload::file(
+                &self.key,
+                version.value.expose(),
+                version.loaded_at,
+                self.health.rejected.load(Ordering::Relaxed),
+            ),
+        )
     }
 }
 
@@ -728,9 +768,15 @@ impl KeyRing {
         rx
     }
 
+    /// The ring of `current` (whose file, if any, `poller` watches). With a
+    /// previous-values file, one thread polls both files, so a rotation
+    /// that changes both at once (one Kubernetes secret update) is taken in
+    /// one step: the new previous list is published before the new current
+    /// value, and at no moment is the old key missing from the ring.
     pub(crate) fn start(
         rotation: &Arc<Rotation>,
         current: SecretHandle,
+        poller: Option<(FilePoller, watch::Sender<SecretVersion>)>,
         options: ReloadOptions,
     ) -> Result<KeyRing, Error> {
         let key = current.key().to_owned();
@@ -741,46 +787,45 @@ impl KeyRing {
         let file = rotation.previous_vars.get(&file_var);
         let now = SystemTime::now();
         let health = Arc::new(Health::default());
-        let invalid = |origin: &Source, message: String| Error::Invalid {
-            key: format!("{key} (previous values)"),
-            origin: origin.clone(),
-            message,
-        };
         let check = |origin: &Source, values: &[String]| -> Result<(), Error> {
             match previous_refusal(rotation, &key, values, &current.current()) {
-                Some(reason) => Err(invalid(origin, reason)),
+                Some(message) => Err(Error::Invalid {
+                    key: format!("{key} (previous values)"),
+                    origin: origin.clone(),
+                    message,
+                }),
                 None => Ok(()),
             }
         };
-        match (value, file) {
-            (Some((value_origin, _)), Some((file_origin, _))) => Err(Error::Conflict {
-                var: value_var.clone(),
-                value_origin: Box::new(value_origin.clone()),
-                file_origin: Box::new(file_origin.clone()),
-            }),
+        let (previous_source, previous_mode, previous) = match (value, file) {
+            (Some((value_origin, _)), Some((file_origin, _))) => {
+                return Err(Error::Conflict {
+                    var: value_var.clone(),
+                    value_origin: Box::new(value_origin.clone()),
+                    file_origin: Box::new(file_origin.clone()),
+                });
+            }
             (None, None) => {
                 let (_tx, rx) = watch::channel(PreviousVersion::new(&key, Vec::new(), now));
-                Ok(KeyRing {
-                    current,
-                    previous_source: None,
-                    previous_mode: ReloadMode::Static,
-                    previous_health: health,
-                    previous: rx,
-                })
+                if let Some((poller, tx)) = poller {
+                    spawn(&key, current.source(), move || {
+                        poller.run(&tx, options.interval);
+                    })?;
+                }
+                (None, ReloadMode::Static, rx)
             }
             (Some((origin, text)), None) => {
                 let values = split_previous(text.expose());
                 check(origin, &values)?;
                 let (_tx, rx) = watch::channel(PreviousVersion::new(&key, values, now));
-                Ok(KeyRing {
-                    current,
-                    previous_source: Some(Arc::new(origin.clone())),
-                    previous_mode: ReloadMode::Static,
-                    previous_health: health,
-                    previous: rx,
-                })
+                if let Some((poller, tx)) = poller {
+                    spawn(&key, current.source(), move || {
+                        poller.run(&tx, options.interval);
+                    })?;
+                }
+                (Some(Arc::new(origin.clone())), ReloadMode::Static, rx)
             }
-            (None, Some((origin, path))) => {
+            (None, Some((_, path))) => {
                 let path = PathBuf::from(path.expose());
                 let source = Source::SecretFile {
                     var: file_var.clone(),
@@ -789,38 +834,39 @@ impl KeyRing {
                 let text = sources::read_secret_file(&value_var, &path)?;
                 let values = split_previous(&text);
                 check(&source, &values)?;
-                let _ = origin;
                 let (tx, rx) = watch::channel(PreviousVersion::new(&key, values, now));
-                let poller = PreviousPoller {
+                let previous = PreviousPoller {
                     rotation: Arc::clone(rotation),
                     key: key.clone(),
                     var: value_var,
                     path,
                     source: source.clone(),
                     health: Arc::clone(&health),
-                    current: current.subscribe(),
                     seen: Some(Seen::Text(digest(&text))),
                     pending: false,
                 };
-                let interval = options.interval;
-                std::thread::Builder::new()
-                    .name(format!("appenv-secret {key} previous"))
-                    .spawn(move || poller.run(&tx, interval))
-                    .map_err(|err| {
-                        invalid(
-                            &source,
-                            format!("cannot start watching the secret file: {err}"),
-                        )
-                    })?;
-                Ok(KeyRing {
-                    current,
-                    previous_source: Some(Arc::new(source)),
-                    previous_mode: ReloadMode::File,
-                    previous_health: health,
-                    previous: rx,
-                })
+                let (current_poller, current_tx) = match poller {
+                    Some((poller, tx)) => (Some(poller), Some(tx)),
+                    None => (None, None),
+                };
+                let ring = RingPoller {
+                    current: current_poller,
+                    current_tx,
+                    static_current: current.current(),
+                    previous,
+                    previous_tx: tx,
+                };
+                spawn(&key, &source, move || ring.run(options.interval))?;
+                (Some(Arc::new(source)), ReloadMode::File, rx)
             }
-        }
+        };
+        Ok(KeyRing {
+            current,
+            previous_source,
+            previous_mode,
+            previous_health: health,
+            previous,
+        })
     }
 }
 
@@ -845,10 +891,9 @@ fn previous_refusal(
     None
 }
 
-/// The polling loop of a reloadable previous-values file. It re-checks
-/// when the file changes and when the current value changes (a list
-/// refused because it held the current value may be fine once the current
-/// value has moved on).
+/// The poller of a previous-values file. It re-checks when the file
+/// changes and when the current value changes (a list refused because it
+/// held the current value may be fine once the current value has moved on).
 struct PreviousPoller {
     rotation: Arc<Rotation>,
     key: String,
@@ -856,28 +901,20 @@ struct PreviousPoller {
     path: PathBuf,
     source: Source,
     health: Arc<Health>,
-    current: watch::Receiver<SecretVersion>,
     seen: Option<Seen>,
     /// The file holds a list that was refused.
     pending: bool,
 }
 
 impl PreviousPoller {
-    fn run(mut self, tx: &watch::Sender<PreviousVersion>, interval: Duration) {
-        loop {
-            std::thread::sleep(interval);
-            if tx.is_closed() {
-                return;
-            }
-            self.tick(tx);
-        }
-    }
-
-    fn tick(&mut self, tx: &watch::Sender<PreviousVersion>) {
-        let current_moved = self.current.has_changed().unwrap_or(false);
-        if current_moved {
-            self.current.mark_unchanged();
-        }
+    /// Re-reads the file against the current value `current` (which
+    /// `current_moved` says is new): the new list to publish, or `None`.
+    fn tick(
+        &mut self,
+        current: &SecretString,
+        current_moved: bool,
+        in_use: &PreviousVersion,
+    ) -> Option<PreviousVersion> {
         let read = sources::read_secret_file(&self.var, &self.path);
         let seen = match &read {
             Ok(text) => Seen::Text(digest(text)),
@@ -886,7 +923,7 @@ impl PreviousPoller {
         let file_changed = self.seen.as_ref() != Some(&seen);
         self.seen = Some(seen);
         if !(file_changed || (current_moved && self.pending)) {
-            return;
+            return None;
         }
         let key = self.key.as_str();
         let text = match read {
@@ -895,29 +932,76 @@ impl PreviousPoller {
                 let reason = err.to_string();
                 tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "previous secret values refused: the old list stays in use");
                 self.health.refuse(reason);
-                return;
+                return None;
             }
         };
         let values = split_previous(&text);
-        let current = SecretString::clone(&self.current.borrow().value);
-        if let Some(reason) = previous_refusal(&self.rotation, key, &values, &current) {
+        if let Some(reason) = previous_refusal(&self.rotation, key, &values, current) {
             if file_changed {
                 tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "previous secret values refused: the old list stays in use");
                 self.health.refuse(reason);
             }
             self.pending = true;
-            return;
+            return None;
         }
         self.pending = false;
         let version = PreviousVersion::new(key, values, SystemTime::now());
-        if version.fingerprint == tx.borrow().fingerprint {
-            return;
+        (version.fingerprint != in_use.fingerprint).then_some(version)
+    }
+}
+
+/// One thread for a key ring's two files.
+struct RingPoller {
+    current: Option<FilePoller>,
+    current_tx: Option<watch::Sender<SecretVersion>>,
+    /// The current value when it is static.
+    static_current: SecretString,
+    previous: PreviousPoller,
+    previous_tx: watch::Sender<PreviousVersion>,
+}
+
+impl RingPoller {
+    fn run(mut self, interval: Duration) {
+        loop {
+            std::thread::sleep(interval);
+            let current_closed = self
+                .current_tx
+                .as_ref()
+                .is_none_or(watch::Sender::is_closed);
+            if current_closed && self.previous_tx.is_closed() {
+                return;
+            }
+            self.tick();
         }
-        let count = version.values.len();
-        let fingerprint = version.fingerprint.clone();
-        self.health.reloads.fetch_add(1, Ordering::Relaxed);
-        tx.send_replace(version);
-        tracing::info!(target: "appenv_config", key, source = %self.source, previous = count, fingerprint = %fingerprint, "previous secret values reloaded");
+    }
+
+    fn tick(&mut self) {
+        let in_use = self.current_tx.as_ref().map(|tx| tx.borrow().clone());
+        let next = match (&mut self.current, &in_use) {
+            (Some(poller), Some(in_use)) => poller.tick(in_use),
+            _ => None,
+        };
+        let candidate = match (&next, &in_use) {
+            (Some((version, _)), _) => SecretString::clone(&version.value),
+            (None, Some(in_use)) => SecretString::clone(&in_use.value),
+            (None, None) => self.static_current.clone(),
+        };
+        let previous_in_use = self.previous_tx.borrow().clone();
+        if let Some(list) = self
+            .previous
+            .tick(&candidate, next.is_some(), &previous_in_use)
+        {
+            let count = list.values.len();
+            let fingerprint = list.fingerprint.clone();
+            self.previous.health.reloads.fetch_add(1, Ordering::Relaxed);
+            self.previous_tx.send_replace(list);
+            tracing::info!(target: "appenv_config", key = self.previous.key.as_str(), source = %self.previous.source, previous = count, fingerprint = %fingerprint, "previous secret values reloaded");
+        }
+        if let (Some(poller), Some(tx), Some((version, config_fingerprint))) =
+            (&self.current, &self.current_tx, next)
+        {
+            poller.publish(tx, version, &config_fingerprint);
+        }
     }
 }
 

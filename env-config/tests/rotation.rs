@@ -351,11 +351,30 @@ fn a_key_ring_rotates_through_its_files() {
     assert_eq!(ring.previous_mode(), ReloadMode::File);
     assert_eq!(exposed(ring.keys()), vec![SENTINEL]);
 
-    // Rotation: the new key signs, the old one still verifies.
+    // Rotation: the new key signs, the old one still verifies — and at no
+    // moment of the swap is the old key missing from the ring.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (ring, stop) = (ring.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut samples = 0_u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let keys = exposed(ring.keys());
+                assert!(
+                    keys.iter().any(|k| k == SENTINEL),
+                    "the old key left the ring during the swap"
+                );
+                samples += 1;
+            }
+            samples
+        })
+    };
     volume.publish(&[("jwt", ROTATED), ("jwt_previous", SENTINEL)]);
     eventually("both keys are in the ring", || {
         exposed(ring.keys()) == vec![ROTATED, SENTINEL]
     });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(sampler.join().expect("the old key stayed in the ring") > 0);
     assert_eq!(ring.current().expose(), ROTATED);
 
     // The old key leaves the ring.
