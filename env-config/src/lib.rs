@@ -49,8 +49,8 @@ pub use placeholders::Placeholders;
 pub use policy::{Check, Finding, Level, PolicyReport};
 pub use provenance::{Entry, Explain, Shadowed, Source};
 pub use rotation::{
-    DEFAULT_RELOAD_INTERVAL, KeyRing, PREVIOUS_SUFFIX, PreviousVersion, Reload, ReloadMode,
-    ReloadOptions, SecretHandle, SecretVersion, secret_fingerprint,
+    DEFAULT_RELOAD_INTERVAL, KeyRing, LiveExplain, PREVIOUS_SUFFIX, PreviousVersion, Reload,
+    ReloadMode, ReloadOptions, SecretHandle, SecretVersion, secret_fingerprint,
 };
 pub use rules::MIN_SECRET_BYTES;
 pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};

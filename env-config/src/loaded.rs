@@ -10,7 +10,7 @@ use crate::env::{AppEnv, Environment};
 use crate::error::Error;
 use crate::policy::{Finding, PolicyReport};
 use crate::provenance::{Explain, Source};
-use crate::rotation::{KeyRing, ReloadOptions, Rotation, SecretHandle};
+use crate::rotation::{KeyRing, LiveExplain, ReloadOptions, Rotation, SecretHandle};
 use crate::secret::to_value_exposed;
 
 /// A loaded configuration with its environment, policy report and
@@ -238,5 +238,10 @@ impl<C> Loaded<C> {
     /// recomputed from them.
     pub fn current_explain(&self) -> Explain {
         self.rotation.current_explain()
+    }
+
+    /// [`Loaded::current_explain`] as a handle to keep.
+    pub fn live_explain(&self) -> LiveExplain {
+        LiveExplain(Arc::clone(&self.rotation))
     }
 }

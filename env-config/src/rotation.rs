@@ -252,6 +252,19 @@ impl Rotation {
     }
 }
 
+/// The `explain` view as it is at each call, for a service endpoint that
+/// shows it while the service runs: [`crate::Loaded::current_explain`]
+/// detached from the [`crate::Loaded`] (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct LiveExplain(pub(crate) Arc<Rotation>);
+
+impl LiveExplain {
+    /// The explain document now.
+    pub fn current(&self) -> Explain {
+        self.0.current_explain()
+    }
+}
+
 /// One version of a reloadable secret.
 #[derive(Clone)]
 pub struct SecretVersion {
