@@ -20,9 +20,11 @@ use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::placeholders::Placeholders;
 use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
-    Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
+    ExplainEntry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
+use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation};
 use crate::rules;
+use crate::secret::SecretString;
 use crate::secret::{REDACTED, to_value_exposed};
 use crate::section::{Alias, Registry, Schema, Section};
 use crate::sources::{self, RawVar, TomlFile};
@@ -284,6 +286,7 @@ impl Loader {
             warnings.extend(self.sibling_env_warnings());
         }
         warnings.extend(unknown_waivers(&allow, &schema));
+        let rotation = self.rotation(&environment, allow, &schema, &stack.provenance, &explain);
         Ok(Loaded {
             config,
             environment,
@@ -291,7 +294,60 @@ impl Loader {
             policy,
             explain,
             warnings,
+            rotation: std::sync::Arc::new(rotation),
         })
+    }
+
+    /// What the loaded configuration keeps for [`Loaded::secret_handle`]
+    /// and [`Loaded::key_ring`]: the policy inputs, every key's source and
+    /// the `NAME_PREVIOUS[_FILE]` variables.
+    fn rotation(
+        &self,
+        environment: &Environment,
+        allow: Vec<String>,
+        schema: &Schema,
+        provenance: &Provenance,
+        explain: &Explain,
+    ) -> Rotation {
+        let mut placeholders = self.placeholders.clone();
+        placeholders.extend(Placeholders::from_values(&sources::read_placeholders(
+            &self.dotenv_dir.join(".env.example"),
+        )));
+        let previous_vars = self
+            .vars
+            .iter()
+            .filter(|(name, _)| {
+                name.ends_with(PREVIOUS_SUFFIX)
+                    || name
+                        .strip_suffix("_FILE")
+                        .is_some_and(|base| base.ends_with(PREVIOUS_SUFFIX))
+            })
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    (
+                        Source::Env { var: name.clone() },
+                        SecretString::new(value.clone()),
+                    ),
+                )
+            })
+            .collect();
+        Rotation {
+            environment: environment.clone(),
+            allow,
+            placeholders,
+            prefix: self.prefix.clone().unwrap_or_default(),
+            secrets: schema.secrets.clone(),
+            database_urls: schema.database_urls.clone(),
+            sources: explain
+                .entries
+                .iter()
+                .map(|e| (e.key.clone(), provenance.source_of(&e.key)))
+                .collect(),
+            previous_vars,
+            explain: explain.clone(),
+            live: std::sync::Mutex::default(),
+        }
     }
 
     /// The environment: forced by [`Loader::env`], or `APP_ENV` read as a
@@ -766,6 +822,7 @@ fn build_explain<C: Serialize>(
     }
     let mut leaves = Vec::new();
     flatten("", &effective, &mut leaves);
+    let loaded_at = std::time::SystemTime::now();
     let entries: Vec<ExplainEntry> = leaves
         .into_iter()
         .map(|(key, value)| {
@@ -789,11 +846,22 @@ fn build_explain<C: Serialize>(
                         .collect()
                 })
                 .unwrap_or_default();
+            let reload = sensitive.then(|| match &source {
+                Source::SecretFile { .. } => {
+                    let raw = provenance
+                        .winner(&key)
+                        .and_then(|layer| layer.value.as_str())
+                        .unwrap_or_default();
+                    Reload::file(&key, raw, loaded_at, 0)
+                }
+                _ => Reload::fixed(),
+            });
             ExplainEntry {
                 value: redact_value(&value, sensitive),
                 key,
                 source,
                 shadowed,
+                reload,
             }
         })
         .collect();

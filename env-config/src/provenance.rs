@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use crate::env::AppEnv;
+use crate::rotation::{Reload, ReloadMode};
 use crate::secret::{REDACTED, redact_url};
 
 /// Where a value came from.
@@ -169,6 +170,10 @@ pub struct ExplainEntry {
     pub source: Source,
     /// The lower sources it shadowed, highest first.
     pub shadowed: Vec<Shadowed>,
+    /// For a secret: `static`, or reloadable with when it was last loaded
+    /// and its value's fingerprint. Absent for other keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Reload>,
 }
 
 /// Every effective key with its redacted value, the source that set it and
@@ -185,7 +190,8 @@ pub struct Explain {
     /// The tier whose defaults and policy apply.
     pub tier: AppEnv,
     /// SHA-256 (hex, first 16 digits) of the redacted effective
-    /// configuration; replicas with different config show different prints.
+    /// configuration (and of the versions of reloadable secrets); replicas
+    /// with different config show different prints.
     pub fingerprint: String,
     /// Every effective key, sorted.
     pub entries: Vec<ExplainEntry>,
@@ -244,6 +250,9 @@ impl fmt::Display for Explain {
                 value = value.chars().take(57).collect::<String>() + "...";
             }
             write!(f, "{:key_w$}  {:val_w$}  {}", e.key, value, e.source)?;
+            if let Some(reload) = &e.reload {
+                write!(f, "  [{reload}]")?;
+            }
             for s in &e.shadowed {
                 write!(f, "  (shadows {} = {})", s.source, render(&s.value))?;
             }
@@ -297,6 +306,17 @@ pub(crate) fn fingerprint(env: &str, entries: &[ExplainEntry]) -> String {
         hasher.update(e.key.as_bytes());
         hasher.update(b"=");
         hasher.update(e.value.to_string().as_bytes());
+        // A reloadable secret's version counts: replicas that picked up
+        // different versions of a rotated secret print differently.
+        if let Some(Reload {
+            mode: ReloadMode::File,
+            fingerprint: Some(print),
+            ..
+        }) = &e.reload
+        {
+            hasher.update(b"@");
+            hasher.update(print.as_bytes());
+        }
     }
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
