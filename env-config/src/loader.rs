@@ -20,7 +20,7 @@ use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::placeholders::Placeholders;
 use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
-    ExplainEntry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
+    Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
 use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation};
 use crate::rules;

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::env::Environment;
 use crate::error::Error;
 use crate::placeholders::Placeholders;
-use crate::policy::{Check, PolicyFinding, Level};
+use crate::policy::{Check, Level, PolicyFinding};
 use crate::provenance::{Explain, Provenance, Source, fingerprint};
 use crate::rules;
 use crate::secret::SecretString;

@@ -144,7 +144,9 @@ pub(crate) fn lint_sql(
     };
     let mut findings = match backend {
         DatabaseKind::Postgres => postgres::lint(file, no_transaction, sql, &split),
-        DatabaseKind::MySql | DatabaseKind::Sqlite => sql::lint(backend, file, no_transaction, &split),
+        DatabaseKind::MySql | DatabaseKind::Sqlite => {
+            sql::lint(backend, file, no_transaction, &split)
+        }
     };
     // One finding per rule and statement: an allow covers the rule on the
     // statement, however many places in it the rule saw.

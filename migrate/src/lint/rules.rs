@@ -11,7 +11,11 @@ use crate::backend::DatabaseKind;
 const PG: &[DatabaseKind] = &[DatabaseKind::Postgres];
 const MY: &[DatabaseKind] = &[DatabaseKind::MySql];
 const LITE: &[DatabaseKind] = &[DatabaseKind::Sqlite];
-const ALL: &[DatabaseKind] = &[DatabaseKind::Postgres, DatabaseKind::MySql, DatabaseKind::Sqlite];
+const ALL: &[DatabaseKind] = &[
+    DatabaseKind::Postgres,
+    DatabaseKind::MySql,
+    DatabaseKind::Sqlite,
+];
 const PG_MY: &[DatabaseKind] = &[DatabaseKind::Postgres, DatabaseKind::MySql];
 
 /// `DROP TABLE`.
