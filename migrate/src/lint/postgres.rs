@@ -295,8 +295,17 @@ fn targets(stmt: &ast::Stmt) -> Vec<String> {
     }
 }
 
-/// The objects a statement creates.
+/// The objects a statement creates. `CREATE … IF NOT EXISTS` and
+/// `CREATE OR REPLACE` create nothing new when the object already exists,
+/// so they never make an existing object count as created in this file.
 fn creates(stmt: &ast::Stmt) -> Vec<String> {
+    let conditional = stmt
+        .syntax()
+        .children()
+        .any(|c| ast::IfNotExists::can_cast(c.kind()) || ast::OrReplace::can_cast(c.kind()));
+    if conditional {
+        return Vec::new();
+    }
     match stmt {
         ast::Stmt::CreateTable(s) => one(s.table_name()),
         ast::Stmt::CreateTableAs(s) => one(s.table_name()),

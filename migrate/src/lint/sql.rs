@@ -319,10 +319,12 @@ impl Linter<'_> {
 
     fn check(&mut self, stmt: &Statement, st: &split::Statement) {
         match stmt {
-            Statement::CreateTable(create) => {
+            // `IF NOT EXISTS` / `OR REPLACE` may leave an existing object in
+            // place: it does not count as created in this file.
+            Statement::CreateTable(create) if !create.if_not_exists && !create.or_replace => {
                 self.created.insert(key(&create.name));
             }
-            Statement::CreateView(view) => {
+            Statement::CreateView(view) if !view.or_replace && !view.if_not_exists => {
                 self.created.insert(key(&view.name));
             }
             Statement::Drop {
