@@ -36,7 +36,10 @@ fn expected(sql: &str) -> BTreeSet<String> {
 
 /// The rules flagged (not allowed) on the file, and every finding's text.
 fn flagged(backend: Backend, path: &Path, sql: &str) -> (BTreeSet<String>, Vec<String>) {
-    let name = path.file_name().and_then(|n| n.to_str()).expect("file name");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name");
     let file = MigrationFile::new(name, sql).expect("corpus file names are migration names");
     let findings = lint(backend, &file);
     let texts = findings.iter().map(ToString::to_string).collect();
@@ -81,7 +84,10 @@ fn check(backend: Backend, dialect: &str, at_least: usize) {
     for (path, sql) in dangerous.iter().chain(&safe) {
         let (_, texts) = flagged(backend, path, sql);
         if texts.iter().any(|t| t.contains(rules::UNPARSEABLE)) {
-            wrong.push(format!("{}: reported unparseable: {texts:?}", path.display()));
+            wrong.push(format!(
+                "{}: reported unparseable: {texts:?}",
+                path.display()
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
