@@ -13,6 +13,7 @@
 //! ```
 
 mod http;
+mod lint_corpus;
 mod migrations;
 mod mode;
 mod rss;
@@ -20,6 +21,7 @@ mod services;
 mod sink;
 
 pub use http::{BareService, bare_service, client_ips, request_from, run_requests};
+pub use lint_corpus::{CorpusFile, postgres_corpus, squawk_alone};
 pub use migrations::{MIGRATION_COUNT, small_migrations};
 pub use mode::short_run;
 pub use rss::resident_mb;

@@ -440,11 +440,12 @@ async fn sqlite_vacuum_runs_in_a_no_transaction_file() {
         migrations(1),
         &[(
             "V2__vacuum.sql",
-            "-- appenv:no-transaction\nDELETE FROM t1;\nVACUUM;\n",
+            "-- appenv:no-transaction\n-- appenv:allow delete-without-where test data\nDELETE FROM t1;\n-- appenv:allow vacuum maintenance window\nVACUUM;\n",
         )],
     );
     let report = migrator(&db, set, AppEnv::Local).up().await.unwrap();
     assert_eq!(report.applied, vec![1, 2]);
+    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
 }
 
 #[tokio::test]

@@ -355,38 +355,36 @@ impl Linter<'_> {
                     }
                 }
             }
-            Statement::Truncate(t) => {
-                if t.table_names.iter().any(|n| !self.is_new(&n.name)) {
-                    self.push(
-                        rules::TRUNCATE,
-                        st,
-                        "TRUNCATE deletes every row and takes an exclusive lock".into(),
-                    );
-                }
+            Statement::Truncate(t) if t.table_names.iter().any(|n| !self.is_new(&n.name)) => {
+                self.push(
+                    rules::TRUNCATE,
+                    st,
+                    "TRUNCATE deletes every row and takes an exclusive lock".into(),
+                );
             }
-            Statement::LockTables { tables } => {
+            Statement::LockTables { tables }
                 if tables
                     .iter()
-                    .any(|t| !self.created.contains(&t.table.value.to_lowercase()))
-                {
-                    self.push(
-                        rules::LOCK_TABLE,
-                        st,
-                        "LOCK TABLES commits the open transaction and blocks the running release until UNLOCK TABLES".into(),
-                    );
-                }
+                    .any(|t| !self.created.contains(&t.table.value.to_lowercase())) =>
+            {
+                self.push(
+                    rules::LOCK_TABLE,
+                    st,
+                    "LOCK TABLES commits the open transaction and blocks the running release until UNLOCK TABLES".into(),
+                );
             }
-            Statement::Update(update) if update.selection.is_none() => {
-                if table_of(&update.table).is_some_and(|t| !self.created.contains(&t)) {
-                    self.push(
-                        rules::UPDATE_WITHOUT_WHERE,
-                        st,
-                        format!(
-                            "UPDATE {} without WHERE rewrites every row in one transaction",
-                            update.table
-                        ),
-                    );
-                }
+            Statement::Update(update)
+                if update.selection.is_none()
+                    && table_of(&update.table).is_some_and(|t| !self.created.contains(&t)) =>
+            {
+                self.push(
+                    rules::UPDATE_WITHOUT_WHERE,
+                    st,
+                    format!(
+                        "UPDATE {} without WHERE rewrites every row in one transaction",
+                        update.table
+                    ),
+                );
             }
             Statement::Delete(delete) if delete.selection.is_none() => {
                 let from = match &delete.from {
