@@ -252,6 +252,17 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     if let Err(err) = rate_limit.connect().await {
         tracing::info!(error = %err, "serving on the rate-limit failure mode for now");
     }
+    // From RATE_LIMIT_REDIS_URL_FILE a rotated Redis password is taken
+    // without a restart.
+    if config.rate_limit.enabled && !config.rate_limit.redis_url.is_empty() {
+        let redis_url = loaded
+            .secret_handle("rate_limit.redis_url")
+            .map_err(|err| {
+                tracing::error!("{err}");
+                err.exit_code()
+            })?;
+        drop(rate_limit.follow_redis_url(&redis_url));
+    }
     // The signing key and its previous keys, re-read while serving when
     // they come from files; a previous key that fails the secret rules
     // refuses startup like the key itself.
