@@ -46,8 +46,8 @@ pub use exit::{ExitCoded, Failure, code_to_exit, exit};
 pub use loaded::Loaded;
 pub use loader::{CONFIG_DIR_VAR, Loader, POLICY_ALLOW_VAR, load};
 pub use placeholders::Placeholders;
-pub use policy::{Check, Finding, Level, PolicyReport};
-pub use provenance::{Entry, Explain, Shadowed, Source};
+pub use policy::{Check, Level, PolicyFinding, PolicyReport};
+pub use provenance::{Explain, ExplainEntry, Shadowed, Source};
 pub use rotation::{
     DEFAULT_RELOAD_INTERVAL, KeyRing, LiveExplain, PREVIOUS_SUFFIX, PreviousVersion, Reload,
     ReloadMode, ReloadOptions, SecretHandle, SecretVersion, secret_fingerprint,

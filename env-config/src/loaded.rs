@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 
 use crate::env::{AppEnv, Environment};
 use crate::error::Error;
-use crate::policy::{Finding, PolicyReport};
+use crate::policy::{PolicyFinding, PolicyReport};
 use crate::provenance::{Explain, Source};
 use crate::rotation::{KeyRing, LiveExplain, ReloadOptions, Rotation, SecretHandle};
 use crate::secret::to_value_exposed;
@@ -21,7 +21,7 @@ pub struct Loaded<C> {
     pub(crate) env_unset: bool,
     pub(crate) policy: PolicyReport,
     pub(crate) explain: Explain,
-    pub(crate) warnings: Vec<Finding>,
+    pub(crate) warnings: Vec<PolicyFinding>,
     pub(crate) rotation: Arc<Rotation>,
 }
 
@@ -84,7 +84,7 @@ impl<C> Loaded<C> {
     /// unset `APP_ENV` beside a sibling variable that names production.
     /// Policy warnings are in [`Loaded::policy`]; [`Loaded::check_json`]
     /// lists both.
-    pub fn warnings(&self) -> &[Finding] {
+    pub fn warnings(&self) -> &[PolicyFinding] {
         &self.warnings
     }
 

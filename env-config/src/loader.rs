@@ -18,9 +18,9 @@ use crate::error::{Error, describe_figment_error};
 use crate::loaded::Loaded;
 use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::placeholders::Placeholders;
-use crate::policy::{Check, Finding, PolicyReport};
+use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
-    Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
+    Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
 use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation};
 use crate::rules;
@@ -416,7 +416,7 @@ impl Loader {
                 earlier.extend(vars.iter().map(|v| (v.name.clone(), v.value.clone())));
                 stack.push_vars(vars, mapping, shapes)?;
             } else if path.is_file() {
-                stack.warnings.push(Finding::warning(
+                stack.warnings.push(PolicyFinding::warning(
                     "config.dotenv-ignored",
                     "",
                     Source::File { path, line: 1 },
@@ -473,7 +473,7 @@ impl Loader {
         allow: &[String],
     ) -> Result<PolicyReport, Error> {
         let dotenv_example = sources::read_placeholders(&self.dotenv_dir.join(".env.example"));
-        let mut findings: Vec<Finding> = Vec::new();
+        let mut findings: Vec<PolicyFinding> = Vec::new();
         let mut check = Check::new(environment.tier(), provenance, &mut findings);
         rules::builtin(
             &mut check,
@@ -492,7 +492,7 @@ impl Loader {
 
     /// With `APP_ENV` unset the process runs as local; a sibling variable
     /// that names staging or production says that is probably a mistake.
-    fn sibling_env_warnings(&self) -> Vec<Finding> {
+    fn sibling_env_warnings(&self) -> Vec<PolicyFinding> {
         SIBLING_VARS
             .iter()
             .filter_map(|var| {
@@ -502,7 +502,7 @@ impl Loader {
                     .filter_map(|word| AppEnv::parse(word).ok())
                     .max()?;
                 (!tier.is_local()).then(|| {
-                    Finding::warning(
+                    PolicyFinding::warning(
                         "config.app-env-unset",
                         "",
                         Source::Env {
@@ -586,7 +586,7 @@ fn declared_environments(file: &TomlFile, path: &Path) -> Result<Vec<Environment
 struct Stack {
     layers: Vec<Json>,
     provenance: Provenance,
-    warnings: Vec<Finding>,
+    warnings: Vec<PolicyFinding>,
     /// Keys whose default serializes as `[REDACTED]`.
     redacted: Vec<String>,
 }
@@ -739,7 +739,7 @@ fn read_allow(policy: &Figment, provenance: &Provenance) -> Result<Vec<String>, 
 }
 
 /// A waiver that names no rule the configuration has.
-fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
+fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<PolicyFinding> {
     allow
         .iter()
         .filter(|id| {
@@ -747,7 +747,7 @@ fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
                 && !rules::BUILTIN_IDS.contains(&id.as_str())
         })
         .map(|id| {
-            Finding::warning(
+            PolicyFinding::warning(
                 "config.unknown-waiver",
                 POLICY_ALLOW_KEY,
                 Source::Default,
@@ -823,7 +823,7 @@ fn build_explain<C: Serialize>(
     let mut leaves = Vec::new();
     flatten("", &effective, &mut leaves);
     let loaded_at = std::time::SystemTime::now();
-    let entries: Vec<Entry> = leaves
+    let entries: Vec<ExplainEntry> = leaves
         .into_iter()
         .map(|(key, value)| {
             let sensitive =
@@ -858,7 +858,7 @@ fn build_explain<C: Serialize>(
                     }
                     _ => Reload::fixed(),
                 });
-            Entry {
+            ExplainEntry {
                 value: redact_value(&value, sensitive),
                 key,
                 source,

@@ -160,7 +160,7 @@ pub struct Shadowed {
 
 /// One effective key in [`Explain`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
+pub struct ExplainEntry {
     /// The dotted key.
     pub key: String,
     /// The effective value, redacted (`"[REDACTED]"` for secrets, URLs
@@ -194,7 +194,7 @@ pub struct Explain {
     /// with different config show different prints.
     pub fingerprint: String,
     /// Every effective key, sorted.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ExplainEntry>,
 }
 
 impl Explain {
@@ -204,7 +204,7 @@ impl Explain {
     }
 
     /// Looks up one entry by dotted key.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub fn get(&self, key: &str) -> Option<&ExplainEntry> {
         self.entries.iter().find(|e| e.key == key)
     }
 }
@@ -298,7 +298,7 @@ pub(crate) fn redact_value(value: &Json, sensitive: bool) -> Json {
     }
 }
 
-pub(crate) fn fingerprint(env: &str, entries: &[Entry]) -> String {
+pub(crate) fn fingerprint(env: &str, entries: &[ExplainEntry]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env.as_bytes());
     for e in entries {

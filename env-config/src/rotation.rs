@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::env::Environment;
 use crate::error::Error;
 use crate::placeholders::Placeholders;
-use crate::policy::{Check, Finding, Level};
+use crate::policy::{Check, Level, PolicyFinding};
 use crate::provenance::{Explain, Provenance, Source, fingerprint};
 use crate::rules;
 use crate::secret::SecretString;
@@ -219,7 +219,7 @@ impl Rotation {
             return Some("the new value is empty".to_owned());
         }
         let provenance = Provenance::default();
-        let mut findings: Vec<Finding> = Vec::new();
+        let mut findings: Vec<PolicyFinding> = Vec::new();
         let mut check = Check::new(self.environment.tier(), &provenance, &mut findings);
         if as_secret || self.secrets.iter().any(|k| k == key) {
             rules::secret_rules(&mut check, key, value, &self.placeholders);
