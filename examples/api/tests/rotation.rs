@@ -461,6 +461,11 @@ fn a_postgres_password_rotated_under_traffic_fails_no_request_and_new_connection
     let setup = Setup::new(&[
         ("JWT_SECRET", SENTINEL_JWT),
         ("DATABASE_URL_FILE", url_file.to_str().unwrap()),
+        // A warm pool of fixed size: between `ALTER ROLE` and the file
+        // update no connection can be opened (the old password is refused,
+        // the new one not yet known), so the pool must not need to grow.
+        ("DATABASE__MIN_CONNECTIONS", "2"),
+        ("DATABASE__MAX_CONNECTIONS", "2"),
     ]);
     let server = Arc::new(setup.spawn().ready());
     let token = token(SENTINEL_JWT, "alice");
