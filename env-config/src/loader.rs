@@ -846,16 +846,18 @@ fn build_explain<C: Serialize>(
                         .collect()
                 })
                 .unwrap_or_default();
-            let reload = sensitive.then(|| match &source {
-                Source::SecretFile { .. } => {
-                    let raw = provenance
-                        .winner(&key)
-                        .and_then(|layer| layer.value.as_str())
-                        .unwrap_or_default();
-                    Reload::file(&key, raw, loaded_at, 0)
-                }
-                _ => Reload::fixed(),
-            });
+            // Secrets and database URLs say whether they can rotate.
+            let reload =
+                (sensitive || schema.database_urls.contains(&key)).then(|| match &source {
+                    Source::SecretFile { .. } => {
+                        let raw = provenance
+                            .winner(&key)
+                            .and_then(|layer| layer.value.as_str())
+                            .unwrap_or_default();
+                        Reload::file(&key, raw, loaded_at, 0)
+                    }
+                    _ => Reload::fixed(),
+                });
             ExplainEntry {
                 value: redact_value(&value, sensitive),
                 key,

@@ -50,13 +50,36 @@ enum Options {
 
 /// Where migrations run: connection options for one of the supported
 /// backends. Built from a URL or from an existing sqlx pool (its connect
-/// options are reused; the pool itself is never used for migrations).
+/// options, as they are at each run, are reused; the pool itself is never
+/// used for migrations).
 ///
 /// `Debug` never shows a password.
 #[derive(Clone)]
 pub struct Database {
     options: Options,
     label: String,
+    /// The pool the options were taken from: each run reads its current
+    /// options, so rotated credentials
+    /// ([`Pool::set_connect_options`], see [`CredentialRotation`](crate::CredentialRotation))
+    /// reach the migration lock, audit and readiness connections too.
+    live: Option<Live>,
+}
+
+#[derive(Clone)]
+enum Live {
+    Postgres(Pool<Postgres>),
+    MySql(Pool<MySql>),
+    Sqlite(Pool<Sqlite>),
+}
+
+impl Live {
+    fn options(&self) -> Options {
+        match self {
+            Live::Postgres(pool) => Options::Postgres((*pool.connect_options()).clone()),
+            Live::MySql(pool) => Options::MySql((*pool.connect_options()).clone()),
+            Live::Sqlite(pool) => Options::Sqlite((*pool.connect_options()).clone()),
+        }
+    }
 }
 
 impl fmt::Debug for Database {
@@ -127,7 +150,8 @@ impl Database {
         // appenv logs each migration and the lock wait itself: sqlx's
         // per-statement and "slow statement" logs would only repeat them as
         // warnings.
-        Ok(match &self.options {
+        let current = self.live.as_ref().map(Live::options);
+        Ok(match current.as_ref().unwrap_or(&self.options) {
             Options::Postgres(o) => {
                 let o = o
                     .clone()
@@ -173,6 +197,7 @@ impl From<PgConnectOptions> for Database {
         Database {
             options: Options::Postgres(o),
             label,
+            live: None,
         }
     }
 }
@@ -188,6 +213,7 @@ impl From<MySqlConnectOptions> for Database {
         Database {
             options: Options::MySql(o),
             label,
+            live: None,
         }
     }
 }
@@ -198,6 +224,7 @@ impl From<SqliteConnectOptions> for Database {
         Database {
             options: Options::Sqlite(o),
             label,
+            live: None,
         }
     }
 }
@@ -242,17 +269,23 @@ impl IntoDatabase for &SecretUrl {
 }
 impl IntoDatabase for &Pool<Postgres> {
     fn into_database(self) -> Result<Database, Error> {
-        Ok(Database::from((*self.connect_options()).clone()))
+        let mut database = Database::from((*self.connect_options()).clone());
+        database.live = Some(Live::Postgres(self.clone()));
+        Ok(database)
     }
 }
 impl IntoDatabase for &Pool<MySql> {
     fn into_database(self) -> Result<Database, Error> {
-        Ok(Database::from((*self.connect_options()).clone()))
+        let mut database = Database::from((*self.connect_options()).clone());
+        database.live = Some(Live::MySql(self.clone()));
+        Ok(database)
     }
 }
 impl IntoDatabase for &Pool<Sqlite> {
     fn into_database(self) -> Result<Database, Error> {
-        Ok(Database::from((*self.connect_options()).clone()))
+        let mut database = Database::from((*self.connect_options()).clone());
+        database.live = Some(Live::Sqlite(self.clone()));
+        Ok(database)
     }
 }
 

@@ -76,6 +76,7 @@ mod lint;
 mod lock;
 mod migrator;
 mod repair;
+mod rotate;
 mod source;
 mod split;
 mod status;
@@ -93,5 +94,6 @@ pub use migrator::{
     Migrator, Plan, PlannedMigration, Refusal, StartupOutcome, UpReport, run_startup,
 };
 pub use repair::RepairAction;
+pub use rotate::CredentialRotation;
 pub use source::{ALLOW, MigrationFile, Migrations, NO_TRANSACTION};
 pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

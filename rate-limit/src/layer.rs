@@ -118,6 +118,75 @@ impl RateLimitLayer {
         outcome
     }
 
+    /// Follows `url`, the handle of `rate_limit.redis_url` (reloadable when
+    /// it comes from `RATE_LIMIT_REDIS_URL_FILE`), on a task of the current
+    /// tokio runtime: each accepted new URL (a rotated password) is used
+    /// for new connections at once, and a connection opened with it
+    /// replaces the current one, so decisions keep coming from Redis across
+    /// the rotation without a restart. Rotate the password in Redis first
+    /// (`CONFIG SET requirepass`, or an ACL user's new password): connected
+    /// clients stay authenticated; then update the file. Each change is
+    /// logged (target `appenv_rate_limit`) with the key and the new value's
+    /// fingerprint, never the URL's password. `None` for the memory backend.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn follow_redis_url(
+        &self,
+        url: &appenv_config::SecretHandle,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        // Every route quota's limiter talks to the same Redis.
+        let limiters: Vec<_> = self
+            .core
+            .cores()
+            .filter_map(|core| core.redis.clone())
+            .collect();
+        if limiters.is_empty() {
+            return None;
+        }
+        let key = url.key().to_owned();
+        let mut changes = url.subscribe();
+        Some(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let version = changes.borrow_and_update().clone();
+                let rotated = appenv_config::SecretUrl::new(version.value().expose().clone());
+                let mut outcome = Ok(());
+                for redis in &limiters {
+                    if let Err(reason) = redis.rotate(&rotated).await {
+                        outcome = Err(reason);
+                    }
+                }
+                match outcome {
+                    Ok(()) => tracing::info!(
+                        target: "appenv_rate_limit",
+                        event = "backend_credentials_rotated",
+                        key = %key,
+                        fingerprint = %version.fingerprint(),
+                        "rate-limit Redis URL rotated: connected with the new credentials"
+                    ),
+                    Err(reason) => tracing::warn!(
+                        target: "appenv_rate_limit",
+                        event = "backend_credentials_rotated",
+                        key = %key,
+                        fingerprint = %version.fingerprint(),
+                        reason = %reason,
+                        "rate-limit Redis URL rotated, but connecting with it failed: the current connection stays in use, reconnects use the new URL"
+                    ),
+                }
+            }
+        }))
+    }
+
+    /// How many rotated Redis URLs the layer has taken
+    /// ([`RateLimitLayer::follow_redis_url`]).
+    pub fn redis_rotations(&self) -> u64 {
+        self.core.redis.as_ref().map_or(0, |r| {
+            r.counters
+                .rotations
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
     /// The counters so far (per-route quotas included).
     pub fn stats(&self) -> Stats {
         self.core.stats()

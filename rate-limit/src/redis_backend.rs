@@ -68,6 +68,8 @@ pub(crate) const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct RedisCounters {
     pub(crate) errors: AtomicU64,
     pub(crate) opened: AtomicU64,
+    /// Rotated Redis URLs taken.
+    pub(crate) rotations: AtomicU64,
 }
 
 /// Why Redis gave no decision.
@@ -142,7 +144,10 @@ enum ConnState {
 }
 
 pub(crate) struct RedisLimiter {
-    target: Target,
+    /// Replaced when the Redis URL rotates ([`RedisLimiter::rotate`]).
+    target: std::sync::Mutex<std::sync::Arc<Target>>,
+    ca_file: String,
+    timings: RedisTimings,
     state: watch::Sender<ConnState>,
     script: redis::Script,
     timeout: Duration,
@@ -199,7 +204,9 @@ impl RedisLimiter {
             t_us
         };
         Ok(RedisLimiter {
-            target,
+            target: std::sync::Mutex::new(std::sync::Arc::new(target)),
+            ca_file: ca_file.to_owned(),
+            timings,
             state: watch::Sender::new(ConnState::Idle),
             script: redis::Script::new(GCRA_LUA),
             timeout: timings.timeout,
@@ -312,9 +319,47 @@ impl RedisLimiter {
     }
 
     async fn open(&self) -> Result<Conn, ConnectFailure> {
+        let target = std::sync::Arc::clone(
+            &self
+                .target
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.open_with(&target).await
+    }
+
+    /// Moves to a rotated Redis URL: new connections use it from now on,
+    /// and a connection opened with it replaces the current one (which
+    /// Redis keeps authenticated until it is dropped). When that first
+    /// connection fails (the new password is not active in Redis yet) the
+    /// current connection stays in use and its next reconnect uses the new
+    /// URL.
+    ///
+    /// # Errors
+    /// The URL is unusable (the URL stays as it was), or the new connection
+    /// failed; the message never shows the password.
+    pub(crate) async fn rotate(&self, url: &appenv_config::SecretUrl) -> Result<(), String> {
+        let target = target(url, &self.ca_file, self.timings)
+            .map_err(|err| appenv_config::redact_url(&err.to_string()).into_owned())?;
+        let target = std::sync::Arc::new(target);
+        *self
+            .target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::clone(&target);
+        self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        let conn = self
+            .open_with(&target)
+            .await
+            .map_err(|failure| appenv_config::redact_url(&failure.to_string()).into_owned())?;
+        self.state.send_replace(ConnState::Connected(conn));
+        self.breaker.probe_now();
+        Ok(())
+    }
+
+    async fn open_with(&self, target: &Target) -> Result<Conn, ConnectFailure> {
         let limit = self.connect_timeout;
         let attempt = async {
-            match &self.target {
+            match target {
                 Target::Single(client) => {
                     let config = ConnectionManagerConfig::new()
                         .set_connection_timeout(Some(limit))

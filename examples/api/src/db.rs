@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use appenv_migrate::{Database, DatabaseConfig, DatabaseKind, Migrations};
+use appenv_config::SecretHandle;
+use appenv_migrate::{CredentialRotation, Database, DatabaseConfig, DatabaseKind, Migrations};
 use serde::Serialize;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
@@ -61,19 +62,31 @@ fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error
 
 impl Db {
     /// A lazily connecting pool for `config.url`. A local SQLite file's
-    /// directory (`./data/`) is created, and so is the file.
-    pub(crate) fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<Db> {
+    /// directory (`./data/`) is created, and so is the file. Connections
+    /// opened before a credential rotation of `rotation` are retired.
+    pub(crate) fn connect_lazy(
+        config: &DatabaseConfig,
+        rotation: &CredentialRotation,
+    ) -> anyhow::Result<Db> {
         let url = config.url.expose();
         // appenv-migrate parses the URL (and names the backend) for us.
         let database = Database::from_url(url)?;
         Ok(match database.backend() {
-            DatabaseKind::Postgres => Db::Postgres(config.pool_options().connect_lazy(url)?),
+            DatabaseKind::Postgres => Db::Postgres(
+                rotation
+                    .pool_options(config.pool_options())
+                    .connect_lazy(url)?,
+            ),
             DatabaseKind::MySql => {
                 // sqlx spells it mysql://; appenv-migrate also accepts mariadb://.
                 let url = url
                     .strip_prefix("mariadb:")
                     .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
-                Db::MySql(config.pool_options().connect_lazy(&url)?)
+                Db::MySql(
+                    rotation
+                        .pool_options(config.pool_options())
+                        .connect_lazy(&url)?,
+                )
             }
             _ => {
                 let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
@@ -89,6 +102,17 @@ impl Db {
                 )
             }
         })
+    }
+
+    /// Moves the pool to each new URL `url` yields (a rotated
+    /// `DATABASE_URL_FILE`), until the pool closes. SQLite has no
+    /// credentials to rotate.
+    pub(crate) fn follow(&self, rotation: &CredentialRotation, url: &SecretHandle) {
+        match self {
+            Db::Postgres(pool) => drop(rotation.follow(pool, url)),
+            Db::MySql(pool) => drop(rotation.follow(pool, url)),
+            Db::Sqlite(_) => {}
+        }
     }
 
     pub(crate) fn backend(&self) -> DatabaseKind {

@@ -22,7 +22,7 @@ mod problem;
 use std::process::ExitCode;
 
 use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded};
-use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
+use appenv_migrate::{CredentialRotation, MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
 use appenv_observability::{Health, HttpTelemetryLayer, TelemetryGuard};
 use appenv_rate_limit::RateLimitLayer;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -140,7 +140,7 @@ async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
         let url = config.database.url.expose();
         return exit(args.run(env, &config.database, url, migrations).await);
     }
-    let db = match Db::connect_lazy(&config.database) {
+    let db = match Db::connect_lazy(&config.database, &CredentialRotation::new()) {
         Ok(db) => db,
         Err(err) => {
             eprintln!("error: database.url: {err}");
@@ -197,10 +197,19 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     let env = loaded.env();
     let config = loaded.config();
 
-    let db = Db::connect_lazy(&config.database).map_err(|err| {
+    let rotation = CredentialRotation::new();
+    let db = Db::connect_lazy(&config.database, &rotation).map_err(|err| {
         tracing::error!(key = "database.url", "cannot use the database URL: {err}");
         EXIT_CONFIG
     })?;
+    // From DATABASE_URL_FILE the URL is re-read while serving: new
+    // connections (the migrator's and readiness' too) use the new
+    // credentials, connections opened with the old ones are retired.
+    let url = loaded.secret_handle("database.url").map_err(|err| {
+        tracing::error!("{err}");
+        err.exit_code()
+    })?;
+    db.follow(&rotation, &url);
     let database = db.database().map_err(|err| {
         tracing::error!("{err}");
         err.exit_code()
@@ -242,6 +251,17 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // until Redis answers; the layer has logged a warning saying so.
     if let Err(err) = rate_limit.connect().await {
         tracing::info!(error = %err, "serving on the rate-limit failure mode for now");
+    }
+    // From RATE_LIMIT_REDIS_URL_FILE a rotated Redis password is taken
+    // without a restart.
+    if config.rate_limit.enabled && !config.rate_limit.redis_url.is_empty() {
+        let redis_url = loaded
+            .secret_handle("rate_limit.redis_url")
+            .map_err(|err| {
+                tracing::error!("{err}");
+                err.exit_code()
+            })?;
+        drop(rate_limit.follow_redis_url(&redis_url));
     }
     // The signing key and its previous keys, re-read while serving when
     // they come from files; a previous key that fails the secret rules
