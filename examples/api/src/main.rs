@@ -243,6 +243,11 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     if let Err(err) = rate_limit.connect().await {
         tracing::info!(error = %err, "serving on the rate-limit failure mode for now");
     }
+    // Its decisions as OpenTelemetry metrics (`appenv.rate_limit.*`) while
+    // metrics are exported; reported until the server stops.
+    let _rate_limit_metrics = telemetry.meter_provider().map(|provider| {
+        appenv_observability::rate_limit_metrics(&rate_limit, &config.rate_limit.policy, provider)
+    });
     let state = AppState {
         db: db.clone(),
         jwt: JwtKey::new(config.jwt_secret.as_ref()),
