@@ -26,7 +26,8 @@ use crate::error::Error;
 /// | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (no export) | | |
 /// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
 /// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
-/// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `none`) | otlp | otlp | otlp |
+/// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`) | otlp | otlp | otlp |
+/// | `otlp_compression` | `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none | none | none |
 /// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
 /// | `traces_sampler` | `OTEL_TRACES_SAMPLER` | parentbased_always_on | parentbased_always_on | parentbased_traceidratio |
 /// | `traces_sampler_arg` | `OTEL_TRACES_SAMPLER_ARG` | 1.0 | 1.0 | 0.1 |
@@ -36,17 +37,22 @@ use crate::error::Error;
 /// | `redact_fields` | `LOG_REDACT_FIELDS` (comma list) | empty | empty | empty |
 /// | `propagators` | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `none`) | tracecontext,baggage | tracecontext,baggage | tracecontext,baggage |
 /// | `log_access` | `LOG_ACCESS` (`on`, `off`, `all` = with health probes) | on | on | on |
+/// | `span_details` | `TRACE_SPAN_DETAILS` | false | false | false |
+/// | `trace_response_header` | `TRACE_RESPONSE_HEADER` | false | false | false |
 ///
 /// Empty strings mean "unset". The generic `otlp_endpoint` is a base URL: for
 /// `http/protobuf` the signal path (`/v1/traces`, …) is appended, as the
 /// OpenTelemetry specification says; the per-signal endpoints are used as
-/// they are. OTLP headers, compression and certificates are read by the
-/// exporter itself from the standard `OTEL_EXPORTER_OTLP_*` variables of the
-/// process.
+/// they are. `otlp_compression` applies to every signal and both protocols
+/// (gRPC's `grpc-encoding`, HTTP's `Content-Encoding`); `zstd` is refused by
+/// name (this build carries no zstd codec). OTLP headers and certificates,
+/// and the per-signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_COMPRESSION`
+/// when `otlp_compression` is `none`, are read by the exporter itself from
+/// the standard variables of the process.
 ///
 /// Policy rules (waivable by id with `policy.allow`):
-/// `telemetry.debug-level` and `telemetry.pretty-format` (production
-/// violations), `telemetry.otlp-missing` (production warning) and
+/// `telemetry.debug-level`, `telemetry.pretty-format` and
+/// `telemetry.console-exporter` (production violations), `telemetry.otlp-missing` (production warning) and
 /// `telemetry.otlp-plaintext` (an `http://` endpoint to a host other than
 /// loopback, in production).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,12 +80,15 @@ pub struct TelemetryConfig {
     pub otlp_logs_endpoint: String,
     /// OTLP transport.
     pub otlp_protocol: Choice<OtlpProtocol>,
-    /// `otlp` or `none`: whether traces are exported when an endpoint is set.
+    /// `otlp` (when an endpoint is set), `console` (stdout, for local
+    /// debugging) or `none`: where traces are exported.
     pub traces_exporter: Choice<ExporterKind>,
-    /// `otlp` or `none`: whether metrics are exported when an endpoint is set.
+    /// `otlp`, `console` or `none`: where metrics are exported.
     pub metrics_exporter: Choice<ExporterKind>,
-    /// `otlp` or `none`: whether logs are exported when an endpoint is set.
+    /// `otlp`, `console` or `none`: where log records are exported.
     pub logs_exporter: Choice<ExporterKind>,
+    /// Compression of OTLP export requests, for every signal.
+    pub otlp_compression: Choice<OtlpCompression>,
     /// Timeout of one export, in milliseconds.
     pub otlp_timeout_ms: u64,
     /// The trace sampler.
@@ -101,6 +110,18 @@ pub struct TelemetryConfig {
     /// The access log: one INFO line per request (`on`, health probes
     /// left out), `all` (probes too) or `off`.
     pub log_access: AccessLog,
+    /// Whether exported spans (and their events) carry `tracing`'s details:
+    /// the source location (`code.file.path`, `code.line.number`,
+    /// `code.module.name`), the thread (`thread.id`, `thread.name`) and the
+    /// busy and idle times (`busy_ns`, `idle_ns`). Off by default: they
+    /// repeat on every span, name registry paths, and say little that the
+    /// span's name and timing do not.
+    pub span_details: bool,
+    /// Whether responses carry the server span's W3C `traceparent`, so a
+    /// client (a browser's developer tools, a support ticket) can name the
+    /// trace of its request. Off by default: it tells every caller the
+    /// trace id and whether it was sampled.
+    pub trace_response_header: bool,
 }
 
 impl TelemetryConfig {
@@ -150,6 +171,16 @@ impl TelemetryConfig {
         })
     }
 
+    /// Whether `signal` is printed by the `console` exporter.
+    pub fn console_for(&self, signal: Signal) -> bool {
+        let exporter = match signal {
+            Signal::Traces => &self.traces_exporter,
+            Signal::Metrics => &self.metrics_exporter,
+            Signal::Logs => &self.logs_exporter,
+        };
+        !self.sdk_disabled && exporter.known() == Some(ExporterKind::Console)
+    }
+
     /// Whether any signal is exported over OTLP.
     pub fn exports(&self) -> bool {
         !self.sdk_disabled && Signal::ALL.iter().any(|s| self.endpoint_for(*s).is_some())
@@ -182,7 +213,7 @@ impl TelemetryConfig {
     /// Covers the service name, endpoint URLs (absolute `http://` or
     /// `https://` with a host; `https://` needs the `tls` feature), the
     /// sampler ratio (0 to 1), zero durations, `RUST_LOG` syntax, and
-    /// protocol, exporter, sampler and propagator names this build does not
+    /// protocol, compression, exporter, sampler and propagator names this build does not
     /// support.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
@@ -256,6 +287,11 @@ impl TelemetryConfig {
                 "otlp_protocol",
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 unsupported(&self.otlp_protocol),
+            ),
+            (
+                "otlp_compression",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+                unsupported(&self.otlp_compression),
             ),
             (
                 "traces_exporter",
@@ -374,6 +410,7 @@ impl Section for TelemetryConfig {
             traces_exporter: ExporterKind::Otlp.into(),
             metrics_exporter: ExporterKind::Otlp.into(),
             logs_exporter: ExporterKind::Otlp.into(),
+            otlp_compression: OtlpCompression::None.into(),
             otlp_timeout_ms: 10_000,
             traces_sampler: if production {
                 SamplerKind::ParentBasedTraceIdRatio.into()
@@ -387,6 +424,8 @@ impl Section for TelemetryConfig {
             redact_fields: Vec::new(),
             propagators: vec![Propagator::TraceContext.into(), Propagator::Baggage.into()],
             log_access: AccessLog::On,
+            span_details: false,
+            trace_response_header: false,
         }
     }
 
@@ -405,6 +444,7 @@ impl Section for TelemetryConfig {
             )
             .alias("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint")
             .alias("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol")
+            .alias("OTEL_EXPORTER_OTLP_COMPRESSION", "otlp_compression")
             .alias("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms")
             .alias("OTEL_TRACES_EXPORTER", "traces_exporter")
             .alias("OTEL_METRICS_EXPORTER", "metrics_exporter")
@@ -417,6 +457,8 @@ impl Section for TelemetryConfig {
             .alias("LOG_REDACT_FIELDS", "redact_fields")
             .alias("LOG_ACCESS", "log_access")
             .alias("OTEL_PROPAGATORS", "propagators")
+            .alias("TRACE_SPAN_DETAILS", "span_details")
+            .alias("TRACE_RESPONSE_HEADER", "trace_response_header")
             .rule("telemetry.invalid", |check, cfg: &Self| {
                 for problem in cfg.problems() {
                     check.forbid(
@@ -473,6 +515,33 @@ impl Section for TelemetryConfig {
                 }
                 Ok(())
             })
+            .rule("telemetry.console-exporter", |check, cfg: &Self| {
+                if !check.env().is_production() {
+                    return Ok(());
+                }
+                for signal in Signal::ALL {
+                    if cfg.console_for(signal) {
+                        let key = match signal {
+                            Signal::Traces => "traces_exporter",
+                            Signal::Metrics => "metrics_exporter",
+                            Signal::Logs => "logs_exporter",
+                        };
+                        check.violation(
+                            key,
+                            format!(
+                                "the console exporter prints every {} to stdout as multi-line text, which log collectors cannot parse",
+                                match signal {
+                                    Signal::Traces => "span",
+                                    Signal::Metrics => "metric",
+                                    Signal::Logs => "log record",
+                                }
+                            ),
+                            "export over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or set the exporter to none",
+                        );
+                    }
+                }
+                Ok(())
+            })
             .rule("telemetry.otlp-plaintext", |check, cfg: &Self| {
                 if !check.env().is_production() || cfg.sdk_disabled {
                     return Ok(());
@@ -494,7 +563,7 @@ impl Section for TelemetryConfig {
     }
 }
 
-fn directives_are_verbose(directives: &str) -> bool {
+pub(crate) fn directives_are_verbose(directives: &str) -> bool {
     directives.split(',').any(|d| {
         let level = d
             .rsplit('=')
@@ -705,11 +774,23 @@ string_enum! {
 }
 
 string_enum! {
-    /// Whether a signal is exported, as named by `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`
-    /// (only OTLP is supported; `console` output is the log format's job).
+    /// The compression of OTLP export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    OtlpCompression, "supported OTLP compression (zstd is not supported)" {
+        /// gzip: `grpc-encoding: gzip` over gRPC, `Content-Encoding: gzip` over HTTP.
+        Gzip => "gzip",
+        /// Uncompressed.
+        None => "none",
+    }
+}
+
+string_enum! {
+    /// Where a signal is exported, as named by `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`.
     ExporterKind, "supported exporter" {
         /// Export over OTLP when an endpoint is configured.
         Otlp => "otlp",
+        /// Print to stdout (opentelemetry-stdout's multi-line form), for
+        /// local debugging; a production violation (`telemetry.console-exporter`).
+        Console => "console",
         /// Do not export this signal.
         None => "none",
     }

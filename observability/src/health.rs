@@ -365,22 +365,51 @@ impl Health {
         migrator: appenv_migrate::Migrator,
         ttl: Duration,
     ) -> Self {
+        self.migrations_check(name, migrator, ttl, None)
+    }
+
+    /// [`migrations`](Self::migrations), also recording every status it
+    /// reads into `metrics` (pending and dirty migrations), so the metrics
+    /// cost no connection of their own and are as fresh as readiness.
+    #[must_use]
+    pub fn migrations_with_metrics(
+        self,
+        name: impl Into<String>,
+        migrator: appenv_migrate::Migrator,
+        metrics: &crate::MigrationMetrics,
+    ) -> Self {
+        self.migrations_check(name, migrator, MIGRATIONS_STATUS_TTL, Some(metrics.clone()))
+    }
+
+    fn migrations_check(
+        self,
+        name: impl Into<String>,
+        migrator: appenv_migrate::Migrator,
+        ttl: Duration,
+        metrics: Option<crate::MigrationMetrics>,
+    ) -> Self {
         type Cached = Option<tokio::time::Instant>;
         let migrator = Arc::new(migrator);
         let cache: Arc<tokio::sync::Mutex<Cached>> = Arc::default();
         self.check(name, move || {
             let migrator = Arc::clone(&migrator);
             let cache = Arc::clone(&cache);
+            let metrics = metrics.clone();
             async move {
                 let mut cached = cache.lock().await;
                 if cached.is_some_and(|passed_at| passed_at.elapsed() < ttl) {
                     return Ok(());
                 }
                 let result = match migrator.status().await {
-                    Ok(status) => match status.problems() {
-                        None => Ok(()),
-                        Some(problems) => Err(problems.to_string()),
-                    },
+                    Ok(status) => {
+                        if let Some(metrics) = &metrics {
+                            metrics.record_status(&status);
+                        }
+                        match status.problems() {
+                            None => Ok(()),
+                            Some(problems) => Err(problems.to_string()),
+                        }
+                    }
                     Err(err) => Err(err.to_string()),
                 };
                 *cached = result.is_ok().then(tokio::time::Instant::now);

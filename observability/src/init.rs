@@ -21,7 +21,10 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::{AccessLog, LogFormat, LogLevel, TelemetryConfig};
+use crate::config::{
+    AccessLog, LogFormat, LogLevel, Signal, TelemetryConfig, directives_are_verbose,
+};
+use crate::db::{DatabaseIdentity, DbSpans, SQLX_QUERY_TARGET};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
 use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
@@ -68,6 +71,7 @@ pub struct TelemetryBuilder<'a> {
     name: String,
     config: &'a TelemetryConfig,
     writer: Option<BoxMakeWriter>,
+    database: Option<DatabaseIdentity>,
 }
 
 impl fmt::Debug for TelemetryBuilder<'_> {
@@ -77,6 +81,7 @@ impl fmt::Debug for TelemetryBuilder<'_> {
             .field("name", &self.name)
             .field("config", &self.config)
             .field("custom_writer", &self.writer.is_some())
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -91,7 +96,18 @@ impl<'a> TelemetryBuilder<'a> {
             name: environment.name().to_owned(),
             config,
             writer: None,
+            database: None,
         }
+    }
+
+    /// The database the service's sqlx statements go to, reported as
+    /// `db.system.name` and `db.namespace` on their spans (for example
+    /// `DatabaseIdentity::from_url(&config.database.url)`). Without it,
+    /// statements say `other_sql`, with no namespace: sqlx's statement
+    /// events do not name their backend.
+    pub fn with_database(mut self, database: DatabaseIdentity) -> Self {
+        self.database = Some(database);
+        self
     }
 
     /// Sends console output to `writer` instead of stdout (colours off).
@@ -146,24 +162,64 @@ impl<'a> TelemetryBuilder<'a> {
                     LevelFilter::INFO,
                 ))
                 .and(MetadataFilter(
-                    |meta| !is_exporter_target(meta.target()),
+                    |meta| !is_exporter_target(meta.target()) && meta.target() != SQLX_QUERY_TARGET,
                     LevelFilter::TRACE,
                 ));
+            let details = config.span_details;
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
+                    .with_location(details)
+                    .with_threads(details)
+                    .with_tracked_inactivity(details)
                     .with_filter(filter)
                     .boxed(),
             );
+            // sqlx statements as CLIENT spans (whatever the console level),
+            // and so neither span events nor log records.
+            let db_spans = !config.sdk_disabled
+                && (config.endpoint_for(Signal::Traces).is_some()
+                    || config.console_for(Signal::Traces));
+            if db_spans {
+                let full_text = self.env.is_local()
+                    && if config.rust_log.trim().is_empty() {
+                        config.log_level.is_verbose()
+                    } else {
+                        directives_are_verbose(&config.rust_log)
+                    };
+                layers.push(
+                    DbSpans::new(
+                        providers.tracer.tracer(INSTRUMENTATION_NAME),
+                        self.database.clone(),
+                        full_text,
+                    )
+                    // Not `is_event()`: sqlx first asks `enabled!`, whose
+                    // metadata is a hint, not an event.
+                    .with_filter(MetadataFilter(
+                        |meta| meta.target() == SQLX_QUERY_TARGET,
+                        LevelFilter::TRACE,
+                    ))
+                    .boxed(),
+                );
+            }
             if let Some(logger_provider) = &providers.logger {
                 let bridge = LogBridge::new(
                     logger_provider.logger(INSTRUMENTATION_NAME),
                     redactor.clone(),
                 );
-                let filter = directives.export()?.and(MetadataFilter(
-                    |meta| !is_exporter_target(meta.target()),
-                    LevelFilter::TRACE,
-                ));
+                let filter = if db_spans {
+                    directives.export()?.and(MetadataFilter(
+                        |meta| {
+                            !is_exporter_target(meta.target()) && meta.target() != SQLX_QUERY_TARGET
+                        },
+                        LevelFilter::TRACE,
+                    ))
+                } else {
+                    directives.export()?.and(MetadataFilter(
+                        |meta| !is_exporter_target(meta.target()),
+                        LevelFilter::TRACE,
+                    ))
+                };
                 layers.push(bridge.with_filter(filter).boxed());
             }
         }
@@ -174,6 +230,7 @@ impl<'a> TelemetryBuilder<'a> {
             deadline: config.shutdown_timeout(),
             access_log: config.log_access,
             propagation: Propagation::from_config(&config.propagators),
+            response_traceparent: config.trace_response_header,
         };
         Ok((dispatch, guard))
     }
@@ -398,6 +455,7 @@ pub struct TelemetryGuard {
     deadline: Duration,
     access_log: AccessLog,
     propagation: Propagation,
+    response_traceparent: bool,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -427,15 +485,30 @@ impl TelemetryGuard {
 
     /// An [`HttpTelemetryLayer`] recording its metrics through this guard's
     /// meter provider (OpenTelemetry's global one when metrics are not
-    /// exported), with the access log as `LOG_ACCESS` says.
+    /// exported), with the access log as `LOG_ACCESS` says, the propagators
+    /// of `OTEL_PROPAGATORS` and the response `traceparent` as
+    /// `TRACE_RESPONSE_HEADER` says.
     pub fn http_layer(&self) -> HttpTelemetryLayer {
         let layer = match self.meter_provider() {
             Some(provider) => HttpTelemetryLayer::with_meter_provider(provider),
             None => HttpTelemetryLayer::new(),
         };
-        let mut layer = layer.with_access_log(self.access_log);
+        let mut layer = layer
+            .with_access_log(self.access_log)
+            .with_response_traceparent(self.response_traceparent);
         layer.propagation = self.propagation;
         layer
+    }
+
+    /// Writes the OpenTelemetry context of the current `tracing` span into
+    /// the headers of an outgoing request with this guard's propagators
+    /// (`OTEL_PROPAGATORS`), as [`inject_context`](crate::inject_context)
+    /// does with the global ones `init` installs; for a subscriber made with
+    /// [`TelemetryBuilder::build`].
+    pub fn inject_context(&self, headers: &mut http::HeaderMap) {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        self.propagation
+            .inject(&tracing::Span::current().context(), headers);
     }
 
     /// The shutdown deadline.
@@ -450,6 +523,7 @@ impl TelemetryGuard {
     /// # Errors
     ///
     /// [`Error::ShutdownTimeout`] when the deadline passed first,
+    /// [`Error::ShutdownThread`] when the shutdown thread could not start,
     /// [`Error::Shutdown`] when a provider reported a failure (for example
     /// an unreachable collector).
     pub fn shutdown(mut self) -> Result<(), Error> {
@@ -467,8 +541,8 @@ impl TelemetryGuard {
             .spawn(move || {
                 let _ = tx.send(shutdown_providers(providers, deadline));
             });
-        if spawned.is_err() {
-            return Err(Error::ShutdownTimeout { deadline });
+        if let Err(source) = spawned {
+            return Err(Error::ShutdownThread { source });
         }
         match rx.recv_timeout(deadline + Duration::from_millis(100)) {
             Ok(result) => result,

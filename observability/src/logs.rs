@@ -4,9 +4,12 @@
 //! opentelemetry-appender-tracing's bridge records every field as given and
 //! the SDK's log records cannot have attributes removed afterwards, so the
 //! bridge lives here: it maps an event the same way (message as the body,
-//! target, event name, severity, other fields as attributes) but hands
-//! sensitive fields over as `[REDACTED]`. The trace context is attached by
-//! the SDK from the active OpenTelemetry context.
+//! target, severity, other fields as attributes) but hands sensitive fields
+//! over as `[REDACTED]`. Each record carries the time the event happened
+//! (`time_unix_nano`) and no event name: `tracing` names events after their
+//! `file:line`, which is a location, not the name the OpenTelemetry event
+//! name stands for. The trace context is attached by the SDK from the
+//! active OpenTelemetry context.
 
 use std::fmt;
 
@@ -120,15 +123,12 @@ where
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         let severity = severity(meta.level());
-        if !self
-            .logger
-            .event_enabled(severity, meta.target(), Some(meta.name()))
-        {
+        if !self.logger.event_enabled(severity, meta.target(), None) {
             return;
         }
         let mut record = self.logger.create_log_record();
+        record.set_timestamp(std::time::SystemTime::now());
         record.set_target(meta.target().to_owned());
-        record.set_event_name(meta.name());
         record.set_severity_number(severity);
         record.set_severity_text(meta.level().as_str());
         event.record(&mut RecordVisitor {

@@ -1,11 +1,12 @@
 //! OpenTelemetry providers: resource, sampler, OTLP exporters (gRPC and
-//! HTTP/protobuf) and the redacting span exporter.
+//! HTTP/protobuf), the console exporters and the redacting span exporter.
 
 use std::time::Duration;
 
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+    Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -13,7 +14,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData};
 
-use crate::config::{OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
+use crate::config::{OtlpCompression, OtlpProtocol, SamplerKind, Signal, TelemetryConfig};
 use crate::error::Error;
 use crate::redact::Redactor;
 
@@ -99,6 +100,11 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
         None
     };
     let timeout = Duration::from_millis(config.otlp_timeout_ms);
+    // `telemetry.invalid` refuses unsupported compressions before this runs.
+    let compression = match config.otlp_compression.known() {
+        Some(OtlpCompression::Gzip) => Some(Compression::Gzip),
+        Some(OtlpCompression::None) | None => None,
+    };
     let handle = runtime.as_ref().map(|rt| rt.handle().clone());
 
     let exporters = std::thread::scope(|scope| {
@@ -111,15 +117,15 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
                 let _entered = handle.enter();
                 let span = traces
                     .as_deref()
-                    .map(|ep| span_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| span_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 let metric = metrics
                     .as_deref()
-                    .map(|ep| metric_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| metric_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 let log = logs
                     .as_deref()
-                    .map(|ep| log_exporter(protocol, ep, timeout, handle))
+                    .map(|ep| log_exporter(protocol, ep, timeout, compression, handle))
                     .transpose()?;
                 Ok((span, metric, log))
             })
@@ -137,6 +143,9 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
         }
     };
 
+    // `console` (opentelemetry-stdout) prints as each span ends and each
+    // record is emitted: a simple processor, no batching to wait for.
+    let console = |signal| config.console_for(signal);
     let mut tracer = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_sampler(sampler(config));
@@ -145,23 +154,43 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
             inner: exporter,
             redactor,
         });
+    } else if console(Signal::Traces) {
+        tracer = tracer.with_simple_exporter(RedactingSpanExporter {
+            inner: opentelemetry_stdout::SpanExporter::default(),
+            redactor,
+        });
     }
-    let meter = metric.map(|exporter| {
-        SdkMeterProvider::builder()
-            .with_resource(resource.clone())
-            .with_reader(
-                PeriodicReader::builder(exporter)
-                    .with_interval(Duration::from_millis(config.metric_export_interval_ms))
-                    .build(),
-            )
-            .build()
-    });
-    let logger = log.map(|exporter| {
-        SdkLoggerProvider::builder()
-            .with_resource(resource.clone())
-            .with_batch_exporter(exporter)
-            .build()
-    });
+    let interval = Duration::from_millis(config.metric_export_interval_ms);
+    let meter = match metric {
+        Some(exporter) => Some(meter_provider(
+            &resource,
+            PeriodicReader::builder(exporter)
+                .with_interval(interval)
+                .build(),
+        )),
+        None if console(Signal::Metrics) => Some(meter_provider(
+            &resource,
+            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                .with_interval(interval)
+                .build(),
+        )),
+        None => None,
+    };
+    let logger = match log {
+        Some(exporter) => Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource.clone())
+                .with_batch_exporter(exporter)
+                .build(),
+        ),
+        None if console(Signal::Logs) => Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource.clone())
+                .with_simple_exporter(opentelemetry_stdout::LogExporter::default())
+                .build(),
+        ),
+        None => None,
+    };
     Ok(Providers {
         tracer: tracer.build(),
         meter,
@@ -170,10 +199,37 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
     })
 }
 
+/// `OTEL_EXPORTER_OTLP_COMPRESSION` for gRPC (`grpc-encoding`). Set
+/// explicitly, it wins over the process variables the exporter would read.
+fn grpc_compression<B: WithTonicConfig>(builder: B, compression: Option<Compression>) -> B {
+    match compression {
+        Some(compression) => builder.with_compression(compression),
+        None => builder,
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION` for HTTP/protobuf (`Content-Encoding`).
+fn http_compression<B: WithHttpConfig>(builder: B, compression: Option<Compression>) -> B {
+    match compression {
+        Some(compression) => builder.with_compression(compression),
+        None => builder,
+    }
+}
+
+fn meter_provider<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>(
+    resource: &Resource,
+    reader: PeriodicReader<E>,
+) -> SdkMeterProvider {
+    SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_reader(reader)
+        .build()
+}
+
 /// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
 /// exporter's default TLS configuration trusts nothing).
 #[cfg(feature = "tls")]
-fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B {
+fn tls<B: WithTonicConfig>(builder: B, endpoint: &str) -> B {
     if endpoint.starts_with("https://") {
         builder.with_tls_config(
             opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_enabled_roots(),
@@ -261,24 +317,31 @@ fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -290,24 +353,31 @@ fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -319,24 +389,31 @@ fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
     timeout: Duration,
+    compression: Option<Compression>,
     handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
         OtlpProtocol::Grpc => tls(
-            LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(timeout),
+            grpc_compression(
+                LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(timeout),
+                compression,
+            ),
             endpoint,
         )
         .build(),
-        OtlpProtocol::HttpProtobuf => LogExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
-            .build(),
+        OtlpProtocol::HttpProtobuf => http_compression(
+            LogExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .with_http_client(HttpExportClient::new(handle.clone(), timeout)?),
+            compression,
+        )
+        .build(),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",

@@ -30,6 +30,22 @@ async fn second_init_returns_an_error_and_the_first_keeps_working() {
         opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
     }
     assert!(carrier.contains_key("traceparent"), "{carrier:?}");
+
+    // `inject_context` writes the current span's context into an outgoing
+    // request's headers with those propagators.
+    let mut headers = http::HeaderMap::new();
+    appenv_observability::inject_context(&mut headers);
+    assert!(headers.is_empty(), "no span, nothing injected: {headers:?}");
+    let span = tracing::info_span!("calling inventory");
+    let expected = {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        format!("00-{}-{}-01", sc.trace_id(), sc.span_id())
+    };
+    span.in_scope(|| appenv_observability::inject_context(&mut headers));
+    assert_eq!(headers["traceparent"], expected.as_str());
     // Dropped inside an async context: must neither panic nor hang.
     drop(guard);
 }

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use appenv_config::{AppEnv, Section};
+use appenv_config::{AppEnv, Loader, Section};
 use appenv_observability::{OtlpProtocol, TelemetryBuilder, TelemetryConfig};
 use axum::Router;
 use axum::body::Body;
@@ -16,6 +16,16 @@ use tower::ServiceExt;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 const SENTINEL: &str = "SENTINEL-7f3a";
+/// What `TRACE_SPAN_DETAILS` adds to spans (off by default).
+const DETAIL_KEYS: &[&str] = &[
+    "code.file.path",
+    "code.line.number",
+    "code.module.name",
+    "thread.id",
+    "thread.name",
+    "busy_ns",
+    "idle_ns",
+];
 
 fn config(protocol: OtlpProtocol, endpoint: String) -> TelemetryConfig {
     let mut config = TelemetryConfig::defaults(AppEnv::Staging).with_service("orders", "1.2.3");
@@ -197,11 +207,40 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         "log record carries the trace context"
     );
     assert_eq!(hex(&log.span_id), hex(&order.span_id));
+    assert_ne!(log.time_unix_nano, 0, "the record carries its timestamp");
+    assert!(
+        log.time_unix_nano <= log.observed_time_unix_nano,
+        "it happened before the SDK observed it"
+    );
+    assert_eq!(log.event_name, "", "no file:line event name");
+    for span in &spans {
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        for unwanted in DETAIL_KEYS {
+            assert!(
+                !keys.contains(unwanted),
+                "{} carries {unwanted} by default: {keys:?}",
+                span.name
+            );
+        }
+    }
+
     assert_eq!(attr(&log.attributes, "user").as_deref(), Some("ada"));
     assert_eq!(
         attr(&log.attributes, "password").as_deref(),
         Some("[REDACTED]")
     );
+
+    let transport = match protocol {
+        OtlpProtocol::Grpc => "grpc",
+        _ => "http",
+    };
+    for encoding in collector.encodings() {
+        assert_eq!(
+            encoding,
+            format!("{transport} identity"),
+            "uncompressed by default"
+        );
+    }
 
     let dump = collector.dump();
     assert!(!dump.contains(SENTINEL), "a secret reached the collector");
@@ -367,4 +406,207 @@ async fn request_span_reaches_the_collector_whatever_the_console_level_and_drop_
         !capture.text().contains("handling order"),
         "info filtered from the console"
     );
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`, loaded as a service loads it:
+/// every export of every signal arrives gzip-compressed (gRPC's
+/// `grpc-encoding`, HTTP's `Content-Encoding`) and decodes to the data.
+async fn gzip_reaches_the_collector_compressed(protocol: &str) {
+    let collector = Collector::start();
+    let endpoint = match protocol {
+        "grpc" => collector.grpc_endpoint(),
+        _ => collector.http_endpoint(),
+    };
+    let cfg = Loader::hermetic([
+        ("APP_ENV", "staging"),
+        ("OTEL_SERVICE_NAME", "orders"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ])
+    .load::<TelemetryConfig>()
+    .expect("loads")
+    .into_config();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .expect("telemetry builds");
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let response = app(guard.http_layer())
+        .oneshot(Request::get("/orders/3").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(_scope);
+    guard.shutdown().expect("shutdown flushes everything");
+
+    assert!(
+        collector
+            .spans()
+            .iter()
+            .any(|s| s.name == "GET /orders/{id}"),
+        "the span decodes: {:?}",
+        collector.spans()
+    );
+    assert!(
+        collector
+            .logs()
+            .iter()
+            .any(|l| body_text(&l.body).as_deref() == Some("handling order"))
+    );
+    assert!(!collector.metrics().is_empty());
+    let transport = if protocol == "grpc" { "grpc" } else { "http" };
+    let encodings = collector.encodings();
+    assert!(encodings.len() >= 3, "one export per signal: {encodings:?}");
+    for encoding in &encodings {
+        assert_eq!(encoding, &format!("{transport} gzip"), "{encodings:?}");
+    }
+}
+
+#[tokio::test]
+async fn gzip_compression_reaches_a_grpc_collector_compressed() {
+    gzip_reaches_the_collector_compressed("grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compression_reaches_an_http_collector_compressed() {
+    gzip_reaches_the_collector_compressed("http/protobuf").await;
+}
+
+/// Semantic conventions on the server span, as the collector receives it:
+/// `server.address`/`server.port` from the `Host` header (HTTP/1.1) or the
+/// `:authority` (HTTP/2), `network.protocol.version`, and an unknown method
+/// as `_OTHER` with `http.request.method_original`.
+#[tokio::test]
+async fn server_span_carries_server_address_protocol_version_and_the_original_method() {
+    let collector = Collector::start();
+    let cfg = config(OtlpProtocol::Grpc, collector.grpc_endpoint());
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let svc = tower::Layer::layer(
+        &guard.http_layer(),
+        tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(axum::http::Response::new(Body::empty()))
+        }),
+    );
+    let requests = [
+        Request::get("/h1")
+            .header("host", "api.example.com:8443")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("http://[2001:db8::1]:9000/h2")
+            .version(axum::http::Version::HTTP_2)
+            .body(Body::empty())
+            .unwrap(),
+        Request::builder()
+            .method("PURGE")
+            .uri("/cache")
+            .version(axum::http::Version::HTTP_10)
+            .header("host", "cache.example.com")
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("/bad-host")
+            .header("host", "not a host")
+            .body(Body::empty())
+            .unwrap(),
+    ];
+    for request in requests {
+        svc.clone().oneshot(request).await.unwrap();
+    }
+    drop(_scope);
+    guard.shutdown().unwrap();
+
+    let spans = collector.spans();
+    let by_path = |path: &str| {
+        spans
+            .iter()
+            .find(|s| attr(&s.attributes, "url.path").as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("no span for {path}: {spans:#?}"))
+            .attributes
+            .clone()
+    };
+    let h1 = by_path("/h1");
+    assert_eq!(
+        attr(&h1, "server.address").as_deref(),
+        Some("api.example.com")
+    );
+    assert_eq!(attr(&h1, "server.port").as_deref(), Some("8443"));
+    assert_eq!(
+        attr(&h1, "network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(attr(&h1, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attr(&h1, "http.request.method_original"), None);
+
+    let h2 = by_path("/h2");
+    assert_eq!(
+        attr(&h2, "server.address").as_deref(),
+        Some("2001:db8::1"),
+        "an IPv6 literal without brackets"
+    );
+    assert_eq!(attr(&h2, "server.port").as_deref(), Some("9000"));
+    assert_eq!(attr(&h2, "network.protocol.version").as_deref(), Some("2"));
+
+    let purge = spans
+        .iter()
+        .find(|s| attr(&s.attributes, "url.path").as_deref() == Some("/cache"))
+        .expect("the PURGE span");
+    assert_eq!(purge.name, "HTTP", "unknown methods do not name the span");
+    let a = &purge.attributes;
+    assert_eq!(attr(a, "http.request.method").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attr(a, "http.request.method_original").as_deref(),
+        Some("PURGE")
+    );
+    assert_eq!(
+        attr(a, "server.address").as_deref(),
+        Some("cache.example.com")
+    );
+    assert_eq!(
+        attr(a, "server.port"),
+        None,
+        "no port written, none guessed"
+    );
+    assert_eq!(attr(a, "network.protocol.version").as_deref(), Some("1.0"));
+
+    let bad = by_path("/bad-host");
+    assert_eq!(attr(&bad, "server.address"), None);
+    assert_eq!(attr(&bad, "server.port"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_details_are_exported_when_trace_span_details_is_on() {
+    let collector = Collector::start();
+    let endpoint = collector.grpc_endpoint();
+    let cfg = Loader::hermetic([
+        ("APP_ENV", "staging"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("TRACE_SPAN_DETAILS", "true"),
+    ])
+    .load::<TelemetryConfig>()
+    .expect("loads")
+    .into_config();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &cfg)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    app(guard.http_layer())
+        .oneshot(Request::get("/orders/5").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    drop(_scope);
+    guard.shutdown().unwrap();
+    let spans = collector.spans();
+    let span = spans
+        .iter()
+        .find(|s| s.name == "GET /orders/{id}")
+        .expect("the request span");
+    let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    for wanted in DETAIL_KEYS {
+        assert!(keys.contains(wanted), "{wanted} missing: {keys:?}");
+    }
 }

@@ -44,12 +44,20 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
         &[("OTEL_METRICS_EXPORTER", "prometheus")],
         "metrics_exporter",
     ),
-    (&[("OTEL_LOGS_EXPORTER", "console")], "logs_exporter"),
+    (&[("OTEL_LOGS_EXPORTER", "logging")], "logs_exporter"),
     (
         &[("OTEL_TRACES_SAMPLER", "jaeger_remote")],
         "traces_sampler",
     ),
     (&[("OTEL_PROPAGATORS", "tracecontext,b3")], "propagators"),
+    (
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
+        "otlp_compression",
+    ),
+    (
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip9")],
+        "otlp_compression",
+    ),
     (&[("RUST_LOG", "info,my_app=loud")], "rust_log"),
     (&[("OTEL_SERVICE_NAME", "   ")], "service_name"),
 ];
@@ -133,6 +141,11 @@ const ACCEPTED: &[&[(&str, &str)]] = &[
     &[("RUST_LOG", "info,my_app=warn")],
     &[("OTEL_SDK_DISABLED", "true")],
     &[("OTEL_METRIC_EXPORT_INTERVAL", "1")],
+    &[
+        ("OTEL_TRACES_EXPORTER", "console"),
+        ("OTEL_METRICS_EXPORTER", "console"),
+        ("OTEL_LOGS_EXPORTER", "console"),
+    ],
 ];
 
 #[tokio::test]

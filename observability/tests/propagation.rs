@@ -1,5 +1,7 @@
 //! `OTEL_PROPAGATORS`: `tracecontext` continues the caller's trace,
-//! `baggage` reaches the handler's context, `none` starts a new trace.
+//! `baggage` reaches the handler's context, `none` starts a new trace; the
+//! context injected into outgoing requests and (`TRACE_RESPONSE_HEADER`)
+//! into responses, as the collector sees the spans.
 
 mod support;
 
@@ -10,7 +12,7 @@ use appenv_observability::{TelemetryBuilder, TelemetryConfig};
 use http::{Request, Response};
 use opentelemetry::baggage::BaggageExt;
 use serde_json::Value;
-use support::Capture;
+use support::{Capture, Collector};
 use tower::{Layer, ServiceExt, service_fn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -78,4 +80,107 @@ async fn none_starts_a_new_trace() {
         "{line}"
     );
     assert_eq!(line["fields"]["tenant"], "", "{line}");
+}
+
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+/// A service whose handler calls another service: the `traceparent` and
+/// `baggage` it would send, and its response, exported to a collector.
+async fn call_through(
+    vars: &[(&'static str, &str)],
+    collector: &Collector,
+) -> (http::HeaderMap, http::HeaderMap) {
+    let endpoint = collector.grpc_endpoint();
+    let mut all = vec![
+        ("APP_ENV", "staging"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    let config = Loader::hermetic(all)
+        .load::<TelemetryConfig>()
+        .unwrap()
+        .into_config();
+    let (dispatch, guard) = TelemetryBuilder::new(AppEnv::Staging, &config)
+        .with_writer(Capture::default())
+        .build()
+        .unwrap();
+    let guard = std::sync::Arc::new(guard);
+    let _scope = tracing::dispatcher::set_default(&dispatch);
+    let outgoing = std::sync::Arc::new(std::sync::Mutex::new(http::HeaderMap::new()));
+    let svc = guard.http_layer().layer(service_fn({
+        let guard = guard.clone();
+        let outgoing = outgoing.clone();
+        move |_req: Request<String>| {
+            let guard = guard.clone();
+            let outgoing = outgoing.clone();
+            async move {
+                let mut request = Request::get("http://inventory.internal/v1/stock")
+                    .body(())
+                    .unwrap();
+                guard.inject_context(request.headers_mut());
+                *outgoing.lock().unwrap() = request.headers().clone();
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }
+        }
+    }));
+    let request = Request::get("/")
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .header("baggage", "tenant=acme")
+        .body(String::new())
+        .unwrap();
+    let response = svc.oneshot(request).await.unwrap();
+    drop(_scope);
+    std::sync::Arc::into_inner(guard)
+        .expect("the service is gone")
+        .shutdown()
+        .unwrap();
+    let sent = outgoing.lock().unwrap().clone();
+    (sent, response.headers().clone())
+}
+
+fn server_span_id(collector: &Collector) -> String {
+    let spans = collector.spans();
+    let span = spans
+        .iter()
+        .find(|s| s.kind == 2)
+        .unwrap_or_else(|| panic!("no server span: {spans:#?}"));
+    assert_eq!(support::hex(&span.trace_id), TRACE_ID);
+    support::hex(&span.span_id)
+}
+
+#[tokio::test]
+async fn outgoing_requests_continue_the_trace_from_the_server_span_with_baggage() {
+    let collector = Collector::start();
+    let (sent, response) = call_through(&[], &collector).await;
+    let span_id = server_span_id(&collector);
+    assert_eq!(
+        sent["traceparent"],
+        format!("00-{TRACE_ID}-{span_id}-01").as_str(),
+        "the callee becomes a child of this request's span"
+    );
+    assert_eq!(sent["baggage"], "tenant=acme");
+    assert!(
+        !response.contains_key("traceparent"),
+        "no traceparent in responses by default: {response:?}"
+    );
+}
+
+#[tokio::test]
+async fn outgoing_injection_follows_otel_propagators() {
+    let collector = Collector::start();
+    let (sent, _) = call_through(&[("OTEL_PROPAGATORS", "tracecontext")], &collector).await;
+    assert!(sent.contains_key("traceparent"), "{sent:?}");
+    assert!(!sent.contains_key("baggage"), "{sent:?}");
+}
+
+#[tokio::test]
+async fn trace_response_header_answers_with_the_server_spans_traceparent() {
+    let collector = Collector::start();
+    let (_, response) = call_through(&[("TRACE_RESPONSE_HEADER", "true")], &collector).await;
+    let span_id = server_span_id(&collector);
+    assert_eq!(
+        response["traceparent"],
+        format!("00-{TRACE_ID}-{span_id}-01").as_str(),
+        "{response:?}"
+    );
 }

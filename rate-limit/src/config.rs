@@ -106,7 +106,7 @@ pub struct RateLimitConfig {
     #[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
-    pub backend: Backend,
+    pub backend: StateStore,
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
     pub redis_url: SecretUrl,
@@ -281,7 +281,7 @@ impl<'de> Deserialize<'de> for KeyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum Backend {
+pub enum StateStore {
     /// In this process: each replica has its own quota.
     Memory,
     /// In Redis: every replica shares one quota.
@@ -404,13 +404,13 @@ impl RateLimitConfig {
                 "must be at least 1 millisecond".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && self.redis_url.is_empty() {
             out.push((
                 "redis_url",
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && !self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && !self.redis_url.is_empty() {
             out.extend(crate::redis_url::problems(
                 &self.redis_url,
                 &self.redis_ca_file,
@@ -449,7 +449,7 @@ impl Section for RateLimitConfig {
             allow: Vec::new(),
             routes: BTreeMap::new(),
             trusted_proxies: Vec::new(),
-            backend: Backend::Memory,
+            backend: StateStore::Memory,
             redis_url: SecretUrl::default(),
             redis_ca_file: String::new(),
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
@@ -480,7 +480,7 @@ impl Section for RateLimitConfig {
                 for (key, message) in cfg.problems(production) {
                     check.forbid(key, message, "fix the value; see RateLimitConfig docs");
                 }
-                if !production && cfg.backend == Backend::Redis {
+                if !production && cfg.backend == StateStore::Redis {
                     for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
                         check.warn(
                             "redis_url",
@@ -513,7 +513,7 @@ impl Section for RateLimitConfig {
             })
             .rule("rate-limit.fail-open", |check, cfg: &Self| {
                 if cfg.enabled
-                    && cfg.backend == Backend::Redis
+                    && cfg.backend == StateStore::Redis
                     && cfg.failure_mode == FailureMode::Open
                 {
                     check.violation(
@@ -611,7 +611,7 @@ mod tests {
         assert!(err.contains("rate_limit.window_ms"), "{err}");
 
         let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-        cfg.backend = Backend::Redis;
+        cfg.backend = StateStore::Redis;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("rate_limit.redis_url"), "{err}");
     }

@@ -47,8 +47,8 @@ mod store;
 
 pub use body::ResponseBody;
 pub use config::{
-    Backend, DEFAULT_REDIS_CONNECT_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS, FailureMode, HeaderStyle,
-    KeyKind, KeyPart, Overflow, RateLimitConfig,
+    DEFAULT_REDIS_CONNECT_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS, FailureMode, HeaderStyle, KeyKind,
+    KeyPart, Overflow, RateLimitConfig, StateStore,
 };
 pub use decision::{Decision, DecisionSource};
 pub use error::Error;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::Request;
 use http::request::Parts;
 
-use crate::config::{Backend, FailureMode, Overflow, RateLimitConfig};
+use crate::config::{FailureMode, Overflow, RateLimitConfig, StateStore};
 use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};
 use crate::key::{ClientKey, Identified, KeyExtractor};
@@ -97,8 +97,8 @@ impl Core {
         routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
         let redis = match config.backend {
-            Backend::Memory => None,
-            Backend::Redis => {
+            StateStore::Memory => None,
+            StateStore::Redis => {
                 let timings = RedisTimings {
                     timeout: std::time::Duration::from_millis(config.redis_timeout_ms),
                     connect_timeout: std::time::Duration::from_millis(

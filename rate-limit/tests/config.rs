@@ -1,7 +1,9 @@
 //! `RateLimitConfig` loaded through the real loader, hermetically.
 
 use appenv_config::{AppEnv, Loaded, Loader, Registry, Section};
-use appenv_rate_limit::{Backend, FailureMode, KeyKind, Overflow, RateLimitConfig, RateLimitLayer};
+use appenv_rate_limit::{
+    FailureMode, KeyKind, Overflow, RateLimitConfig, RateLimitLayer, StateStore,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ fn flat_variables_set_the_section() {
     assert_eq!((cfg.window_ms, cfg.max, cfg.burst), (1000, 7, 3));
     assert_eq!(cfg.key.to_string(), "header:x-api-key");
     assert!(matches!(cfg.key, KeyKind::Header(_)));
-    assert_eq!(cfg.backend, Backend::Redis);
+    assert_eq!(cfg.backend, StateStore::Redis);
     assert_eq!(cfg.failure_mode, FailureMode::Closed);
     assert_eq!(cfg.overflow, Overflow::Shared);
     assert_eq!(

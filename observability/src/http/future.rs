@@ -87,6 +87,7 @@ pin_project! {
         route: Option<String>,
         active: Option<ActiveGuard>,
         access: Option<Access>,
+        traceparent: bool,
     }
 }
 
@@ -108,6 +109,35 @@ impl<F> ResponseFuture<F> {
             route,
             active: Some(active),
             access,
+            traceparent: false,
+        }
+    }
+
+    pub(crate) fn set_response_traceparent(&mut self, enabled: bool) {
+        self.traceparent = enabled;
+    }
+}
+
+/// The span's `traceparent` (and `tracestate`), unless the response has one.
+fn insert_traceparent(span: &Span, headers: &mut http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if span.is_none() || headers.contains_key("traceparent") {
+        return;
+    }
+    let cx = span.context();
+    if !cx.span().span_context().is_valid() {
+        return;
+    }
+    let mut fields = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().inject_context(&cx, &mut fields);
+    for (name, value) in fields {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
         }
     }
 }
@@ -169,6 +199,9 @@ where
                     .headers_mut()
                     .entry(REQUEST_ID_HEADER)
                     .or_insert_with(|| this.request_id.header_value().clone());
+                if *this.traceparent {
+                    insert_traceparent(this.span, response.headers_mut());
+                }
                 Ok(response)
             }
             Err(err) => {

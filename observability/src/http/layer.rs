@@ -25,7 +25,11 @@ use crate::health::PROBE_PATHS;
 /// - opens a server span named `{method} {route}` (the route from axum's
 ///   `MatchedPath` when the `axum` feature is on and the layer is added with
 ///   `Router::layer`; the method alone otherwise) with `http.request.method`,
-///   `url.path`, `url.scheme`, `http.route`, `http.response.status_code`,
+///   `http.request.method_original` (for a method outside the standard
+///   set, when `http.request.method` is `_OTHER`), `url.path`, `url.scheme`,
+///   `http.route`, `http.response.status_code`, `server.address` and
+///   `server.port` (from the HTTP/2 `:authority` or the `Host` header; the
+///   port only when written), `network.protocol.version` (`1.1`, `2`),
 ///   `client.address` (the peer from axum's `ConnectInfo` or a `SocketAddr`
 ///   extension, resolved through trusted proxies by
 ///   [`with_client_addr`](Self::with_client_addr)), `user_agent.original`
@@ -37,7 +41,9 @@ use crate::health::PROBE_PATHS;
 ///   [`ACCESS_LOG_TARGET`](super::ACCESS_LOG_TARGET)) with
 ///   `http.request.method`, `http.route` (or `url.path` when no route
 ///   matched), `http.response.status_code`, `duration_ms`, `request_id` and
-///   `client.address`; the console formats add the trace id.
+///   `client.address`; the console formats add the trace id;
+/// - optionally answers with the server span's `traceparent`
+///   ([`with_response_traceparent`](Self::with_response_traceparent)).
 ///
 /// Health probes ([`PROBE_PATHS`](crate::PROBE_PATHS) unless
 /// [`with_probe_paths`](Self::with_probe_paths) says otherwise) get neither
@@ -61,6 +67,7 @@ pub struct HttpTelemetryLayer {
     pub(crate) trace_probes: bool,
     pub(crate) propagation: Propagation,
     pub(crate) client_addr: ClientAddrResolver,
+    pub(crate) response_traceparent: bool,
 }
 
 #[derive(Debug)]
@@ -99,6 +106,7 @@ impl HttpTelemetryLayer {
             trace_probes: false,
             propagation: Propagation::default(),
             client_addr: ClientAddrResolver::direct(),
+            response_traceparent: false,
         }
     }
 
@@ -120,6 +128,17 @@ impl HttpTelemetryLayer {
     #[must_use]
     pub fn with_propagators(mut self, propagators: &[Propagator]) -> Self {
         self.propagation = Propagation::from_list(propagators);
+        self
+    }
+
+    /// Whether responses carry the server span's W3C `traceparent`
+    /// (`TRACE_RESPONSE_HEADER`; off by default, since it tells every caller
+    /// the trace id and the sampling decision). Requests without a span
+    /// (health probes, a disabled SDK) get none; a `traceparent` the
+    /// service set itself is kept.
+    #[must_use]
+    pub fn with_response_traceparent(mut self, enabled: bool) -> Self {
+        self.response_traceparent = enabled;
         self
     }
 

@@ -11,6 +11,7 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::HttpTelemetryLayer;
 pub(crate) use propagation::Propagation;
+pub use propagation::inject_context;
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use service::HttpTelemetry;
 

@@ -1,8 +1,11 @@
-//! Which context propagators run on incoming requests (`OTEL_PROPAGATORS`).
+//! Which context propagators run on incoming requests and outgoing ones
+//! (`OTEL_PROPAGATORS`), and the injection helpers.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
@@ -76,6 +79,71 @@ impl Propagation {
             cx = BaggagePropagator::new().extract_with_context(&cx, &extractor);
         }
         (cx.has_active_span() || !cx.baggage().is_empty()).then_some(cx)
+    }
+}
+
+impl Propagation {
+    /// Writes `cx` into `headers` with the enabled propagators
+    /// (`traceparent`/`tracestate`, `baggage`), replacing what was there.
+    pub(crate) fn inject(self, cx: &opentelemetry::Context, headers: &mut HeaderMap) {
+        let mut injector = HeaderInjector(headers);
+        if self.trace_context {
+            TraceContextPropagator::new().inject_context(cx, &mut injector);
+        }
+        if self.baggage {
+            BaggagePropagator::new().inject_context(cx, &mut injector);
+        }
+    }
+}
+
+/// Writes the OpenTelemetry context of the current `tracing` span into the
+/// headers of an outgoing request, with the propagators `init` installed
+/// (`OTEL_PROPAGATORS`: W3C `traceparent`/`tracestate` and `baggage` by
+/// default), so the service called continues this trace.
+///
+/// Works with any client built on the `http` crate's types:
+///
+/// ```
+/// let mut request = http::Request::get("https://inventory.internal/v1/stock").body(())?;
+/// appenv_observability::inject_context(request.headers_mut());
+/// # Ok::<(), http::Error>(())
+/// ```
+///
+/// With reqwest (whose headers are `http::HeaderMap`), build the request,
+/// inject, then execute it:
+///
+/// ```text
+/// let mut request = client.get(url).build()?;
+/// appenv_observability::inject_context(request.headers_mut());
+/// let response = client.execute(request).await?;
+/// ```
+///
+/// Without an active span (or before [`init`](crate::init), or with
+/// `OTEL_PROPAGATORS=none`) nothing is written. A [`Dispatch`](tracing::Dispatch)
+/// built with [`TelemetryBuilder::build`](crate::TelemetryBuilder::build)
+/// installs no global propagator: use
+/// [`TelemetryGuard::inject_context`](crate::TelemetryGuard::inject_context)
+/// there.
+pub fn inject_context(headers: &mut HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&cx, &mut HeaderInjector(headers));
+    });
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // The propagators write lowercase ASCII names and header-safe
+        // values; anything else is left out rather than sent broken.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
     }
 }
 

@@ -59,6 +59,35 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
+/// The authority behind `server.address` and `server.port`: the
+/// `:authority` of an HTTP/2 request (or an absolute-form URI), else the
+/// `Host` header, as the client wrote it. A malformed one yields nothing.
+/// The port is reported only when the client named one: a default port is
+/// not guessed, since behind a TLS-terminating proxy the scheme seen here
+/// is not the client's.
+fn server_authority<B>(req: &Request<B>) -> Option<http::uri::Authority> {
+    match req.uri().authority() {
+        Some(authority) => Some(authority.clone()),
+        None => req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|host| host.parse().ok()),
+    }
+}
+
+/// `network.protocol.version` as the semantic conventions spell it.
+fn protocol_version(version: http::Version) -> Option<&'static str> {
+    match version {
+        http::Version::HTTP_09 => Some("0.9"),
+        http::Version::HTTP_10 => Some("1.0"),
+        http::Version::HTTP_11 => Some("1.1"),
+        http::Version::HTTP_2 => Some("2"),
+        http::Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}
+
 fn route<B>(req: &Request<B>) -> Option<String> {
     #[cfg(feature = "axum")]
     if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {
@@ -119,6 +148,15 @@ where
                 .resolve(peer, req.headers())
                 .to_string()
         });
+        let authority = server_authority(&req);
+        // An IPv6 literal without its brackets, as `client.address` is.
+        let server_address = authority
+            .as_ref()
+            .map(|a| a.host().trim_start_matches('[').trim_end_matches(']'))
+            .filter(|h| !h.is_empty());
+        let server_port = authority.as_ref().and_then(|a| a.port_u16());
+        let version = protocol_version(req.version());
+        let method_original = (method == "_OTHER").then(|| req.method().as_str());
         let agent = req
             .headers()
             .get(http::header::USER_AGENT)
@@ -136,11 +174,15 @@ where
                 otel.kind = "server",
                 otel.status_code = Empty,
                 http.request.method = method,
+                http.request.method_original = method_original,
                 url.path = path,
                 url.scheme = scheme,
                 http.route = route.as_deref(),
                 http.response.status_code = Empty,
                 client.address = client.as_deref(),
+                server.address = server_address,
+                server.port = server_port,
+                network.protocol.version = version,
                 user_agent.original = agent,
                 error.type = Empty,
                 request_id = request_id.as_str(),
@@ -175,6 +217,9 @@ where
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, start, request_id, route, active, access)
+        let mut future =
+            ResponseFuture::new(future, span, start, request_id, route, active, access);
+        future.set_response_traceparent(self.layer.response_traceparent);
+        future
     }
 }

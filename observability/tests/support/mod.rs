@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -33,6 +34,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
+use tonic::codec::CompressionEncoding;
 
 /// Console output captured in memory.
 #[derive(Clone, Default)]
@@ -63,6 +65,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 
 #[derive(Debug, Default)]
 pub struct Received {
+    /// The compression of every export request, as `"{transport} {encoding}"`
+    /// (`grpc gzip`, `http identity`), in arrival order.
+    pub encodings: Vec<String>,
     pub traces: Vec<ExportTraceServiceRequest>,
     pub metrics: Vec<ExportMetricsServiceRequest>,
     pub logs: Vec<ExportLogsServiceRequest>,
@@ -103,7 +108,10 @@ impl TraceService for Sink {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.1.wait().await;
-        self.0.lock().unwrap().traces.push(request.into_inner());
+        let encoding = grpc_encoding(&request);
+        let mut received = self.0.lock().unwrap();
+        received.encodings.push(encoding);
+        received.traces.push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -115,7 +123,10 @@ impl MetricsService for Sink {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         self.1.wait().await;
-        self.0.lock().unwrap().metrics.push(request.into_inner());
+        let encoding = grpc_encoding(&request);
+        let mut received = self.0.lock().unwrap();
+        received.encodings.push(encoding);
+        received.metrics.push(request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -127,9 +138,43 @@ impl LogsService for Sink {
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.1.wait().await;
-        self.0.lock().unwrap().logs.push(request.into_inner());
+        let encoding = grpc_encoding(&request);
+        let mut received = self.0.lock().unwrap();
+        received.encodings.push(encoding);
+        received.logs.push(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
+}
+
+/// The `grpc-encoding` of a gRPC export (tonic has already decoded it).
+fn grpc_encoding<T>(request: &tonic::Request<T>) -> String {
+    let encoding = request
+        .metadata()
+        .get("grpc-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    format!("grpc {encoding}")
+}
+
+/// The `Content-Encoding` of an HTTP export and its decoded body (gzip is
+/// decoded as a collector does; anything else is refused by the test).
+fn http_body(headers: &HeaderMap, body: Bytes) -> (String, Bytes) {
+    let encoding = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .to_owned();
+    let body = match encoding.as_str() {
+        "identity" => body,
+        "gzip" => {
+            let mut decoded = Vec::new();
+            io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut decoded)
+                .expect("a gzip body that decodes");
+            Bytes::from(decoded)
+        }
+        other => panic!("unexpected Content-Encoding {other}"),
+    };
+    (format!("http {encoding}"), body)
 }
 
 /// An OTLP collector on its own thread and runtime (so a test blocked in
@@ -171,10 +216,13 @@ impl Collector {
                         "/v1/traces",
                         post({
                             let s = s.clone();
-                            move |body: Bytes| async move {
+                            move |headers: HeaderMap, body: Bytes| async move {
                                 s.1.wait().await;
+                                let (encoding, body) = http_body(&headers, body);
                                 let req = ExportTraceServiceRequest::decode(body).unwrap();
-                                s.0.lock().unwrap().traces.push(req);
+                                let mut received = s.0.lock().unwrap();
+                                received.encodings.push(encoding);
+                                received.traces.push(req);
                                 ExportTraceServiceResponse::default().encode_to_vec()
                             }
                         }),
@@ -183,10 +231,13 @@ impl Collector {
                         "/v1/metrics",
                         post({
                             let s = s.clone();
-                            move |body: Bytes| async move {
+                            move |headers: HeaderMap, body: Bytes| async move {
                                 s.1.wait().await;
+                                let (encoding, body) = http_body(&headers, body);
                                 let req = ExportMetricsServiceRequest::decode(body).unwrap();
-                                s.0.lock().unwrap().metrics.push(req);
+                                let mut received = s.0.lock().unwrap();
+                                received.encodings.push(encoding);
+                                received.metrics.push(req);
                                 ExportMetricsServiceResponse::default().encode_to_vec()
                             }
                         }),
@@ -195,19 +246,31 @@ impl Collector {
                         "/v1/logs",
                         post({
                             let s = s.clone();
-                            move |body: Bytes| async move {
+                            move |headers: HeaderMap, body: Bytes| async move {
                                 s.1.wait().await;
+                                let (encoding, body) = http_body(&headers, body);
                                 let req = ExportLogsServiceRequest::decode(body).unwrap();
-                                s.0.lock().unwrap().logs.push(req);
+                                let mut received = s.0.lock().unwrap();
+                                received.encodings.push(encoding);
+                                received.logs.push(req);
                                 ExportLogsServiceResponse::default().encode_to_vec()
                             }
                         }),
                     );
                 tokio::spawn(async move { axum::serve(http, app).await.unwrap() });
                 tonic::transport::Server::builder()
-                    .add_service(TraceServiceServer::new(thread_sink.clone()))
-                    .add_service(MetricsServiceServer::new(thread_sink.clone()))
-                    .add_service(LogsServiceServer::new(thread_sink))
+                    .add_service(
+                        TraceServiceServer::new(thread_sink.clone())
+                            .accept_compressed(CompressionEncoding::Gzip),
+                    )
+                    .add_service(
+                        MetricsServiceServer::new(thread_sink.clone())
+                            .accept_compressed(CompressionEncoding::Gzip),
+                    )
+                    .add_service(
+                        LogsServiceServer::new(thread_sink)
+                            .accept_compressed(CompressionEncoding::Gzip),
+                    )
                     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
                     .await
                     .unwrap();
@@ -233,6 +296,11 @@ impl Collector {
     /// Everything received, as debug text (for "the secret is nowhere").
     pub fn dump(&self) -> String {
         format!("{:?}", self.sink.0.lock().unwrap())
+    }
+
+    /// The compression of every export so far (`grpc gzip`, `http identity`).
+    pub fn encodings(&self) -> Vec<String> {
+        self.sink.0.lock().unwrap().encodings.clone()
     }
 
     pub fn spans(&self) -> Vec<Span> {
