@@ -10,9 +10,12 @@ use opentelemetry::metrics::{MeterProvider, ObservableCounter, ObservableGauge};
 ///
 /// Instruments (all with the attribute `rate_limit.policy`):
 /// - `appenv.rate_limit.decisions` (counter, `{request}`), by `decision`:
-///   `allowed`, `limited`, `shadow_limited`, `unidentified`, `overflowed`,
-///   `fallback`, `fail_open`, `fail_closed`;
+///   `allowed`, `limited`, `shadow_limited`, `unidentified`, `allow_listed`,
+///   `overflowed`, `fallback`, `fail_open`, `fail_closed`;
 /// - `appenv.rate_limit.backend_errors` (counter, `{error}`);
+/// - `appenv.rate_limit.backend_outages` (counter, `{outage}`): times the
+///   Redis backend was declared down (its breaker opened from healthy,
+///   an unreachable Redis at startup included);
 /// - `appenv.rate_limit.tracked_keys` (gauge, `{key}`);
 /// - `appenv.rate_limit.backend_down` (gauge, 1 while Redis is considered down).
 #[derive(Debug)]
@@ -20,6 +23,7 @@ use opentelemetry::metrics::{MeterProvider, ObservableCounter, ObservableGauge};
 pub struct RateLimitMetrics {
     _decisions: ObservableCounter<u64>,
     _backend_errors: ObservableCounter<u64>,
+    _backend_outages: ObservableCounter<u64>,
     _tracked_keys: ObservableGauge<u64>,
     _backend_down: ObservableGauge<u64>,
 }
@@ -48,6 +52,7 @@ pub fn rate_limit_metrics<P: MeterProvider + ?Sized>(
                 ("limited", s.limited),
                 ("shadow_limited", s.shadow_limited),
                 ("unidentified", s.unidentified),
+                ("allow_listed", s.allow_listed),
                 ("overflowed", s.overflowed),
                 ("fallback", s.fallback),
                 ("fail_open", s.fail_open),
@@ -65,6 +70,16 @@ pub fn rate_limit_metrics<P: MeterProvider + ?Sized>(
         .with_description("Redis calls that failed or timed out.")
         .with_callback(move |observer| {
             observer.observe(l.stats().backend_errors, std::slice::from_ref(&p))
+        })
+        .build();
+
+    let (l, p) = (layer.clone(), policy.clone());
+    let backend_outages = meter
+        .u64_observable_counter("appenv.rate_limit.backend_outages")
+        .with_unit("{outage}")
+        .with_description("Times the Redis backend was declared down.")
+        .with_callback(move |observer| {
+            observer.observe(l.stats().backend_outages, std::slice::from_ref(&p))
         })
         .build();
 
@@ -91,6 +106,7 @@ pub fn rate_limit_metrics<P: MeterProvider + ?Sized>(
     RateLimitMetrics {
         _decisions: decisions,
         _backend_errors: backend_errors,
+        _backend_outages: backend_outages,
         _tracked_keys: tracked_keys,
         _backend_down: backend_down,
     }

@@ -83,6 +83,14 @@ async fn allowed_and_limited_decisions_reach_the_collector() {
     };
     assert_eq!(value("allowed"), Some(2));
     assert_eq!(value("limited"), Some(1));
+    assert_eq!(value("allow_listed"), Some(0));
+    // Memory backend: no outage, but the instrument is there.
+    assert!(
+        all.iter()
+            .any(|m| m.name == "appenv.rate_limit.backend_outages"),
+        "{:?}",
+        all.iter().map(|m| &m.name).collect::<Vec<_>>()
+    );
     assert!(
         sum.data_points
             .iter()

@@ -290,7 +290,9 @@ impl RedisLimiter {
                 Ok(())
             }
             Err(failure) => {
-                self.state.send_replace(ConnState::Failed);
+                // The breaker opens before waiters learn of the failure, so
+                // a caller woken by it (`connect` racing the connection the
+                // constructor started) already sees Redis as down.
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let transition = self.breaker.trip();
                 if transition == Transition::Opened {
@@ -313,6 +315,7 @@ impl RedisLimiter {
                         "rate-limit backend still unreachable"
                     );
                 }
+                self.state.send_replace(ConnState::Failed);
                 Err(failure)
             }
         }

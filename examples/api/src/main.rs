@@ -263,6 +263,11 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
             })?;
         drop(rate_limit.follow_redis_url(&redis_url));
     }
+    // Its decisions as OpenTelemetry metrics (`appenv.rate_limit.*`) while
+    // metrics are exported; reported until the server stops.
+    let _rate_limit_metrics = telemetry.meter_provider().map(|provider| {
+        appenv_observability::rate_limit_metrics(&rate_limit, &config.rate_limit.policy, provider)
+    });
     // The signing key and its previous keys, re-read while serving when
     // they come from files; a previous key that fails the secret rules
     // refuses startup like the key itself.
