@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use appenv_benches::{Service, client_ips, service_url, short_run, unreachable};
 use appenv_config::{AppEnv, SecretUrl, Section};
-use appenv_rate_limit::{Backend, ClientKey, DecisionSource, RateLimitConfig, RateLimitLayer};
+use appenv_rate_limit::{ClientKey, DecisionSource, RateLimitConfig, RateLimitLayer, StateStore};
 
 const TASKS: usize = 16;
 const CLIENTS: usize = 1024;
@@ -123,7 +123,7 @@ fn main() {
         let ips = Arc::new(client_ips(CLIENTS));
 
         let mut config = RateLimitConfig::defaults(AppEnv::Production);
-        config.backend = Backend::Redis;
+        config.backend = StateStore::Redis;
         config.redis_url = SecretUrl::new(url.clone());
         config.redis_prefix = prefix.clone();
         let layer = RateLimitLayer::builder(&config)

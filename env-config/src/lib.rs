@@ -1,6 +1,7 @@
 //! Environment-aware configuration: `APP_ENV`, layered loading, secrets,
 //! policy and provenance.
 #![doc = include_str!("docs/overview.md")]
+#![doc = include_str!("docs/rotation.md")]
 #![cfg_attr(feature = "derive", doc = include_str!("docs/derive.md"))]
 
 // The code `#[derive(Section)]` generates names `::appenv_config::…`; this
@@ -20,6 +21,7 @@ mod mapping;
 mod placeholders;
 mod policy;
 mod provenance;
+mod rotation;
 mod rules;
 mod secret;
 mod section;
@@ -44,8 +46,12 @@ pub use exit::{ExitCoded, Failure, code_to_exit, exit};
 pub use loaded::Loaded;
 pub use loader::{CONFIG_DIR_VAR, Loader, POLICY_ALLOW_VAR, load};
 pub use placeholders::Placeholders;
-pub use policy::{Check, Finding, Level, PolicyReport};
-pub use provenance::{Entry, Explain, Shadowed, Source};
+pub use policy::{Check, Level, PolicyFinding, PolicyReport};
+pub use provenance::{Explain, ExplainEntry, Shadowed, Source};
+pub use rotation::{
+    DEFAULT_RELOAD_INTERVAL, KeyRing, LiveExplain, PREVIOUS_SUFFIX, PreviousVersion, Reload,
+    ReloadMode, ReloadOptions, SecretHandle, SecretVersion, secret_fingerprint,
+};
 pub use rules::MIN_SECRET_BYTES;
 pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};
 pub use section::{Registry, Section};

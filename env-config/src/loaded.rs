@@ -2,13 +2,16 @@
 //! provenance and the loader's own warnings.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
 use crate::env::{AppEnv, Environment};
 use crate::error::Error;
-use crate::policy::{Finding, PolicyReport};
-use crate::provenance::Explain;
+use crate::policy::{PolicyFinding, PolicyReport};
+use crate::provenance::{Explain, Source};
+use crate::rotation::{KeyRing, LiveExplain, ReloadOptions, Rotation, SecretHandle};
+use crate::secret::to_value_exposed;
 
 /// A loaded configuration with its environment, policy report and
 /// provenance.
@@ -18,7 +21,8 @@ pub struct Loaded<C> {
     pub(crate) env_unset: bool,
     pub(crate) policy: PolicyReport,
     pub(crate) explain: Explain,
-    pub(crate) warnings: Vec<Finding>,
+    pub(crate) warnings: Vec<PolicyFinding>,
+    pub(crate) rotation: Arc<Rotation>,
 }
 
 impl<C> fmt::Debug for Loaded<C> {
@@ -80,7 +84,7 @@ impl<C> Loaded<C> {
     /// unset `APP_ENV` beside a sibling variable that names production.
     /// Policy warnings are in [`Loaded::policy`]; [`Loaded::check_json`]
     /// lists both.
-    pub fn warnings(&self) -> &[Finding] {
+    pub fn warnings(&self) -> &[PolicyFinding] {
         &self.warnings
     }
 
@@ -145,5 +149,99 @@ impl<C> Loaded<C> {
             fingerprint = %self.explain.fingerprint,
             "configuration loaded"
         );
+    }
+}
+
+impl<C: serde::Serialize> Loaded<C> {
+    /// A handle on the secret at `key` (dotted) that always yields its
+    /// current value: reloadable when it came from a `NAME_FILE`, static
+    /// otherwise (see [`SecretHandle`]). The file is re-read every
+    /// [`DEFAULT_RELOAD_INTERVAL`](crate::DEFAULT_RELOAD_INTERVAL).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `key` is not a key of the configuration, is
+    /// unset, or does not hold text.
+    pub fn secret_handle(&self, key: &str) -> Result<SecretHandle, Error> {
+        self.secret_handle_with(key, ReloadOptions::default())
+    }
+
+    /// [`Loaded::secret_handle`] with explicit [`ReloadOptions`].
+    ///
+    /// # Errors
+    /// As [`Loaded::secret_handle`].
+    pub fn secret_handle_with(
+        &self,
+        key: &str,
+        options: ReloadOptions,
+    ) -> Result<SecretHandle, Error> {
+        let initial = self.text_at(key)?;
+        SecretHandle::start(&self.rotation, key, initial, options)
+    }
+
+    /// The signing secret at `key` with its previous values, from
+    /// `NAME_PREVIOUS` or `NAME_PREVIOUS_FILE` (see [`KeyRing`]).
+    ///
+    /// # Errors
+    /// As [`Loaded::secret_handle`]; also both previous variables set
+    /// ([`Error::Conflict`]), an unreadable or oversized previous-values
+    /// file, or a previous value that fails the secret rules or equals the
+    /// current one ([`Error::Invalid`]).
+    pub fn key_ring(&self, key: &str) -> Result<KeyRing, Error> {
+        self.key_ring_with(key, ReloadOptions::default())
+    }
+
+    /// [`Loaded::key_ring`] with explicit [`ReloadOptions`].
+    ///
+    /// # Errors
+    /// As [`Loaded::key_ring`].
+    pub fn key_ring_with(&self, key: &str, options: ReloadOptions) -> Result<KeyRing, Error> {
+        let initial = self.text_at(key)?;
+        let (current, poller) = SecretHandle::prepare(&self.rotation, key, initial);
+        KeyRing::start(&self.rotation, current, poller, options)
+    }
+
+    /// The plain text at `key` in the loaded configuration.
+    fn text_at(&self, key: &str) -> Result<String, Error> {
+        let invalid = |message: &str| Error::Invalid {
+            key: key.to_owned(),
+            origin: self
+                .rotation
+                .sources
+                .get(key)
+                .cloned()
+                .unwrap_or(Source::Default),
+            message: message.to_owned(),
+        };
+        let tree = to_value_exposed(&self.config)
+            .map_err(|_| invalid("the configuration does not serialize"))?;
+        let mut node = &tree;
+        for part in key.split('.') {
+            node = node
+                .get(part)
+                .ok_or_else(|| invalid("not a key of the configuration"))?;
+        }
+        match node {
+            Json::String(text) if !text.is_empty() => Ok(text.clone()),
+            Json::Null => Err(invalid("the secret is not set")),
+            Json::String(_) => Err(invalid("the secret is empty")),
+            _ => Err(invalid(
+                "a secret handle holds text; this key holds another type",
+            )),
+        }
+    }
+}
+
+impl<C> Loaded<C> {
+    /// The `explain` view as it is now: [`Loaded::explain`] with the
+    /// current load time, fingerprint and refusal count of every secret a
+    /// [`SecretHandle`] watches, and the configuration fingerprint
+    /// recomputed from them.
+    pub fn current_explain(&self) -> Explain {
+        self.rotation.current_explain()
+    }
+
+    /// [`Loaded::current_explain`] as a handle to keep.
+    pub fn live_explain(&self) -> LiveExplain {
+        LiveExplain(Arc::clone(&self.rotation))
     }
 }

@@ -18,11 +18,13 @@ use crate::error::{Error, describe_figment_error};
 use crate::loaded::Loaded;
 use crate::mapping::{Mapping, Shapes, insert_path, split_list};
 use crate::placeholders::Placeholders;
-use crate::policy::{Check, Finding, PolicyReport};
+use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
-    Entry, Explain, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
+    Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
+use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation};
 use crate::rules;
+use crate::secret::SecretString;
 use crate::secret::{REDACTED, to_value_exposed};
 use crate::section::{Alias, Registry, Schema, Section};
 use crate::sources::{self, RawVar, TomlFile};
@@ -284,6 +286,7 @@ impl Loader {
             warnings.extend(self.sibling_env_warnings());
         }
         warnings.extend(unknown_waivers(&allow, &schema));
+        let rotation = self.rotation(&environment, allow, &schema, &stack.provenance, &explain);
         Ok(Loaded {
             config,
             environment,
@@ -291,7 +294,60 @@ impl Loader {
             policy,
             explain,
             warnings,
+            rotation: std::sync::Arc::new(rotation),
         })
+    }
+
+    /// What the loaded configuration keeps for [`Loaded::secret_handle`]
+    /// and [`Loaded::key_ring`]: the policy inputs, every key's source and
+    /// the `NAME_PREVIOUS[_FILE]` variables.
+    fn rotation(
+        &self,
+        environment: &Environment,
+        allow: Vec<String>,
+        schema: &Schema,
+        provenance: &Provenance,
+        explain: &Explain,
+    ) -> Rotation {
+        let mut placeholders = self.placeholders.clone();
+        placeholders.extend(Placeholders::from_values(&sources::read_placeholders(
+            &self.dotenv_dir.join(".env.example"),
+        )));
+        let previous_vars = self
+            .vars
+            .iter()
+            .filter(|(name, _)| {
+                name.ends_with(PREVIOUS_SUFFIX)
+                    || name
+                        .strip_suffix("_FILE")
+                        .is_some_and(|base| base.ends_with(PREVIOUS_SUFFIX))
+            })
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    (
+                        Source::Env { var: name.clone() },
+                        SecretString::new(value.clone()),
+                    ),
+                )
+            })
+            .collect();
+        Rotation {
+            environment: environment.clone(),
+            allow,
+            placeholders,
+            prefix: self.prefix.clone().unwrap_or_default(),
+            secrets: schema.secrets.clone(),
+            database_urls: schema.database_urls.clone(),
+            sources: explain
+                .entries
+                .iter()
+                .map(|e| (e.key.clone(), provenance.source_of(&e.key)))
+                .collect(),
+            previous_vars,
+            explain: explain.clone(),
+            live: std::sync::Mutex::default(),
+        }
     }
 
     /// The environment: forced by [`Loader::env`], or `APP_ENV` read as a
@@ -360,7 +416,7 @@ impl Loader {
                 earlier.extend(vars.iter().map(|v| (v.name.clone(), v.value.clone())));
                 stack.push_vars(vars, mapping, shapes)?;
             } else if path.is_file() {
-                stack.warnings.push(Finding::warning(
+                stack.warnings.push(PolicyFinding::warning(
                     "config.dotenv-ignored",
                     "",
                     Source::File { path, line: 1 },
@@ -417,7 +473,7 @@ impl Loader {
         allow: &[String],
     ) -> Result<PolicyReport, Error> {
         let dotenv_example = sources::read_placeholders(&self.dotenv_dir.join(".env.example"));
-        let mut findings: Vec<Finding> = Vec::new();
+        let mut findings: Vec<PolicyFinding> = Vec::new();
         let mut check = Check::new(environment.tier(), provenance, &mut findings);
         rules::builtin(
             &mut check,
@@ -436,7 +492,7 @@ impl Loader {
 
     /// With `APP_ENV` unset the process runs as local; a sibling variable
     /// that names staging or production says that is probably a mistake.
-    fn sibling_env_warnings(&self) -> Vec<Finding> {
+    fn sibling_env_warnings(&self) -> Vec<PolicyFinding> {
         SIBLING_VARS
             .iter()
             .filter_map(|var| {
@@ -446,7 +502,7 @@ impl Loader {
                     .filter_map(|word| AppEnv::parse(word).ok())
                     .max()?;
                 (!tier.is_local()).then(|| {
-                    Finding::warning(
+                    PolicyFinding::warning(
                         "config.app-env-unset",
                         "",
                         Source::Env {
@@ -530,7 +586,7 @@ fn declared_environments(file: &TomlFile, path: &Path) -> Result<Vec<Environment
 struct Stack {
     layers: Vec<Json>,
     provenance: Provenance,
-    warnings: Vec<Finding>,
+    warnings: Vec<PolicyFinding>,
     /// Keys whose default serializes as `[REDACTED]`.
     redacted: Vec<String>,
 }
@@ -683,7 +739,7 @@ fn read_allow(policy: &Figment, provenance: &Provenance) -> Result<Vec<String>, 
 }
 
 /// A waiver that names no rule the configuration has.
-fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
+fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<PolicyFinding> {
     allow
         .iter()
         .filter(|id| {
@@ -691,7 +747,7 @@ fn unknown_waivers(allow: &[String], schema: &Schema) -> Vec<Finding> {
                 && !rules::BUILTIN_IDS.contains(&id.as_str())
         })
         .map(|id| {
-            Finding::warning(
+            PolicyFinding::warning(
                 "config.unknown-waiver",
                 POLICY_ALLOW_KEY,
                 Source::Default,
@@ -766,7 +822,8 @@ fn build_explain<C: Serialize>(
     }
     let mut leaves = Vec::new();
     flatten("", &effective, &mut leaves);
-    let entries: Vec<Entry> = leaves
+    let loaded_at = std::time::SystemTime::now();
+    let entries: Vec<ExplainEntry> = leaves
         .into_iter()
         .map(|(key, value)| {
             let sensitive =
@@ -789,11 +846,22 @@ fn build_explain<C: Serialize>(
                         .collect()
                 })
                 .unwrap_or_default();
-            Entry {
+            let reload = sensitive.then(|| match &source {
+                Source::SecretFile { .. } => {
+                    let raw = provenance
+                        .winner(&key)
+                        .and_then(|layer| layer.value.as_str())
+                        .unwrap_or_default();
+                    Reload::file(&key, raw, loaded_at, 0)
+                }
+                _ => Reload::fixed(),
+            });
+            ExplainEntry {
                 value: redact_value(&value, sensitive),
                 key,
                 source,
                 shadowed,
+                reload,
             }
         })
         .collect();

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use crate::env::APP_ENV_VAR;
 use crate::error::Error;
 use crate::loader::CONFIG_DIR_VAR;
-use crate::policy::Finding;
+use crate::policy::PolicyFinding;
 use crate::provenance::{Provenance, Source, flatten};
 use crate::section::Schema;
 use crate::sources::{self, RawVar};
@@ -170,7 +170,7 @@ impl<'a> Mapping<'a> {
         vars: &[RawVar],
         shapes: &Shapes,
         provenance: &mut Provenance,
-        warnings: &mut Vec<Finding>,
+        warnings: &mut Vec<PolicyFinding>,
     ) -> Result<(Json, Json), Error> {
         let mut env_tree = Json::Object(Map::new());
         let mut file_tree = Json::Object(Map::new());
@@ -184,7 +184,7 @@ impl<'a> Mapping<'a> {
         for var in vars {
             if var.name == APP_ENV_VAR || var.name == CONFIG_DIR_VAR {
                 if matches!(var.source, Source::Dotenv { .. }) {
-                    warnings.push(Finding::warning(
+                    warnings.push(PolicyFinding::warning(
                         "config.process-env-only",
                         "",
                         var.source.clone(),
@@ -212,7 +212,7 @@ impl<'a> Mapping<'a> {
                             known.replace('.', "__").to_ascii_uppercase()
                         )
                     });
-                    warnings.push(Finding::warning(
+                    warnings.push(PolicyFinding::warning(
                         "config.unknown-key",
                         &key,
                         var.source.clone(),
@@ -226,7 +226,7 @@ impl<'a> Mapping<'a> {
                 if let Some((prev_var, prev_value)) = set_by.get(&key)
                     && *prev_value != value
                 {
-                    warnings.push(Finding::warning(
+                    warnings.push(PolicyFinding::warning(
                         "config.name-clash",
                         &key,
                         var.source.clone(),
@@ -258,7 +258,7 @@ impl<'a> Mapping<'a> {
             }
             if let Some(suggestion) = self.suggest(name) {
                 let prefix = self.prefix.unwrap_or_default();
-                warnings.push(Finding::warning(
+                warnings.push(PolicyFinding::warning(
                     "config.unknown-variable",
                     "",
                     var.source.clone(),
@@ -282,7 +282,7 @@ impl<'a> Mapping<'a> {
             // `PORT_FILE` beside `SERVER_PORT`: not the `NAME`/`NAME_FILE`
             // conflict, but one of them is silently unused without this.
             if let Some((other, _)) = set_by.get(&key) {
-                warnings.push(Finding::warning(
+                warnings.push(PolicyFinding::warning(
                     "config.name-clash",
                     &key,
                     source.clone(),

@@ -15,8 +15,10 @@ use crate::section::join_key;
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Level {
-    /// Refused in production, a warning in local and staging.
-    Violation,
+    /// Refused in production, a warning in local and staging (serialized
+    /// as `violation`, the word `config check` uses for it).
+    #[serde(rename = "violation")]
+    RefusedInProduction,
     /// Refused in every environment.
     Deny,
     /// Refused in every environment, and `policy.allow` cannot waive it
@@ -28,7 +30,7 @@ pub enum Level {
 
 /// One finding of one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub struct PolicyFinding {
     /// The stable rule id (`secret.too-short`).
     pub rule: &'static str,
     /// The dotted key the finding is about.
@@ -45,7 +47,7 @@ pub struct Finding {
     pub level: Level,
 }
 
-impl Finding {
+impl PolicyFinding {
     /// A warning that is not a policy rule's: the loader's own findings
     /// (`config.unknown-variable`, `config.dotenv-ignored`, …), reported
     /// beside the policy's warnings in `check`. `key` is empty when the
@@ -56,8 +58,8 @@ impl Finding {
         source: Source,
         message: impl Into<String>,
         fix: impl Into<String>,
-    ) -> Finding {
-        Finding {
+    ) -> PolicyFinding {
+        PolicyFinding {
             rule,
             key: key.to_owned(),
             source,
@@ -68,7 +70,7 @@ impl Finding {
     }
 }
 
-impl fmt::Display for Finding {
+impl fmt::Display for PolicyFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {
             write!(
@@ -101,18 +103,18 @@ pub struct PolicyReport {
     /// The tier whose policy was evaluated.
     pub tier: AppEnv,
     /// Findings that refuse startup.
-    pub violations: Vec<Finding>,
+    pub violations: Vec<PolicyFinding>,
     /// Findings that only warn.
-    pub warnings: Vec<Finding>,
+    pub warnings: Vec<PolicyFinding>,
     /// Findings that would refuse startup but whose rule is waived in
     /// `policy.allow`; logged at startup.
-    pub waived: Vec<Finding>,
+    pub waived: Vec<PolicyFinding>,
 }
 
 impl PolicyReport {
     pub(crate) fn classify(
         environment: &Environment,
-        findings: Vec<Finding>,
+        findings: Vec<PolicyFinding>,
         allow: &[String],
     ) -> Self {
         let env = environment.tier();
@@ -126,7 +128,7 @@ impl PolicyReport {
         for finding in findings {
             let refuses = match finding.level {
                 Level::Forbid | Level::Deny => true,
-                Level::Violation => env.is_production(),
+                Level::RefusedInProduction => env.is_production(),
                 Level::Warning => false,
             };
             let waivable = finding.level != Level::Forbid;
@@ -184,7 +186,7 @@ pub struct Check<'a> {
     rule: &'static str,
     prefixes: Vec<String>,
     provenance: &'a Provenance,
-    findings: &'a mut Vec<Finding>,
+    findings: &'a mut Vec<PolicyFinding>,
 }
 
 impl fmt::Debug for Check<'_> {
@@ -200,7 +202,7 @@ impl<'a> Check<'a> {
     pub(crate) fn new(
         env: AppEnv,
         provenance: &'a Provenance,
-        findings: &'a mut Vec<Finding>,
+        findings: &'a mut Vec<PolicyFinding>,
     ) -> Self {
         Check {
             env,
@@ -247,7 +249,7 @@ impl<'a> Check<'a> {
     fn push(&mut self, level: Level, key: &str, message: String, fix: String) {
         let key = self.key(key);
         let source = self.provenance.source_of(&key);
-        self.findings.push(Finding {
+        self.findings.push(PolicyFinding {
             rule: self.rule,
             key,
             source,
@@ -259,7 +261,7 @@ impl<'a> Check<'a> {
 
     /// Refused in production, a warning in local and staging.
     pub fn violation(&mut self, key: &str, message: impl Into<String>, fix: impl Into<String>) {
-        self.push(Level::Violation, key, message.into(), fix.into());
+        self.push(Level::RefusedInProduction, key, message.into(), fix.into());
     }
 
     /// Refused in every environment (waivable by id).

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use crate::env::AppEnv;
+use crate::rotation::{Reload, ReloadMode};
 use crate::secret::{REDACTED, redact_url};
 
 /// Where a value came from.
@@ -159,7 +160,7 @@ pub struct Shadowed {
 
 /// One effective key in [`Explain`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
+pub struct ExplainEntry {
     /// The dotted key.
     pub key: String,
     /// The effective value, redacted (`"[REDACTED]"` for secrets, URLs
@@ -169,6 +170,10 @@ pub struct Entry {
     pub source: Source,
     /// The lower sources it shadowed, highest first.
     pub shadowed: Vec<Shadowed>,
+    /// For a secret: `static`, or reloadable with when it was last loaded
+    /// and its value's fingerprint. Absent for other keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Reload>,
 }
 
 /// Every effective key with its redacted value, the source that set it and
@@ -185,10 +190,11 @@ pub struct Explain {
     /// The tier whose defaults and policy apply.
     pub tier: AppEnv,
     /// SHA-256 (hex, first 16 digits) of the redacted effective
-    /// configuration; replicas with different config show different prints.
+    /// configuration (and of the versions of reloadable secrets); replicas
+    /// with different config show different prints.
     pub fingerprint: String,
     /// Every effective key, sorted.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ExplainEntry>,
 }
 
 impl Explain {
@@ -198,7 +204,7 @@ impl Explain {
     }
 
     /// Looks up one entry by dotted key.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub fn get(&self, key: &str) -> Option<&ExplainEntry> {
         self.entries.iter().find(|e| e.key == key)
     }
 }
@@ -244,6 +250,9 @@ impl fmt::Display for Explain {
                 value = value.chars().take(57).collect::<String>() + "...";
             }
             write!(f, "{:key_w$}  {:val_w$}  {}", e.key, value, e.source)?;
+            if let Some(reload) = &e.reload {
+                write!(f, "  [{reload}]")?;
+            }
             for s in &e.shadowed {
                 write!(f, "  (shadows {} = {})", s.source, render(&s.value))?;
             }
@@ -289,7 +298,7 @@ pub(crate) fn redact_value(value: &Json, sensitive: bool) -> Json {
     }
 }
 
-pub(crate) fn fingerprint(env: &str, entries: &[Entry]) -> String {
+pub(crate) fn fingerprint(env: &str, entries: &[ExplainEntry]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env.as_bytes());
     for e in entries {
@@ -297,6 +306,17 @@ pub(crate) fn fingerprint(env: &str, entries: &[Entry]) -> String {
         hasher.update(e.key.as_bytes());
         hasher.update(b"=");
         hasher.update(e.value.to_string().as_bytes());
+        // A reloadable secret's version counts: replicas that picked up
+        // different versions of a rotated secret print differently.
+        if let Some(Reload {
+            mode: ReloadMode::File,
+            fingerprint: Some(print),
+            ..
+        }) = &e.reload
+        {
+            hasher.update(b"@");
+            hasher.update(print.as_bytes());
+        }
     }
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -128,7 +128,12 @@ pub(crate) fn builtin(
     }
 }
 
-fn secret_rules(check: &mut Check<'_>, key: &str, value: &str, placeholders: &Placeholders) {
+pub(crate) fn secret_rules(
+    check: &mut Check<'_>,
+    key: &str,
+    value: &str,
+    placeholders: &Placeholders,
+) {
     const GENERATE: &str = "generate a real secret, e.g. `openssl rand -base64 48`";
     if is_placeholder(value, placeholders) {
         check.set_rule(SECRET_PLACEHOLDER);
@@ -250,7 +255,7 @@ fn other_environment(url: &ServiceUrl, env: AppEnv) -> Option<(AppEnv, &'static 
     None
 }
 
-fn database_rules(check: &mut Check<'_>, key: &str, raw: &str, prefix: &str) {
+pub(crate) fn database_rules(check: &mut Check<'_>, key: &str, raw: &str, prefix: &str) {
     let env = check.env();
     let var = flat(prefix, key);
     let url = match ServiceUrl::parse(raw) {

@@ -21,7 +21,7 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
     vars
 }
 
-fn rules(list: &[appenv_config::Finding]) -> Vec<&'static str> {
+fn rules(list: &[appenv_config::PolicyFinding]) -> Vec<&'static str> {
     list.iter().map(|f| f.rule).collect()
 }
 

@@ -9,7 +9,7 @@
 //! finding that cannot be allowed, so stale allows are caught when the
 //! rule or the statement changes.
 
-use crate::lint::{Finding, rules};
+use crate::lint::{LintFinding, rules};
 use crate::split::{Comment, Split};
 
 /// The annotation's prefix inside a comment.
@@ -55,8 +55,8 @@ fn parse(comment: &Comment) -> Option<Result<Allow, String>> {
     }))
 }
 
-fn invalid(file: &str, line: u64, statement: usize, message: String) -> Finding {
-    Finding::new(
+fn invalid(file: &str, line: u64, statement: usize, message: String) -> LintFinding {
+    LintFinding::new(
         rules::INVALID_ALLOW,
         file,
         line,
@@ -68,7 +68,7 @@ fn invalid(file: &str, line: u64, statement: usize, message: String) -> Finding 
 
 /// Applies the allows of `split` to `findings` (marking them allowed with
 /// the reason) and adds a finding for every invalid or stale allow.
-pub(crate) fn apply(file: &str, split: &Split, findings: &mut Vec<Finding>, known: &[&str]) {
+pub(crate) fn apply(file: &str, split: &Split, findings: &mut Vec<LintFinding>, known: &[&str]) {
     let mut extra = Vec::new();
     for statement in &split.statements {
         for comment in &statement.inner_comments {
@@ -117,7 +117,7 @@ pub(crate) fn apply(file: &str, split: &Split, findings: &mut Vec<Finding>, know
                 matched = true;
             }
             if !matched {
-                extra.push(Finding::new(
+                extra.push(LintFinding::new(
                     rules::STALE_ALLOW,
                     file,
                     allow.line,

@@ -12,7 +12,7 @@
 
 use time::OffsetDateTime;
 
-use crate::backend::{Backend, Conn};
+use crate::backend::{Conn, DatabaseKind};
 use crate::dirty::{self, Marker};
 use crate::error::Error;
 use crate::split::{self, Statement};
@@ -42,7 +42,7 @@ struct Failure {
     source: Option<sqlx::Error>,
 }
 
-fn statements_of(backend: Backend, script: &Script<'_>) -> Result<Vec<Statement>, Error> {
+fn statements_of(backend: DatabaseKind, script: &Script<'_>) -> Result<Vec<Statement>, Error> {
     match split::split(backend, script.sql) {
         Ok(split) => Ok(split.statements),
         Err(err) if !script.no_transaction => {
@@ -82,7 +82,9 @@ pub(crate) async fn run(conn: &mut Conn, script: Script<'_>) -> Result<(), Error
     };
     if run.script.no_transaction {
         run.without_transaction(conn).await
-    } else if backend == Backend::MySql && run.statements.iter().any(Statement::may_auto_commit) {
+    } else if backend == DatabaseKind::MySql
+        && run.statements.iter().any(Statement::may_auto_commit)
+    {
         run.with_implicit_commits(conn).await
     } else {
         run.in_transaction(conn).await
@@ -151,7 +153,7 @@ impl Run<'_> {
     /// written first; on Postgres a `CONCURRENTLY` statement that leaves an
     /// invalid index fails.
     async fn without_transaction(&self, conn: &mut Conn) -> Result<(), Error> {
-        let postgres = conn.backend() == Backend::Postgres;
+        let postgres = conn.backend() == DatabaseKind::Postgres;
         dirty::ensure(conn).await?;
         let mut invalid_before = dirty::invalid_indexes(conn).await?;
         for s in &self.statements {
@@ -214,7 +216,7 @@ impl Run<'_> {
     /// and MySQL/MariaDB without DDL.
     async fn in_transaction(&self, conn: &mut Conn) -> Result<(), Error> {
         let file = self.script.file;
-        let begin = if conn.backend() == Backend::Sqlite {
+        let begin = if conn.backend() == DatabaseKind::Sqlite {
             "BEGIN IMMEDIATE"
         } else {
             "BEGIN"
@@ -310,13 +312,13 @@ async fn rollback(conn: &mut Conn) {
     if let Err(err) = conn.run("ROLLBACK").await {
         tracing::debug!(error = %err, "rolling back the failed migration");
     }
-    if conn.backend() == Backend::MySql {
+    if conn.backend() == DatabaseKind::MySql {
         let _ = conn.run("SET autocommit = 1").await;
     }
 }
 
 async fn in_transaction(conn: &mut Conn, sql: &[String]) -> Result<(), sqlx::Error> {
-    let begin = if conn.backend() == Backend::Sqlite {
+    let begin = if conn.backend() == DatabaseKind::Sqlite {
         "BEGIN IMMEDIATE"
     } else {
         "BEGIN"

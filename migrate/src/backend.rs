@@ -15,7 +15,7 @@ use crate::error::Error;
 /// The database engines this crate drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Backend {
+pub enum DatabaseKind {
     /// PostgreSQL.
     Postgres,
     /// MySQL or MariaDB.
@@ -24,18 +24,18 @@ pub enum Backend {
     Sqlite,
 }
 
-impl Backend {
+impl DatabaseKind {
     /// Lowercase name (`postgres`, `mysql`, `sqlite`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Backend::Postgres => "postgres",
-            Backend::MySql => "mysql",
-            Backend::Sqlite => "sqlite",
+            DatabaseKind::Postgres => "postgres",
+            DatabaseKind::MySql => "mysql",
+            DatabaseKind::Sqlite => "sqlite",
         }
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for DatabaseKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -105,11 +105,11 @@ impl Database {
     }
 
     /// The engine.
-    pub fn backend(&self) -> Backend {
+    pub fn backend(&self) -> DatabaseKind {
         match self.options {
-            Options::Postgres(_) => Backend::Postgres,
-            Options::MySql(_) => Backend::MySql,
-            Options::Sqlite(_) => Backend::Sqlite,
+            Options::Postgres(_) => DatabaseKind::Postgres,
+            Options::MySql(_) => DatabaseKind::MySql,
+            Options::Sqlite(_) => DatabaseKind::Sqlite,
         }
     }
 
@@ -277,11 +277,11 @@ macro_rules! on_conn {
 pub(crate) use on_conn;
 
 impl Conn {
-    pub(crate) fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> DatabaseKind {
         match self {
-            Conn::Postgres(_) => Backend::Postgres,
-            Conn::MySql(_) => Backend::MySql,
-            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => DatabaseKind::Postgres,
+            Conn::MySql(_) => DatabaseKind::MySql,
+            Conn::Sqlite(_) => DatabaseKind::Sqlite,
         }
     }
 
@@ -344,15 +344,15 @@ mod tests {
     #[test]
     fn urls_pick_the_backend_and_never_show_the_password() {
         let db = Database::from_url("postgres://app:hunter2-secret@db.internal:6543/app").unwrap();
-        assert_eq!(db.backend(), Backend::Postgres);
+        assert_eq!(db.backend(), DatabaseKind::Postgres);
         assert_eq!(db.target(), "db.internal:6543/app");
         assert!(!format!("{db:?}").contains("hunter2"));
 
         let db = Database::from_url("mariadb://root:pw@127.0.0.1/test").unwrap();
-        assert_eq!(db.backend(), Backend::MySql);
+        assert_eq!(db.backend(), DatabaseKind::MySql);
         assert_eq!(
             Database::from_url("sqlite::memory:").unwrap().backend(),
-            Backend::Sqlite
+            DatabaseKind::Sqlite
         );
 
         let err = Database::from_url("mongodb://u:hunter2-secret@h/db").unwrap_err();

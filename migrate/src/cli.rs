@@ -8,10 +8,10 @@ use std::time::Duration;
 use appenv_config::{AppEnv, Section};
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, IntoDatabase};
+use crate::backend::{DatabaseKind, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, exit};
-use crate::lint::{self, Finding};
+use crate::lint::{self, LintFinding};
 use crate::migrator::Migrator;
 use crate::repair::RepairAction;
 use crate::source::Migrations;
@@ -48,7 +48,7 @@ pub enum MigrateCommand {
     Lint {
         /// SQL dialect when no database URL is given.
         #[arg(long, value_parser = parse_backend)]
-        dialect: Option<Backend>,
+        dialect: Option<DatabaseKind>,
     },
     /// Record migrations up to VERSION as applied without running them
     /// (adopting an existing database; production needs --yes or the
@@ -90,11 +90,11 @@ pub enum MigrateCommand {
     },
 }
 
-fn parse_backend(value: &str) -> Result<Backend, String> {
+fn parse_backend(value: &str) -> Result<DatabaseKind, String> {
     match value.to_ascii_lowercase().as_str() {
-        "postgres" | "postgresql" | "pg" => Ok(Backend::Postgres),
-        "mysql" | "mariadb" => Ok(Backend::MySql),
-        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" | "pg" => Ok(DatabaseKind::Postgres),
+        "mysql" | "mariadb" => Ok(DatabaseKind::MySql),
+        "sqlite" => Ok(DatabaseKind::Sqlite),
         other => Err(format!(
             "unknown dialect `{other}`: expected postgres, mysql or sqlite"
         )),
@@ -467,7 +467,7 @@ impl MigrateArgs {
         }
     }
 
-    fn lint(&self, backend: Backend, migrations: &Migrations) -> i32 {
+    fn lint(&self, backend: DatabaseKind, migrations: &Migrations) -> i32 {
         let mut findings = lint::lint_all(backend, migrations);
         findings.extend(crate::undo::lint_undo_scripts(backend, migrations));
         self.report_lint(
@@ -477,8 +477,8 @@ impl MigrateArgs {
         )
     }
 
-    fn report_lint(&self, backend: Backend, what: &str, findings: Vec<Finding>) -> i32 {
-        let refused: Vec<&Finding> = findings.iter().filter(|f| f.allowed.is_none()).collect();
+    fn report_lint(&self, backend: DatabaseKind, what: &str, findings: Vec<LintFinding>) -> i32 {
+        let refused: Vec<&LintFinding> = findings.iter().filter(|f| f.allowed.is_none()).collect();
         let code = if refused.is_empty() {
             exit::OK
         } else {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::lint::Finding;
+use crate::lint::LintFinding;
 use crate::status::Problems;
 
 /// Everything that can go wrong while checking or applying migrations.
@@ -100,7 +100,7 @@ pub enum Error {
     )]
     Lint {
         /// The findings that are not allowed.
-        findings: Vec<Finding>,
+        findings: Vec<LintFinding>,
     },
 
     /// A migration (or undo script) failed while being applied.

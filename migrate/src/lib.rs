@@ -60,6 +60,7 @@
 //! ```
 //!
 #![doc = include_str!("docs/workflow.md")]
+#![doc = include_str!("docs/lint.md")]
 
 mod allow;
 mod apply;
@@ -81,12 +82,12 @@ mod status;
 mod undo;
 
 pub use audit::{AUDIT_TABLE, Actor};
-pub use backend::{Backend, Database, IntoDatabase};
+pub use backend::{Database, DatabaseKind, IntoDatabase};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
 pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
 pub use dirty::{DirtyMigration, STATE_TABLE};
 pub use error::{Error, exit};
-pub use lint::{Finding, lint, lint_all, rules};
+pub use lint::{LintFinding, lint, lint_all, rules};
 pub use lock::{PG_LOCK_KEY, sqlite_lock_path};
 pub use migrator::{
     Migrator, Plan, PlannedMigration, Refusal, StartupOutcome, UpReport, run_startup,

@@ -10,13 +10,13 @@ use time::OffsetDateTime;
 
 use crate::apply::{self, Script};
 use crate::audit::{self, Actor, Record};
-use crate::backend::{Backend, Conn, Database, IntoDatabase};
+use crate::backend::{Conn, Database, DatabaseKind, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::dirty;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::history::{HISTORY_TABLE, ensure_history, history_insert};
-use crate::lint::{self, Finding};
+use crate::lint::{self, LintFinding};
 use crate::lock;
 use crate::source::{MigrationFile, Migrations};
 use crate::status::Status;
@@ -64,7 +64,7 @@ pub struct PlannedMigration {
     /// The SQL that will run.
     pub sql: String,
     /// Lint findings.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<LintFinding>,
     /// `true` when a finding is not allowed: `up` refuses it, in every
     /// environment.
     pub refused: bool,
@@ -209,13 +209,13 @@ impl Migrator {
     /// Lints every migration for this database's dialect (the `lint`
     /// command without a database; `up`, `plan` and startup lint pending
     /// migrations only).
-    pub fn lint(&self) -> Vec<Finding> {
+    pub fn lint(&self) -> Vec<LintFinding> {
         lint::lint_all(self.database.backend(), &self.migrations)
     }
 
     /// Lints the migrations not yet applied (so a new rule never blocks
     /// history that is already applied) and every undo script.
-    pub async fn lint_pending(&self) -> Result<Vec<Finding>, Error> {
+    pub async fn lint_pending(&self) -> Result<Vec<LintFinding>, Error> {
         let status = self.status().await?;
         let mut findings = self.pending_findings(&status);
         findings.extend(crate::undo::lint_undo_scripts(
@@ -225,7 +225,7 @@ impl Migrator {
         Ok(findings)
     }
 
-    fn pending_findings(&self, status: &Status) -> Vec<Finding> {
+    fn pending_findings(&self, status: &Status) -> Vec<LintFinding> {
         let backend = self.database.backend();
         status
             .pending
@@ -447,7 +447,7 @@ impl Migrator {
     }
 
     async fn session(&self, conn: &mut Conn) -> Result<(), Error> {
-        if conn.backend() == Backend::Postgres {
+        if conn.backend() == DatabaseKind::Postgres {
             let sql = format!(
                 "SET lock_timeout = {}; SET statement_timeout = {}",
                 self.pg_lock_timeout.as_millis(),

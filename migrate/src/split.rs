@@ -13,14 +13,14 @@ use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
-use crate::backend::Backend;
+use crate::backend::DatabaseKind;
 
 /// The sqlparser dialect of a backend.
-pub(crate) fn dialect(backend: Backend) -> Box<dyn Dialect> {
+pub(crate) fn dialect(backend: DatabaseKind) -> Box<dyn Dialect> {
     match backend {
-        Backend::Postgres => Box::new(PostgreSqlDialect {}),
-        Backend::MySql => Box::new(MySqlDialect {}),
-        Backend::Sqlite => Box::new(SQLiteDialect {}),
+        DatabaseKind::Postgres => Box::new(PostgreSqlDialect {}),
+        DatabaseKind::MySql => Box::new(MySqlDialect {}),
+        DatabaseKind::Sqlite => Box::new(SQLiteDialect {}),
     }
 }
 
@@ -42,6 +42,8 @@ pub(crate) struct Statement {
     pub(crate) sql: String,
     /// 1-based line of its first token.
     pub(crate) line: u64,
+    /// Byte offset in the file of its first token.
+    pub(crate) start: usize,
     /// Comments between the previous statement and this one.
     pub(crate) leading_comments: Vec<Comment>,
     /// Comments inside the statement.
@@ -61,6 +63,7 @@ impl Statement {
             index: 1,
             sql: sql.to_owned(),
             line: 1,
+            start: 0,
             leading_comments: Vec::new(),
             inner_comments: Vec::new(),
             tokens: Vec::new(),
@@ -177,7 +180,7 @@ struct Pending {
 }
 
 /// Splits `sql` into statements for `backend`'s dialect.
-pub(crate) fn split(backend: Backend, sql: &str) -> Result<Split, SplitError> {
+pub(crate) fn split(backend: DatabaseKind, sql: &str) -> Result<Split, SplitError> {
     let dialect = dialect(backend);
     let tokens = Tokenizer::new(dialect.as_ref(), sql)
         .tokenize_with_location()
@@ -269,6 +272,7 @@ fn finish(out: &mut Split, current: &mut Pending, lines: &Lines<'_>) {
         index: out.statements.len() + 1,
         sql: lines.sql[start..end].to_owned(),
         line: first.span.start.line,
+        start,
         leading_comments: pending.leading,
         inner_comments: pending.inner,
         tokens: pending.tokens,
@@ -280,7 +284,7 @@ fn finish(out: &mut Split, current: &mut Pending, lines: &Lines<'_>) {
 mod tests {
     use super::*;
 
-    fn texts(backend: Backend, sql: &str) -> Vec<(u64, String)> {
+    fn texts(backend: DatabaseKind, sql: &str) -> Vec<(u64, String)> {
         split(backend, sql)
             .unwrap()
             .statements
@@ -293,14 +297,14 @@ mod tests {
     fn splits_at_top_level_semicolons_only() {
         let sql = "-- first\nCREATE TABLE a (x TEXT DEFAULT ';');\n\nINSERT INTO a VALUES ('b;c'); /* ; */ SELECT \"x;y\" FROM a;\n";
         assert_eq!(
-            texts(Backend::Postgres, sql),
+            texts(DatabaseKind::Postgres, sql),
             vec![
                 (2, "CREATE TABLE a (x TEXT DEFAULT ';')".to_owned()),
                 (4, "INSERT INTO a VALUES ('b;c')".to_owned()),
                 (4, "SELECT \"x;y\" FROM a".to_owned()),
             ]
         );
-        let s = split(Backend::Postgres, sql).unwrap();
+        let s = split(DatabaseKind::Postgres, sql).unwrap();
         assert_eq!(s.statements[0].leading_comments[0].text.trim(), "first");
         assert_eq!(s.statements[2].leading_comments[0].text.trim(), ";");
     }
@@ -308,7 +312,7 @@ mod tests {
     #[test]
     fn dollar_quoted_bodies_stay_whole() {
         let sql = "CREATE FUNCTION f() RETURNS int AS $body$ BEGIN PERFORM 1; RETURN 1; END $body$ LANGUAGE plpgsql;\nCREATE INDEX CONCURRENTLY i1 ON t (a);\nCREATE INDEX CONCURRENTLY i2 ON t (b)";
-        let got = texts(Backend::Postgres, sql);
+        let got = texts(DatabaseKind::Postgres, sql);
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(got[0].1.ends_with("LANGUAGE plpgsql"));
         assert_eq!(
@@ -320,13 +324,13 @@ mod tests {
     #[test]
     fn trigger_bodies_keep_their_semicolons() {
         let sql = "CREATE TABLE t (a INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET a = CASE WHEN a > 1 THEN 1 ELSE 2 END;\n  DELETE FROM t WHERE a = 0;\nEND;\nBEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;";
-        let got = texts(Backend::Sqlite, sql);
+        let got = texts(DatabaseKind::Sqlite, sql);
         assert_eq!(got.len(), 5, "{got:?}");
         assert!(got[1].1.starts_with("CREATE TRIGGER") && got[1].1.ends_with("END"));
         assert_eq!(got[2], (6, "BEGIN".to_owned()));
 
         let mysql = "CREATE PROCEDURE p() BEGIN\n  IF 1 THEN SELECT 1; END IF;\n  WHILE 0 DO SELECT 2; END WHILE;\nEND;\nSELECT 3;";
-        let got = texts(Backend::MySql, mysql);
+        let got = texts(DatabaseKind::MySql, mysql);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1], (5, "SELECT 3".to_owned()));
     }
@@ -334,7 +338,7 @@ mod tests {
     #[test]
     fn multibyte_text_and_server_positions_map_to_lines() {
         let sql = "INSERT INTO t VALUES ('é;ü');\nSELECT\n  1,\n  nope FROM t;";
-        let s = split(Backend::Postgres, sql).unwrap();
+        let s = split(DatabaseKind::Postgres, sql).unwrap();
         assert_eq!(s.statements[0].sql, "INSERT INTO t VALUES ('é;ü')");
         let second = &s.statements[1];
         assert_eq!(second.line, 2);
@@ -344,10 +348,10 @@ mod tests {
 
     #[test]
     fn trailing_comments_and_errors() {
-        let s = split(Backend::Sqlite, "SELECT 1;\n-- the end\n").unwrap();
+        let s = split(DatabaseKind::Sqlite, "SELECT 1;\n-- the end\n").unwrap();
         assert_eq!(s.statements.len(), 1);
         assert_eq!(s.trailing_comments.len(), 1);
-        let err = split(Backend::Postgres, "SELECT 1;\nSELECT 'open").unwrap_err();
+        let err = split(DatabaseKind::Postgres, "SELECT 1;\nSELECT 'open").unwrap_err();
         assert_eq!(err.line, 2);
     }
 }

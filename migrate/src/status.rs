@@ -6,7 +6,7 @@ use refinery_core::Migration;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::backend::Backend;
+use crate::backend::DatabaseKind;
 use crate::dirty::DirtyMigration;
 use crate::source::{Migrations, file_name_of};
 
@@ -75,7 +75,7 @@ pub struct DivergentMigration {
 #[non_exhaustive]
 pub struct Status {
     /// The backend.
-    pub backend: Backend,
+    pub backend: DatabaseKind,
     /// Whether `refinery_schema_history` exists yet.
     pub history_table: bool,
     /// All rows of the history, by version.
@@ -102,7 +102,7 @@ pub struct Status {
     pub in_progress: Vec<DirtyMigration>,
 }
 
-impl Serialize for Backend {
+impl Serialize for DatabaseKind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
@@ -110,7 +110,7 @@ impl Serialize for Backend {
 
 impl Status {
     pub(crate) fn compare(
-        backend: Backend,
+        backend: DatabaseKind,
         history_table: bool,
         local: &Migrations,
         applied: &[Migration],
@@ -313,7 +313,7 @@ mod tests {
 
         let local = Migrations::from_files([v1.clone(), v2_edited, v3.clone()]);
         let db = [applied(&v1), applied(&v2), applied(&v9)];
-        let s = Status::compare(Backend::Sqlite, true, &local, &db);
+        let s = Status::compare(DatabaseKind::Sqlite, true, &local, &db);
         assert_eq!(s.divergent.len(), 1);
         assert_eq!(s.divergent[0].file, "V2__b.sql");
         assert_eq!(s.future.len(), 1);
@@ -326,12 +326,22 @@ mod tests {
         );
 
         let local = Migrations::from_files([v1.clone(), v3.clone()]);
-        let s = Status::compare(Backend::Sqlite, true, &local, &[applied(&v1), applied(&v2)]);
+        let s = Status::compare(
+            DatabaseKind::Sqlite,
+            true,
+            &local,
+            &[applied(&v1), applied(&v2)],
+        );
         assert_eq!(s.missing.len(), 1, "V2 deleted while V3 exists");
         assert!(s.problems().unwrap().is_divergent());
 
         let local = Migrations::from_files([v1.clone()]);
-        let s = Status::compare(Backend::Sqlite, true, &local, &[applied(&v1), applied(&v2)]);
+        let s = Status::compare(
+            DatabaseKind::Sqlite,
+            true,
+            &local,
+            &[applied(&v1), applied(&v2)],
+        );
         assert!(s.is_current(), "V2 is a future migration: allowed");
         assert_eq!(s.warnings().len(), 1);
     }

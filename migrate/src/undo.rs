@@ -1,16 +1,16 @@
 //! `down`: reverting applied migrations with their undo scripts.
 
 use crate::apply::{self, Script};
-use crate::backend::{Backend, Conn};
+use crate::backend::{Conn, DatabaseKind};
 use crate::error::Error;
 use crate::history::history_delete;
-use crate::lint::{self, Finding};
+use crate::lint::{self, LintFinding};
 use crate::migrator::{Migrator, UpReport};
 use crate::source::{MigrationFile, Migrations};
 use crate::status::Status;
 
 /// Lints the undo script of `file` (none without one).
-pub(crate) fn lint_undo(backend: Backend, file: &MigrationFile) -> Vec<Finding> {
+pub(crate) fn lint_undo(backend: DatabaseKind, file: &MigrationFile) -> Vec<LintFinding> {
     match file.undo_sql() {
         Some(sql) => lint::lint_sql(backend, &file.undo_file(), file.undo_no_transaction(), sql),
         None => Vec::new(),
@@ -19,7 +19,10 @@ pub(crate) fn lint_undo(backend: Backend, file: &MigrationFile) -> Vec<Finding> 
 
 /// Lints every undo script of the set. Undo scripts are not checksummed and
 /// run later, so all of them are linted, applied migrations' included.
-pub(crate) fn lint_undo_scripts(backend: Backend, migrations: &Migrations) -> Vec<Finding> {
+pub(crate) fn lint_undo_scripts(
+    backend: DatabaseKind,
+    migrations: &Migrations,
+) -> Vec<LintFinding> {
     migrations
         .iter()
         .flat_map(|f| lint_undo(backend, f))
@@ -85,7 +88,7 @@ impl Migrator {
             scripts.push(file);
         }
         let backend = self.database.backend();
-        let refused: Vec<Finding> = scripts
+        let refused: Vec<LintFinding> = scripts
             .iter()
             .flat_map(|f| lint_undo(backend, f))
             .filter(|f| f.allowed.is_none())

@@ -78,6 +78,15 @@ pub enum Error {
         deadline: Duration,
     },
 
+    /// The thread that runs the telemetry shutdown could not be started, so
+    /// nothing was flushed.
+    #[error("cannot start the telemetry shutdown thread: {source}")]
+    ShutdownThread {
+        /// The I/O error from spawning the thread.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The SIGTERM/SIGINT handlers of [`Server`](crate::Server) could not be
     /// installed.
     #[error("cannot install the SIGTERM/SIGINT handlers: {source}")]

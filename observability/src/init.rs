@@ -523,6 +523,7 @@ impl TelemetryGuard {
     /// # Errors
     ///
     /// [`Error::ShutdownTimeout`] when the deadline passed first,
+    /// [`Error::ShutdownThread`] when the shutdown thread could not start,
     /// [`Error::Shutdown`] when a provider reported a failure (for example
     /// an unreachable collector).
     pub fn shutdown(mut self) -> Result<(), Error> {
@@ -540,8 +541,8 @@ impl TelemetryGuard {
             .spawn(move || {
                 let _ = tx.send(shutdown_providers(providers, deadline));
             });
-        if spawned.is_err() {
-            return Err(Error::ShutdownTimeout { deadline });
+        if let Err(source) = spawned {
+            return Err(Error::ShutdownThread { source });
         }
         match rx.recv_timeout(deadline + Duration::from_millis(100)) {
             Ok(result) => result,

@@ -34,6 +34,12 @@ pub(crate) fn clear_last_reading() {
     LAST_READING.with(|cell| cell.set(None));
 }
 
+/// This thread's last clock reading, left in place: the store reads "now"
+/// of the decision governor is making.
+pub(crate) fn last_reading() -> Option<Nanos> {
+    LAST_READING.with(std::cell::Cell::get)
+}
+
 /// Takes this thread's last clock reading: the decision just made by
 /// governor on this thread read the clock once, and the limiter reuses that
 /// reading instead of reading the clock a second time.

@@ -1,6 +1,7 @@
 //! [`RateLimitConfig`]: the `rate_limit` configuration section, its
 //! per-environment defaults, validation and policy rules.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
+use crate::route::RouteQuota;
 
 /// The default deadline of one Redis decision's round trip
 /// (`redis_timeout_ms`); see the crate docs for how it was sized.
@@ -28,7 +30,9 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// | `window_ms` | `RATE_LIMIT_WINDOW_MS` | 60000 | 60000 | 60000 |
 /// | `max` | `RATE_LIMIT_MAX` | 100 | 100 | 100 |
 /// | `burst` | `RATE_LIMIT_BURST` | 0 (= `max`) | 0 | 0 |
-/// | `key` | `RATE_LIMIT_KEY` | `ip` | `ip` | `ip` |
+/// | `key` | `RATE_LIMIT_KEY` (`ip`, `global`, `header:<name>`, or parts joined by `+`: `ip+header:x-tenant`) | `ip` | `ip` | `ip` |
+/// | `allow` | `RATE_LIMIT_ALLOW` (comma-separated: CIDRs, `key:<value>`, `hdr:`/`id:` digests) | empty | empty | empty |
+/// | `routes` | `RATE_LIMIT_ROUTES` (`pattern=max/window[/burst]`, comma-separated) or `[rate_limit.routes]` | empty | empty | empty |
 /// | `trusted_proxies` | `RATE_LIMIT_TRUSTED_PROXIES` | moved: must stay empty | | |
 /// | `backend` | `RATE_LIMIT_BACKEND` | `memory` | `memory` | `memory` |
 /// | `redis_url` | `RATE_LIMIT_REDIS_URL` (`redis://`, `rediss://`; several comma-separated node URLs: a Redis Cluster) | empty | empty | empty |
@@ -52,7 +56,8 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 ///
 /// | rule | when | level |
 /// |---|---|---|
-/// | `rate-limit.invalid` | zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | an `allow` entry or a `routes` pattern or quota that does not parse or is out of range, zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | a `rediss://` URL that turns certificate verification off (`#insecure`) | refused in production (not waivable), a warning elsewhere |
 /// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
 /// | `rate-limit.shadow` | `shadow` on | violation |
 /// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
@@ -84,6 +89,16 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// What identifies a client.
     pub key: KeyKind,
+    /// Clients never limited: addresses or CIDRs of the client, `key:<value>`
+    /// for a header value or supplied identity, `hdr:<hex>`/`id:<hex>` for a
+    /// key by the digest logs show (see
+    /// [`RateLimitBuilder::allow`](crate::RateLimitBuilder::allow)).
+    #[serde(default, deserialize_with = "deserialize_list")]
+    pub allow: Vec<String>,
+    /// Per-route quotas: route pattern → quota (see [`RouteQuota`] for the
+    /// forms and the crate docs for how patterns match).
+    #[serde(default, deserialize_with = "crate::route::deserialize_routes")]
+    pub routes: BTreeMap<String, RouteQuota>,
     /// Moved to `server.trusted_proxies` (`TRUSTED_PROXIES`): any value here
     /// is refused by `rate-limit.invalid` with a message naming the new
     /// setting. Kept so that the old variable gets that message instead of
@@ -91,7 +106,7 @@ pub struct RateLimitConfig {
     #[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
-    pub backend: Backend,
+    pub backend: StateStore,
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
     pub redis_url: SecretUrl,
@@ -123,8 +138,32 @@ pub struct RateLimitConfig {
     pub policy: String,
 }
 
-/// What identifies a client. Written `ip`, `global` or `header:<name>`
-/// (for example `header:x-api-key`).
+/// A list of strings, or one comma-separated string.
+fn deserialize_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+/// What identifies a client. Written `ip`, `global`, `header:<name>`
+/// (for example `header:x-api-key`), or parts joined by `+`
+/// (`ip+header:x-tenant`).
+///
+/// A service can also supply its own key function instead
+/// ([`RateLimitBuilder::key_with`](crate::RateLimitBuilder::key_with)),
+/// for example to key by the user an authentication middleware verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyKind {
@@ -137,6 +176,29 @@ pub enum KeyKind {
     Header(HeaderName),
     /// One quota shared by every request.
     Global,
+    /// Several parts, all of which must be present: one bucket per
+    /// combination (for example per client address and tenant). Kept as a
+    /// digest, so header values never show.
+    Composite(Vec<KeyPart>),
+}
+
+/// One part of a [`KeyKind::Composite`] key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyPart {
+    /// The client IP, as for [`KeyKind::Ip`].
+    Ip,
+    /// A request header's value.
+    Header(HeaderName),
+}
+
+impl fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyPart::Ip => f.write_str("ip"),
+            KeyPart::Header(name) => write!(f, "header:{name}"),
+        }
+    }
 }
 
 impl fmt::Display for KeyKind {
@@ -145,8 +207,27 @@ impl fmt::Display for KeyKind {
             KeyKind::Ip => f.write_str("ip"),
             KeyKind::Global => f.write_str("global"),
             KeyKind::Header(name) => write!(f, "header:{name}"),
+            KeyKind::Composite(parts) => {
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("+")?;
+                    }
+                    write!(f, "{part}")?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+fn parse_header_part(s: &str) -> Option<Result<HeaderName, String>> {
+    let name = s
+        .strip_prefix("header:")
+        .or_else(|| s.strip_prefix("HEADER:"))?;
+    Some(
+        HeaderName::from_str(name.trim())
+            .map_err(|_| format!("`{}` is not a valid header name", name.trim())),
+    )
 }
 
 impl FromStr for KeyKind {
@@ -154,21 +235,31 @@ impl FromStr for KeyKind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        if s.contains('+') {
+            let mut parts = Vec::new();
+            for part in s.split('+').map(str::trim) {
+                if part.eq_ignore_ascii_case("ip") {
+                    parts.push(KeyPart::Ip);
+                } else if let Some(name) = parse_header_part(part) {
+                    parts.push(KeyPart::Header(name?));
+                } else {
+                    return Err(format!(
+                        "`{part}` cannot be part of a composite key `{s}`; parts are `ip` and `header:<name>` (e.g. `ip+header:x-tenant`)"
+                    ));
+                }
+            }
+            return Ok(KeyKind::Composite(parts));
+        }
         match s.to_ascii_lowercase().as_str() {
             "ip" => return Ok(KeyKind::Ip),
             "global" => return Ok(KeyKind::Global),
             _ => {}
         }
-        if let Some(name) = s
-            .strip_prefix("header:")
-            .or_else(|| s.strip_prefix("HEADER:"))
-        {
-            return HeaderName::from_str(name.trim())
-                .map(KeyKind::Header)
-                .map_err(|_| format!("`{}` is not a valid header name", name.trim()));
+        if let Some(name) = parse_header_part(s) {
+            return name.map(KeyKind::Header);
         }
         Err(format!(
-            "unknown key kind `{s}`; expected `ip`, `global` or `header:<name>` (e.g. `header:x-api-key`)"
+            "unknown key kind `{s}`; expected `ip`, `global`, `header:<name>` (e.g. `header:x-api-key`) or parts joined by `+` (`ip+header:x-tenant`)"
         ))
     }
 }
@@ -190,7 +281,7 @@ impl<'de> Deserialize<'de> for KeyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
-pub enum Backend {
+pub enum StateStore {
     /// In this process: each replica has its own quota.
     Memory,
     /// In Redis: every replica shares one quota.
@@ -267,13 +358,17 @@ impl RateLimitConfig {
     /// Checks the values a limiter cannot be built from. The error names
     /// the key (`rate_limit.max`).
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some((key, message)) = self.problems().into_iter().next() {
+        if let Some((key, message)) = self.problems(false).into_iter().next() {
             return Err(Error::invalid(key, message));
         }
         Ok(())
     }
 
-    fn problems(&self) -> Vec<(&'static str, String)> {
+    /// What `rate-limit.invalid` refuses; with `production`, also what is
+    /// only refused there (a Redis URL that turns certificate verification
+    /// off). The constructor checks without it, so it never refuses what
+    /// `config check` accepted in any environment.
+    fn problems(&self, production: bool) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.max == 0 {
             out.push((
@@ -309,16 +404,17 @@ impl RateLimitConfig {
                 "must be at least 1 millisecond".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && self.redis_url.is_empty() {
             out.push((
                 "redis_url",
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
         }
-        if self.backend == Backend::Redis && !self.redis_url.is_empty() {
+        if self.backend == StateStore::Redis && !self.redis_url.is_empty() {
             out.extend(crate::redis_url::problems(
                 &self.redis_url,
                 &self.redis_ca_file,
+                production,
             ));
         }
         if !self.trusted_proxies.is_empty() {
@@ -330,6 +426,8 @@ impl RateLimitConfig {
                     .to_owned(),
             ));
         }
+        out.extend(crate::allow::problems(&self.allow));
+        out.extend(crate::route::problems(&self.routes));
         if self.policy.is_empty() || sfv::StringRef::from_str(&self.policy).is_err() {
             out.push((
                 "policy",
@@ -348,8 +446,10 @@ impl Section for RateLimitConfig {
             max: 100,
             burst: 0,
             key: KeyKind::Ip,
+            allow: Vec::new(),
+            routes: BTreeMap::new(),
             trusted_proxies: Vec::new(),
-            backend: Backend::Memory,
+            backend: StateStore::Memory,
             redis_url: SecretUrl::default(),
             redis_ca_file: String::new(),
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
@@ -376,8 +476,18 @@ impl Section for RateLimitConfig {
         reg.alias_inverted("DISABLE_RATE_LIMITING", "enabled")
             .alias("RATE_LIMIT_REDIS_URL", "redis_url")
             .rule("rate-limit.invalid", |check, cfg: &Self| {
-                for (key, message) in cfg.problems() {
+                let production = check.env().is_production();
+                for (key, message) in cfg.problems(production) {
                     check.forbid(key, message, "fix the value; see RateLimitConfig docs");
+                }
+                if !production && cfg.backend == StateStore::Redis {
+                    for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
+                        check.warn(
+                            "redis_url",
+                            crate::redis_url::insecure_message(&shown),
+                            "refused in production; remove `#insecure`",
+                        );
+                    }
                 }
                 Ok(())
             })
@@ -403,7 +513,7 @@ impl Section for RateLimitConfig {
             })
             .rule("rate-limit.fail-open", |check, cfg: &Self| {
                 if cfg.enabled
-                    && cfg.backend == Backend::Redis
+                    && cfg.backend == StateStore::Redis
                     && cfg.failure_mode == FailureMode::Open
                 {
                     check.violation(
@@ -457,6 +567,17 @@ mod tests {
         let err = "cookie".parse::<KeyKind>().unwrap_err();
         assert!(err.contains("unknown key kind `cookie`"), "{err}");
         assert!("header:bad name".parse::<KeyKind>().is_err());
+        let composite: KeyKind = "IP + header:X-Tenant".parse().unwrap();
+        assert_eq!(
+            composite,
+            KeyKind::Composite(vec![
+                KeyPart::Ip,
+                KeyPart::Header(HeaderName::from_static("x-tenant"))
+            ])
+        );
+        assert_eq!(composite.to_string(), "ip+header:x-tenant");
+        let err = "ip+global".parse::<KeyKind>().unwrap_err();
+        assert!(err.contains("`global` cannot be part"), "{err}");
     }
 
     #[test]
@@ -490,7 +611,7 @@ mod tests {
         assert!(err.contains("rate_limit.window_ms"), "{err}");
 
         let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-        cfg.backend = Backend::Redis;
+        cfg.backend = StateStore::Redis;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("rate_limit.redis_url"), "{err}");
     }

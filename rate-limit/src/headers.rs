@@ -7,10 +7,10 @@
 //!
 //! | field | when | value |
 //! |---|---|---|
-//! | `RateLimit-Policy` | every limited response and every allowed one | `"<policy>";q=<quota>;w=<window seconds>` |
+//! | `RateLimit-Policy` | every limited response and every allowed one | `"<policy>";q=<burst>;w=<seconds the burst takes to come back>` |
 //! | `RateLimit` | every limited response and every allowed one | `"<policy>";r=<remaining>;t=<seconds>` |
 //! | `Retry-After` | `429` and `503` | delay-seconds, rounded up, at least 1 |
-//! | `X-RateLimit-Limit` | `header_style = legacy/both` | `max` |
+//! | `X-RateLimit-Limit` | `header_style = legacy/both` | same as `q` |
 //! | `X-RateLimit-Remaining` | `header_style = legacy/both` | same as `r` |
 //! | `X-RateLimit-Reset` | `header_style = legacy/both` | same as `t` (seconds from now, not an epoch) |
 //!
@@ -18,10 +18,20 @@
 //! available again; on a `429` it equals `Retry-After`, the time until the
 //! refused request would pass (`r` is then 0).
 //!
-//! `w` only takes whole seconds. A window that is a whole number of seconds
-//! is sent as is (`q = max`, `w = window`); any other window is sent as the
-//! equivalent rate over the window rounded up to whole seconds
-//! (`window_ms = 500, max = 10` → `q=20;w=1`).
+//! `RateLimit-Policy` advertises what a client can actually do at once:
+//! `q` is the burst (requests that pass back to back from a fresh state)
+//! and `w` the time that burst takes to come back, `burst × window / max`,
+//! rounded up to whole seconds (`w` takes no fractions). With the default
+//! burst this is `q = max`, `w = window`; `max = 100, window_ms = 60000,
+//! burst = 10` is `q=10;w=6`; `max = 10, window_ms = 500` is `q=10;w=1`.
+//! Rounding `w` up only ever advertises a slightly lower rate, never more
+//! requests at once than would pass (for a `max` that does not divide the
+//! window, the interval is rounded up to the nanosecond so the limit is
+//! never exceeded, and `w` is a second more: 7 per minute is `q=7;w=61`).
+//! The draft's `pk` (partition key) is
+//! not sent: for address keys it would echo the address the server sees,
+//! for API keys a digest the client can compute itself, and it would cost
+//! a serialization on every allowed response.
 
 use bytes::Bytes;
 use http::header::Entry;
@@ -86,16 +96,7 @@ const SF_INTEGER_MAX: u64 = 999_999_999_999_999;
 impl Fields {
     /// `policy_name` must be a valid sf-string (checked by config validation).
     pub(crate) fn new(policy_name: &str, params: &QuotaParams, style: HeaderStyle) -> Self {
-        let window_ms = params.window.as_millis().max(1);
-        let (quota, window_s) = if window_ms.is_multiple_of(1000) {
-            (u128::from(params.max), window_ms / 1000)
-        } else {
-            let window_s = window_ms.div_ceil(1000);
-            (
-                (u128::from(params.max) * window_s * 1000 / window_ms).max(1),
-                window_s,
-            )
-        };
+        let (quota, window_s) = advertised(params);
         let name =
             StringRef::from_str(policy_name).unwrap_or_else(|_| StringRef::constant("default"));
         let mut ser = ListSerializer::new();
@@ -112,7 +113,7 @@ impl Fields {
             policy: HeaderValue::from_str(&policy)
                 .expect("structured fields are valid header values"),
             name_item,
-            limit: HeaderValue::from(params.max),
+            limit: HeaderValue::from(params.burst),
         }
     }
 
@@ -204,6 +205,21 @@ impl Fields {
             secs,
         )
     }
+}
+
+/// What `RateLimit-Policy` advertises: `q` = the burst, the requests a
+/// client can actually send at once, and `w` = the time the burst takes to
+/// come back (`burst × window / max`), rounded up to whole seconds. With
+/// the default burst (`max`) that is exactly `max` per window; a smaller or
+/// larger burst, or a sub-second window, is advertised as the same or a
+/// slightly lower rate, never as more at once than would pass.
+fn advertised(params: &QuotaParams) -> (u128, u128) {
+    let burst = u128::from(params.burst.max(1));
+    // The limiter's own interval (window / max rounded up to the
+    // nanosecond), so `w` is when the burst is really back.
+    let back_ns = burst * params.interval.as_nanos().max(1);
+    let window_s = back_ns.div_ceil(1_000_000_000).max(1);
+    (burst, window_s)
 }
 
 fn clamp_int(v: u128) -> sfv::Integer {

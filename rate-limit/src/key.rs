@@ -14,25 +14,29 @@
 //! grouped by their /64, the block one subscriber usually holds.
 //!
 //! A request is *unidentified* when there is no peer address, or, for
-//! `key = "header:<name>"`, when the header is missing or empty. What
-//! happens to it is `overflow`: `shared` (production) counts all such
-//! requests in one shared bucket; `pass` lets them through unlimited, logged
-//! at debug level. It is never a `500`.
+//! `key = "header:<name>"`, when the header is missing or empty (for a
+//! composite key: when any part is), or when the service's own key function
+//! returns `None`. What happens to it is `overflow`: `shared` (production)
+//! counts all such requests in one shared bucket; `pass` lets them through
+//! unlimited, logged at debug level. It is never a `500`.
 
 use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use appenv_config::ClientAddrResolver;
-use http::{HeaderMap, HeaderName, Request};
+use http::{Extensions, HeaderMap, HeaderName, Method, Request, Uri};
 use sha2::{Digest, Sha256};
 
-use crate::config::KeyKind;
+use crate::allow::AllowList;
+use crate::config::{KeyKind, KeyPart};
 
 /// The bucket a request is counted in.
 ///
-/// Header values (API keys) are kept only as a truncated SHA-256 digest, so
-/// neither memory, Redis keys nor logs ever hold the key itself.
+/// Header values (API keys) and keys the service supplies are kept only as
+/// a truncated SHA-256 digest, so neither memory, Redis keys nor logs ever
+/// hold the value itself.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClientKey {
@@ -40,11 +44,21 @@ pub enum ClientKey {
     Ip(IpAddr),
     /// A digest of a header value.
     Header([u8; 16]),
+    /// A digest of an identity the service supplied (a user id, an API key
+    /// owner) or of a composite key's parts. Shown as `id:<hex>`.
+    Id([u8; 16]),
     /// The one global bucket.
     Global,
     /// The shared overflow bucket (unidentified requests, keys beyond the
     /// cap).
     Overflow,
+}
+
+fn digest(value: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(value);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 impl ClientKey {
@@ -55,11 +69,49 @@ impl ClientKey {
 
     /// Builds the key for a header value (stored only as a digest).
     pub fn from_header_value(value: &[u8]) -> Self {
-        let digest = Sha256::digest(value);
+        ClientKey::Header(digest(value))
+    }
+
+    /// Builds the key for an identity the service knows, such as the `sub`
+    /// claim of a verified JWT or the owner of an API key (stored only as a
+    /// digest). The allow-list entry `key:<identity>` matches it.
+    pub fn from_identity(identity: impl AsRef<[u8]>) -> Self {
+        ClientKey::Id(digest(identity.as_ref()))
+    }
+
+    /// One key made of several (for example the client address and a
+    /// tenant header): requests share a bucket only when every part is
+    /// equal. The order of the parts matters.
+    pub fn composite<'a>(parts: impl IntoIterator<Item = &'a ClientKey>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"appenv-rl-composite");
+        for part in parts {
+            let shown = part.to_string();
+            hasher.update((shown.len() as u64).to_be_bytes());
+            hasher.update(shown.as_bytes());
+        }
+        let digest = hasher.finalize();
         let mut out = [0u8; 16];
         out.copy_from_slice(&digest[..16]);
-        ClientKey::Header(out)
+        ClientKey::Id(out)
     }
+
+    /// The digest of a header value or supplied identity, which a `key:`
+    /// allow-list entry is compared with.
+    pub(crate) fn digest(&self) -> Option<&[u8; 16]> {
+        match self {
+            ClientKey::Header(d) | ClientKey::Id(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, prefix: &str, digest: &[u8; 16]) -> fmt::Result {
+    f.write_str(prefix)?;
+    for byte in digest {
+        write!(f, "{byte:02x}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for ClientKey {
@@ -67,13 +119,8 @@ impl fmt::Display for ClientKey {
         match self {
             ClientKey::Ip(IpAddr::V4(ip)) => write!(f, "ip:{ip}"),
             ClientKey::Ip(IpAddr::V6(ip)) => write!(f, "ip:{ip}/64"),
-            ClientKey::Header(digest) => {
-                f.write_str("hdr:")?;
-                for byte in digest {
-                    write!(f, "{byte:02x}")?;
-                }
-                Ok(())
-            }
+            ClientKey::Header(digest) => write_hex(f, "hdr:", digest),
+            ClientKey::Id(digest) => write_hex(f, "id:", digest),
             ClientKey::Global => f.write_str("global"),
             ClientKey::Overflow => f.write_str("overflow"),
         }
@@ -96,29 +143,167 @@ fn group(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What a service's key function sees of a request
+/// ([`RateLimitBuilder::key_with`](crate::RateLimitBuilder::key_with)):
+/// its head, and the client address as the service's resolver finds it.
+///
+/// ```
+/// use appenv_rate_limit::{ClientKey, KeyRequest};
+///
+/// /// What an auth middleware put in the extensions.
+/// #[derive(Clone)]
+/// struct User { sub: String }
+///
+/// fn key(req: &KeyRequest<'_>) -> Option<ClientKey> {
+///     match req.extensions().get::<User>() {
+///         Some(user) => Some(ClientKey::from_identity(&user.sub)),
+///         // Anonymous requests are keyed by address.
+///         None => req.client_ip().map(ClientKey::from_ip),
+///     }
+/// }
+/// # let _ = key;
+/// ```
+#[derive(Debug)]
+pub struct KeyRequest<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+    client_addr: &'a ClientAddrResolver,
+}
+
+impl<'a> KeyRequest<'a> {
+    pub(crate) fn new<B>(req: &'a Request<B>, client_addr: &'a ClientAddrResolver) -> Self {
+        KeyRequest {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+            client_addr,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &'a Uri {
+        self.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The request extensions (where authentication middleware leaves the
+    /// verified identity).
+    pub fn extensions(&self) -> &'a Extensions {
+        self.extensions
+    }
+
+    /// The client address as the service's [`ClientAddrResolver`] finds it
+    /// (the same one `key = "ip"` and telemetry use), or `None` without a
+    /// peer address.
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        let peer = peer_addr(self.extensions)?;
+        Some(self.client_addr.resolve(peer, self.headers))
+    }
+}
+
+/// A key function a service supplies.
+pub(crate) type KeyFn = Arc<dyn Fn(&KeyRequest<'_>) -> Option<ClientKey> + Send + Sync>;
+
+/// Where a request's key comes from.
+#[derive(Clone)]
+enum Source {
+    Kind(KeyKind),
+    Custom(KeyFn),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Kind(kind) => write!(f, "{kind}"),
+            Source::Custom(_) => f.write_str("custom"),
+        }
+    }
+}
+
+/// What the extractor found for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identified {
+    /// Count it in this bucket.
+    Key(ClientKey),
+    /// On the allow-list: never limited.
+    Allowed,
+    /// No usable key.
+    Unidentified,
+}
+
 /// Finds the key of a request, as configured.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyExtractor {
-    kind: KeyKind,
+    source: Source,
     client_addr: ClientAddrResolver,
+    allow: Arc<AllowList>,
 }
 
 impl KeyExtractor {
-    pub(crate) fn new(kind: KeyKind, client_addr: ClientAddrResolver) -> Self {
-        KeyExtractor { kind, client_addr }
+    pub(crate) fn new(kind: KeyKind, client_addr: ClientAddrResolver, allow: AllowList) -> Self {
+        KeyExtractor {
+            source: Source::Kind(kind),
+            client_addr,
+            allow: Arc::new(allow),
+        }
     }
 
-    /// The request's key, or `None` when it cannot be identified.
-    pub(crate) fn extract<B>(&self, req: &Request<B>) -> Option<ClientKey> {
-        match &self.kind {
-            KeyKind::Global => Some(ClientKey::Global),
-            KeyKind::Header(name) => header_key(req.headers(), name),
-            KeyKind::Ip => {
-                let peer = peer_addr(req)?;
-                let client = self.client_addr.resolve(peer, req.headers());
-                Some(ClientKey::from_ip(client))
-            }
+    /// The service's own key function replaces the configured key kind.
+    pub(crate) fn with_custom(mut self, key: KeyFn) -> Self {
+        self.source = Source::Custom(key);
+        self
+    }
+
+    /// The request's key, or whether it is allow-listed or unidentified.
+    pub(crate) fn extract<B>(&self, req: &Request<B>) -> Identified {
+        let allow = &*self.allow;
+        if allow.has_networks()
+            && let Some(ip) = self.client_ip(req)
+            && allow.contains_ip(ip)
+        {
+            return Identified::Allowed;
         }
+        let key = match &self.source {
+            Source::Kind(KeyKind::Global) => Some(ClientKey::Global),
+            Source::Kind(KeyKind::Header(name)) => header_key(req.headers(), name),
+            Source::Kind(KeyKind::Ip) => self.client_ip(req).map(ClientKey::from_ip),
+            Source::Kind(KeyKind::Composite(parts)) => self.composite(req, parts),
+            Source::Custom(key) => key(&KeyRequest::new(req, &self.client_addr)),
+        };
+        match key {
+            Some(key) if allow.contains_key(&key) => Identified::Allowed,
+            Some(key) => Identified::Key(key),
+            None => Identified::Unidentified,
+        }
+    }
+
+    fn client_ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
+        let peer = peer_addr(req.extensions())?;
+        Some(self.client_addr.resolve(peer, req.headers()))
+    }
+
+    fn composite<B>(&self, req: &Request<B>, parts: &[KeyPart]) -> Option<ClientKey> {
+        let mut keys = Vec::with_capacity(parts.len());
+        for part in parts {
+            let key = match part {
+                KeyPart::Ip => ClientKey::from_ip(self.client_ip(req)?),
+                KeyPart::Header(name) => header_key(req.headers(), name)?,
+            };
+            keys.push(key);
+        }
+        Some(ClientKey::composite(&keys))
     }
 }
 
@@ -133,15 +318,12 @@ fn header_key(headers: &HeaderMap, name: &HeaderName) -> Option<ClientKey> {
 
 /// The connection's peer address, from axum's `ConnectInfo` or a plain
 /// `SocketAddr` extension.
-pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<IpAddr> {
+pub(crate) fn peer_addr(extensions: &Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
-    if let Some(info) = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-    {
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
         return Some(info.0.ip());
     }
-    req.extensions().get::<SocketAddr>().map(SocketAddr::ip)
+    extensions.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
 #[cfg(test)]
@@ -175,33 +357,72 @@ mod tests {
         let extractor = KeyExtractor::new(
             KeyKind::Header(HeaderName::from_static("x-api-key")),
             ClientAddrResolver::direct(),
+            AllowList::default(),
         );
         let req = Request::builder()
             .header("x-api-key", "  ")
             .body(())
             .unwrap();
-        assert_eq!(extractor.extract(&req), None);
+        assert_eq!(extractor.extract(&req), Identified::Unidentified);
         let req = Request::builder()
             .header("x-api-key", "k1")
             .body(())
             .unwrap();
         assert_eq!(
             extractor.extract(&req),
-            Some(ClientKey::from_header_value(b"k1"))
+            Identified::Key(ClientKey::from_header_value(b"k1"))
         );
     }
 
     #[test]
     fn peer_address_comes_from_extensions() {
-        let extractor = KeyExtractor::new(KeyKind::Ip, ClientAddrResolver::direct());
+        let extractor = KeyExtractor::new(
+            KeyKind::Ip,
+            ClientAddrResolver::direct(),
+            AllowList::default(),
+        );
         let req = Request::new(());
-        assert_eq!(extractor.extract(&req), None);
+        assert_eq!(extractor.extract(&req), Identified::Unidentified);
         let mut req = Request::new(());
         req.extensions_mut()
             .insert(SocketAddr::from(([192, 0, 2, 1], 4000)));
         assert_eq!(
             extractor.extract(&req),
-            Some(ClientKey::from_ip(ip("192.0.2.1")))
+            Identified::Key(ClientKey::from_ip(ip("192.0.2.1")))
+        );
+    }
+
+    #[test]
+    fn composite_keys_need_every_part_and_never_show_the_header() {
+        let extractor = KeyExtractor::new(
+            "ip+header:x-tenant".parse().unwrap(),
+            ClientAddrResolver::direct(),
+            AllowList::default(),
+        );
+        let req = |tenant: Option<&str>, peer: [u8; 4]| {
+            let mut builder = Request::builder();
+            if let Some(tenant) = tenant {
+                builder = builder.header("x-tenant", tenant);
+            }
+            let mut req = builder.body(()).unwrap();
+            req.extensions_mut().insert(SocketAddr::from((peer, 4000)));
+            req
+        };
+        let a = extractor.extract(&req(Some("acme-secret"), [192, 0, 2, 1]));
+        let b = extractor.extract(&req(Some("acme-secret"), [192, 0, 2, 2]));
+        let c = extractor.extract(&req(Some("other"), [192, 0, 2, 1]));
+        let again = extractor.extract(&req(Some("acme-secret"), [192, 0, 2, 1]));
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a, again);
+        let Identified::Key(key) = a else {
+            panic!("{a:?}")
+        };
+        assert!(key.to_string().starts_with("id:"), "{key}");
+        assert!(!format!("{key} {key:?}").contains("acme"));
+        assert_eq!(
+            extractor.extract(&req(None, [192, 0, 2, 1])),
+            Identified::Unidentified
         );
     }
 }

@@ -8,20 +8,23 @@ use appenv_config::ClientAddrResolver;
 use http::request::Parts;
 use tower_layer::Layer;
 
+use crate::allow::AllowList;
 use crate::config::RateLimitConfig;
 use crate::decision::Decision;
 use crate::error::Error;
-use crate::key::ClientKey;
+use crate::key::{ClientKey, KeyExtractor, KeyFn, KeyRequest};
 use crate::limiter::{Core, Weigher};
+use crate::route::RouteQuota;
 use crate::service::RateLimit;
 use crate::stats::Stats;
 
 /// Applies a rate limit to a service: see the [crate docs](crate).
 ///
 /// Cloning is cheap and clones share one quota (the state lives behind an
-/// `Arc`), so the same layer may be applied to several routers. Build one
-/// layer per route group for per-route quotas, each with its own
-/// [`policy`](RateLimitBuilder::policy) name.
+/// `Arc`), so the same layer may be applied to several routers. Per-route
+/// quotas come from `routes` in the configuration or
+/// [`RateLimitBuilder::route`]; a layer per route group, each with its own
+/// [`policy`](RateLimitBuilder::policy) name, works too (and nests).
 #[derive(Clone)]
 pub struct RateLimitLayer {
     core: Arc<Core>,
@@ -97,20 +100,25 @@ impl RateLimitLayer {
     /// per retry interval probes until Redis answers. Serve anyway, or
     /// refuse to start, as the service prefers.
     pub async fn connect(&self) -> Result<(), Error> {
-        let Some(redis) = &self.core.redis else {
-            return Ok(());
-        };
-        redis
-            .connect()
-            .await
-            .map_err(|failure| Error::RedisUnreachable {
-                key: "rate_limit.redis_url".to_owned(),
-                url: redis.redacted_url().to_owned(),
-                reason: failure.to_string(),
-            })
+        let mut outcome = Ok(());
+        for core in self.core.cores() {
+            let Some(redis) = &core.redis else {
+                continue;
+            };
+            if let Err(failure) = redis.connect().await
+                && outcome.is_ok()
+            {
+                outcome = Err(Error::RedisUnreachable {
+                    key: "rate_limit.redis_url".to_owned(),
+                    url: redis.redacted_url().to_owned(),
+                    reason: failure.to_string(),
+                });
+            }
+        }
+        outcome
     }
 
-    /// The counters so far.
+    /// The counters so far (per-route quotas included).
     pub fn stats(&self) -> Stats {
         self.core.stats()
     }
@@ -148,6 +156,8 @@ pub struct RateLimitBuilder {
     weigher: Weigher,
     retry_interval: Option<Duration>,
     client_addr: ClientAddrResolver,
+    key: Option<KeyFn>,
+    allow_keys: Vec<ClientKey>,
 }
 
 impl fmt::Debug for RateLimitBuilder {
@@ -156,6 +166,8 @@ impl fmt::Debug for RateLimitBuilder {
             .field("config", &self.config)
             .field("weigher", &self.weigher)
             .field("client_addr", &self.client_addr)
+            .field("key", &self.key.as_ref().map(|_| "custom"))
+            .field("allow_keys", &self.allow_keys)
             .finish_non_exhaustive()
     }
 }
@@ -167,7 +179,82 @@ impl RateLimitBuilder {
             weigher: Weigher::Fixed(1),
             retry_interval: None,
             client_addr: ClientAddrResolver::direct(),
+            key: None,
+            allow_keys: Vec::new(),
         }
+    }
+
+    /// Keys requests with the service's own function instead of the
+    /// configured `key`: for example by the user an authentication
+    /// middleware verified and left in the request extensions. `None`
+    /// makes the request unidentified (the `overflow` rule applies), so
+    /// fall back to the address yourself where that fits:
+    ///
+    /// ```
+    /// use appenv_config::{AppEnv, Section};
+    /// use appenv_rate_limit::{ClientKey, RateLimitConfig, RateLimitLayer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Claims { sub: String }
+    ///
+    /// let config = RateLimitConfig::defaults(AppEnv::Production);
+    /// let layer = RateLimitLayer::builder(&config)
+    ///     .key_with(|req| match req.extensions().get::<Claims>() {
+    ///         Some(claims) => Some(ClientKey::from_identity(&claims.sub)),
+    ///         None => req.client_ip().map(ClientKey::from_ip),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// The function runs on every request, before the decision; keep it
+    /// cheap (read what the middleware left, do not verify tokens again).
+    /// Place this layer inside the authentication middleware so the
+    /// extensions are there. Composite keys: return
+    /// [`ClientKey::composite`] of the parts.
+    pub fn key_with<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&KeyRequest<'_>) -> Option<ClientKey> + Send + Sync + 'static,
+    {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Adds an allow-list entry (as in the `allow` setting: an address or
+    /// CIDR, `key:<value>`, `hdr:<hex>`, `id:<hex>`): matching clients are
+    /// never limited. Entries are validated by [`build`](Self::build) with
+    /// the configuration's.
+    pub fn allow(mut self, entry: impl Into<String>) -> Self {
+        self.config.allow.push(entry.into());
+        self
+    }
+
+    /// Adds a key that is never limited (an address, a header value's or
+    /// an identity's key).
+    pub fn allow_key(mut self, key: ClientKey) -> Self {
+        self.allow_keys.push(key);
+        self
+    }
+
+    /// Gives requests matching `pattern` their own quota (as the `routes`
+    /// setting, which it adds to or replaces for that pattern): see the
+    /// crate docs for the pattern syntax and matching.
+    ///
+    /// ```
+    /// use appenv_config::{AppEnv, Section};
+    /// use appenv_rate_limit::{RateLimitConfig, RateLimitLayer, RouteQuota};
+    ///
+    /// let config = RateLimitConfig::defaults(AppEnv::Production);
+    /// let layer = RateLimitLayer::builder(&config)
+    ///     .route("POST /v1/login", RouteQuota::new(5, 60_000).with_policy("login"))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn route(mut self, pattern: impl Into<String>, quota: RouteQuota) -> Self {
+        self.config.routes.insert(pattern.into(), quota);
+        self
     }
 
     /// How the client address is found for `key = "ip"`: the service's one
@@ -232,12 +319,16 @@ impl RateLimitBuilder {
     ///
     /// As [`RateLimitLayer::new`].
     pub fn build(self) -> Result<RateLimitLayer, Error> {
-        let core = Core::new(
-            &self.config,
-            self.weigher,
-            self.retry_interval,
-            self.client_addr,
-        )?;
+        self.config.validate()?;
+        let mut allow = AllowList::new(&self.config.allow);
+        for key in &self.allow_keys {
+            allow.insert_key(key);
+        }
+        let mut extractor = KeyExtractor::new(self.config.key.clone(), self.client_addr, allow);
+        if let Some(key) = self.key {
+            extractor = extractor.with_custom(key);
+        }
+        let core = Core::new(&self.config, self.weigher, self.retry_interval, extractor)?;
         Ok(RateLimitLayer {
             core: Arc::new(core),
         })

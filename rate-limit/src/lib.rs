@@ -25,6 +25,7 @@
 //! MSRV: the workspace's `rust-version` (1.94).
 #![doc = include_str!("docs/overview.md")]
 
+mod allow;
 mod body;
 mod breaker;
 mod clock;
@@ -39,14 +40,15 @@ mod limiter;
 mod local;
 mod redis_backend;
 mod redis_url;
+mod route;
 mod service;
 mod stats;
 mod store;
 
 pub use body::ResponseBody;
 pub use config::{
-    Backend, DEFAULT_REDIS_CONNECT_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS, FailureMode, HeaderStyle,
-    KeyKind, Overflow, RateLimitConfig,
+    DEFAULT_REDIS_CONNECT_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS, FailureMode, HeaderStyle, KeyKind,
+    KeyPart, Overflow, RateLimitConfig, StateStore,
 };
 pub use decision::{Decision, DecisionSource};
 pub use error::Error;
@@ -55,7 +57,8 @@ pub use headers::{
     PROBLEM_QUOTA_EXCEEDED, PROBLEM_REDUCED_CAPACITY, RATELIMIT, RATELIMIT_POLICY,
     X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
-pub use key::ClientKey;
+pub use key::{ClientKey, KeyRequest};
 pub use layer::{RateLimitBuilder, RateLimitLayer};
+pub use route::RouteQuota;
 pub use service::RateLimit;
 pub use stats::Stats;

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::Request;
 use http::request::Parts;
 
-use crate::config::{Backend, FailureMode, Overflow, RateLimitConfig};
+use crate::config::{FailureMode, Overflow, RateLimitConfig, StateStore};
 use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};
-use crate::key::{ClientKey, KeyExtractor};
+use crate::key::{ClientKey, Identified, KeyExtractor};
 use crate::local::{LocalLimiter, QuotaParams};
 use crate::redis_backend::{DEFAULT_RETRY_INTERVAL, RedisLimiter, RedisTimings};
+use crate::route::{RoutePattern, route_policy};
 use crate::stats::{Counters, Stats};
 
 /// How much a request costs.
@@ -55,6 +56,18 @@ pub(crate) struct Core {
     pub(crate) fields: Fields,
     pub(crate) weigher: Weigher,
     pub(crate) counters: Counters,
+    /// Per-route quotas, most specific first; each a core of its own with
+    /// the same key, allow-list, backend and header style.
+    pub(crate) routes: Vec<(RoutePattern, Arc<Core>)>,
+}
+
+/// What a request's key turned out to be, for the service.
+pub(crate) enum Keyed {
+    /// Decide against this bucket.
+    Key(ClientKey),
+    /// Pass it on unlimited and without fields (allow-listed, or
+    /// unidentified with `overflow = "pass"`).
+    Pass,
 }
 
 impl Core {
@@ -62,13 +75,30 @@ impl Core {
         config: &RateLimitConfig,
         weigher: Weigher,
         retry_interval: Option<std::time::Duration>,
-        client_addr: appenv_config::ClientAddrResolver,
+        extractor: KeyExtractor,
     ) -> Result<Self, crate::Error> {
         config.validate()?;
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (pattern, quota) in &config.routes {
+            let parsed: RoutePattern = pattern
+                .parse()
+                .map_err(|message: String| crate::Error::invalid("routes", message))?;
+            let mut route = config.clone();
+            route.routes.clear();
+            route.max = quota.max;
+            route.window_ms = quota.window_ms;
+            route.burst = quota.burst;
+            route.policy = route_policy(pattern, quota).to_owned();
+            let core = Core::new(&route, weigher.clone(), retry_interval, extractor.clone())?;
+            routes.push((parsed, Arc::new(core)));
+        }
+        // Most specific first; the sort is stable, so equally specific
+        // patterns keep their (alphabetical) order.
+        routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
         let redis = match config.backend {
-            Backend::Memory => None,
-            Backend::Redis => {
+            StateStore::Memory => None,
+            StateStore::Redis => {
                 let timings = RedisTimings {
                     timeout: std::time::Duration::from_millis(config.redis_timeout_ms),
                     connect_timeout: std::time::Duration::from_millis(
@@ -99,13 +129,32 @@ impl Core {
             overflow: config.overflow,
             failure_mode: config.failure_mode,
             policy: config.policy.clone(),
-            extractor: KeyExtractor::new(config.key.clone(), client_addr),
+            extractor,
             local: LocalLimiter::new(params, config.max_tracked_keys, config.overflow),
             redis,
             fields: Fields::new(&config.policy, &params, config.header_style),
             weigher,
             counters: Counters::default(),
+            routes,
         })
+    }
+
+    /// The core whose quota `req` counts against: its route's, or this
+    /// one.
+    pub(crate) fn route<'a, B>(self: &'a Arc<Self>, req: &Request<B>) -> &'a Arc<Core> {
+        if self.routes.is_empty() {
+            return self;
+        }
+        let (method, path) = (req.method(), req.uri().path());
+        self.routes
+            .iter()
+            .find(|(pattern, _)| pattern.matches(method, path))
+            .map_or(self, |(_, core)| core)
+    }
+
+    /// Every core of the layer: this one and its routes'.
+    pub(crate) fn cores(&self) -> impl Iterator<Item = &Core> {
+        std::iter::once(self).chain(self.routes.iter().map(|(_, core)| &**core))
     }
 
     /// The request's weight; the request is taken apart and rebuilt only for
@@ -121,12 +170,16 @@ impl Core {
         }
     }
 
-    /// The request's key; `None` means "pass unlimited" (unidentified with
-    /// `overflow = "pass"`).
-    pub(crate) fn key_of<B>(&self, req: &Request<B>) -> Option<ClientKey> {
+    /// The request's key, or [`Keyed::Pass`] for a request passed on
+    /// unlimited (allow-listed, or unidentified with `overflow = "pass"`).
+    pub(crate) fn key_of<B>(&self, req: &Request<B>) -> Keyed {
         match self.extractor.extract(req) {
-            Some(key) => Some(key),
-            None => {
+            Identified::Key(key) => Keyed::Key(key),
+            Identified::Allowed => {
+                self.counters.allow_listed.fetch_add(1, Ordering::Relaxed);
+                Keyed::Pass
+            }
+            Identified::Unidentified => {
                 self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
                     target: "appenv_rate_limit",
@@ -136,8 +189,8 @@ impl Core {
                     "request without a usable client key"
                 );
                 match self.overflow {
-                    Overflow::Shared => Some(ClientKey::Overflow),
-                    Overflow::Pass => None,
+                    Overflow::Shared => Keyed::Key(ClientKey::Overflow),
+                    Overflow::Pass => Keyed::Pass,
                 }
             }
         }
@@ -235,7 +288,14 @@ impl Core {
         Verdict::Limited(decision)
     }
 
+    /// The counters of this core and its routes', added up.
     pub(crate) fn stats(&self) -> Stats {
+        self.cores()
+            .map(Core::own_stats)
+            .fold(Stats::default(), Stats::add)
+    }
+
+    fn own_stats(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let c = &self.counters;
         Stats {
@@ -243,6 +303,7 @@ impl Core {
             limited: load(&c.limited),
             shadow_limited: load(&c.shadow_limited),
             unidentified: load(&c.unidentified),
+            allow_listed: load(&c.allow_listed),
             overflowed: load(&self.local.store().counters.overflowed),
             backend_errors: self.redis.as_ref().map_or(0, |r| load(&r.counters.errors)),
             fallback: load(&c.fallback),

@@ -79,7 +79,7 @@ impl LocalLimiter {
             .allow_burst(NonZeroU32::new(params.burst).unwrap_or(NonZeroU32::MIN));
         let clock = TokioClock::new();
         let start = clock.now();
-        let store = Arc::new(BoundedStore::new(max_keys, overflow));
+        let store = Arc::new(BoundedStore::new(max_keys, overflow, start));
         let limiter: Governor = RateLimiter::new(quota, SharedStore(Arc::clone(&store)), clock);
         // Keys whose state has returned to "fresh" are dropped at least once
         // per window (no sooner than every second, at least every minute).

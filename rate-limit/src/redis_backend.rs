@@ -513,7 +513,7 @@ fn target(
             message,
         ))
     };
-    if let Some((_, message)) = redis_url::problems(url, ca_file).into_iter().next() {
+    if let Some((_, message)) = redis_url::problems(url, ca_file, false).into_iter().next() {
         return Err(invalid(message));
     }
     let tls = redis_url::is_tls(url);

@@ -48,10 +48,50 @@ fn scheme(node: &str) -> &str {
     node.split_once("://").map_or("", |(scheme, _)| scheme)
 }
 
+/// The nodes of `url` (redacted) whose URL turns TLS certificate
+/// verification off, in any form the Redis client accepts (today the
+/// `#insecure` fragment of a `rediss://` URL): read from the connection
+/// settings the client parses, not from the text, so a spelling the client
+/// learns later is caught too.
+pub(crate) fn insecure_nodes(url: &SecretUrl) -> Vec<String> {
+    nodes(url.expose())
+        .into_iter()
+        .filter(|node| {
+            (*node).into_connection_info().is_ok_and(|info| {
+                matches!(
+                    info.addr(),
+                    redis::ConnectionAddr::TcpTls { insecure: true, .. }
+                )
+            })
+        })
+        .map(|node| appenv_config::redact_url(node).into_owned())
+        .collect()
+}
+
+/// The message for a node that turns certificate verification off.
+pub(crate) fn insecure_message(shown: &str) -> String {
+    format!(
+        "{shown} turns off TLS certificate verification (`#insecure`): anyone on the path can \
+         impersonate Redis and read or change the rate-limit state; remove `#insecure` and trust \
+         the server's CA with RATE_LIMIT_REDIS_CA_FILE instead"
+    )
+}
+
 /// What is wrong with `url` (and `ca_file`) for this build, keyed like the
-/// configuration. Messages show URLs redacted.
-pub(crate) fn problems(url: &SecretUrl, ca_file: &str) -> Vec<(&'static str, String)> {
+/// configuration; with `production`, a URL that turns TLS certificate
+/// verification off too (elsewhere the `rate-limit.invalid` rule warns
+/// about it). Messages show URLs redacted.
+pub(crate) fn problems(
+    url: &SecretUrl,
+    ca_file: &str,
+    production: bool,
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
+    if production {
+        for shown in insecure_nodes(url) {
+            out.push(("redis_url", insecure_message(&shown)));
+        }
+    }
     let nodes = nodes(url.expose());
     let mut schemes = Vec::new();
     for node in &nodes {
@@ -137,7 +177,7 @@ mod tests {
     use super::*;
 
     fn check(url: &str) -> Vec<String> {
-        problems(&SecretUrl::new(url), "")
+        problems(&SecretUrl::new(url), "", false)
             .into_iter()
             .map(|(_, m)| m)
             .collect()
@@ -170,6 +210,25 @@ mod tests {
     }
 
     #[test]
+    fn turning_certificate_verification_off_is_a_production_problem() {
+        let url = SecretUrl::new("rediss://:sup3rs3cretpw@cache:6380/0#insecure");
+        if !TLS {
+            return;
+        }
+        assert!(problems(&url, "", false).is_empty());
+        let found = problems(&url, "", true);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "redis_url");
+        assert!(found[0].1.contains("certificate verification"), "{found:?}");
+        assert!(!found[0].1.contains("sup3rs3cretpw"), "{found:?}");
+        // One node of a cluster is enough.
+        let cluster = SecretUrl::new("rediss://a:7000,rediss://b:7000/#insecure");
+        assert_eq!(insecure_nodes(&cluster).len(), 1);
+        assert!(problems(&SecretUrl::new("rediss://cache:6380"), "", true).is_empty());
+        assert!(problems(&SecretUrl::new("redis://cache:6379"), "", true).is_empty());
+    }
+
+    #[test]
     fn the_ca_file_must_be_readable_pem_for_tls() {
         let dir = tempfile::tempdir().unwrap();
         let pem = dir.path().join("ca.pem");
@@ -182,22 +241,22 @@ mod tests {
         std::fs::write(&junk, "not a certificate").unwrap();
         let tls = SecretUrl::new("rediss://cache:6380");
         if TLS {
-            assert!(problems(&tls, pem.to_str().unwrap()).is_empty());
+            assert!(problems(&tls, pem.to_str().unwrap(), false).is_empty());
         }
-        let found = problems(&tls, junk.to_str().unwrap());
+        let found = problems(&tls, junk.to_str().unwrap(), false);
         assert!(
             found
                 .iter()
                 .any(|(k, m)| *k == "redis_ca_file" && m.contains("no PEM"))
         );
-        let found = problems(&tls, "/nonexistent/ca.pem");
+        let found = problems(&tls, "/nonexistent/ca.pem", false);
         assert!(
             found
                 .iter()
                 .any(|(k, m)| *k == "redis_ca_file" && m.contains("cannot read"))
         );
         let plain = SecretUrl::new("redis://cache:6379");
-        let found = problems(&plain, pem.to_str().unwrap());
+        let found = problems(&plain, pem.to_str().unwrap(), false);
         assert!(
             found
                 .iter()

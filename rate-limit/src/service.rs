@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::limiter::Core;
+use crate::limiter::{Core, Keyed};
 
 /// Rate-limits requests to the inner service; built by
 /// [`RateLimitLayer`](crate::RateLimitLayer).
@@ -82,13 +82,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let core = &self.core;
-        if !core.enabled {
+        if !self.core.enabled {
             return ResponseFuture::pass(self.inner.call(req), None);
         }
+        let core = self.core.route(&req);
         let (req, weight) = core.weigh(req);
-        let Some(key) = core.key_of(&req) else {
-            return ResponseFuture::pass(self.inner.call(req), None);
+        let key = match core.key_of(&req) {
+            Keyed::Key(key) => key,
+            Keyed::Pass => return ResponseFuture::pass(self.inner.call(req), None),
         };
         if let Some(decision) = core.decide_now(&key, weight) {
             let verdict = core.verdict(&key, decision);

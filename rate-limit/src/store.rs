@@ -15,7 +15,21 @@ use crate::key::ClientKey;
 const MAX_SHARDS: usize = 16;
 
 /// One shard: each key with its theoretical arrival time.
-type Shard = HashTable<(ClientKey, Nanos)>;
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashTable<(ClientKey, Nanos)>,
+    /// No key of the shard has a theoretical arrival time below this (a
+    /// lower bound: lowered on insert, raised by a scan), so while `now`
+    /// is below it no key is at rest and a full shard need not be scanned.
+    earliest: u64,
+    /// No scan before this: a flood of active keys cannot make every new
+    /// key pay for a scan of the shard.
+    scan_after: u64,
+}
+
+/// A full shard is scanned for keys at rest at most this often (in
+/// nanoseconds of the limiter's clock).
+const SCAN_GAP_NS: u64 = 10_000_000;
 
 thread_local! {
     /// The state written by this thread's last successful decision, read
@@ -38,18 +52,27 @@ fn record<T>(out: T, next: Nanos) -> T {
 pub(crate) struct StoreCounters {
     /// Decisions made for new keys that found the store full.
     pub(crate) overflowed: AtomicU64,
+    /// Keys at rest dropped to make room for a new key.
+    pub(crate) evicted: AtomicU64,
 }
 
 /// Keyed GCRA state (one theoretical arrival time per key) in a few
 /// mutex-guarded shards, holding at most `cap` keys in total.
 ///
-/// A key that is not tracked and finds its shard full is handled by the
-/// overflow policy: `shared` decides it against one overflow cell (so new
-/// keys share one quota until room is made), `pass` decides it as a fresh
-/// key and does not remember it. [`ClientKey::Overflow`] always uses the
-/// overflow cell. Room is made by [`ShrinkableKeyedStateStore::retain_recent`],
-/// which drops keys whose state equals a fresh one, so expiry never changes
-/// a decision.
+/// A key that is not tracked and finds its shard full first makes room by
+/// dropping the shard's keys *at rest* (theoretical arrival time not after
+/// now: their state equals a fresh one, so dropping them never changes a
+/// decision). Only when every key of the shard is genuinely active is the
+/// new key handled by the overflow policy: `shared` decides it against one
+/// overflow cell (so new keys share one quota until room is made), `pass`
+/// decides it as a fresh key and does not remember it. A full shard is
+/// scanned at most once per 10 ms, and not at all while no key can be at
+/// rest (a lower bound of its keys' arrival times is kept), so a flood of
+/// active keys costs no scans. A key already
+/// tracked is always decided against its own state, however full the
+/// store. [`ClientKey::Overflow`] always uses the overflow cell.
+/// [`ShrinkableKeyedStateStore::retain_recent`] drops keys at rest in every
+/// shard.
 ///
 /// A key is hashed once per decision, with foldhash seeded at random per
 /// store (keys are chosen by clients, so the seed must not be predictable);
@@ -63,6 +86,8 @@ pub(crate) struct BoundedStore {
     overflow: Overflow,
     hasher: DefaultHashBuilder,
     full: AtomicBool,
+    /// The limiter's start on its clock: stored times are relative to it.
+    start: Nanos,
     pub(crate) counters: StoreCounters,
 }
 
@@ -73,11 +98,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl BoundedStore {
-    pub(crate) fn new(cap: usize, overflow: Overflow) -> Self {
+    /// A store for a limiter that started at `start` on its clock (the
+    /// store reads "now" from the clock reading governor made for the
+    /// decision, [`crate::clock::last_reading`]).
+    pub(crate) fn new(cap: usize, overflow: Overflow, start: Nanos) -> Self {
         let cap = cap.max(1);
         let shards = MAX_SHARDS.min(cap);
         BoundedStore {
-            shards: (0..shards).map(|_| Mutex::new(HashTable::new())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
             shard_caps: (0..shards)
                 .map(|i| cap / shards + usize::from(i < cap % shards))
                 .collect(),
@@ -85,8 +113,14 @@ impl BoundedStore {
             overflow,
             hasher: DefaultHashBuilder::default(),
             full: AtomicBool::new(false),
+            start,
             counters: StoreCounters::default(),
         }
+    }
+
+    /// Now, relative to the limiter's start, as read for this decision.
+    fn now(&self) -> Option<u64> {
+        crate::clock::last_reading().map(|now| now.as_u64().saturating_sub(self.start.as_u64()))
     }
 
     /// The most keys this store will ever hold.
@@ -104,6 +138,33 @@ impl BoundedStore {
         let hash = self.hasher.hash_one(key);
         let idx = ((hash >> 32) as usize) % self.shards.len();
         (hash, &self.shards[idx], self.shard_caps[idx])
+    }
+
+    /// Drops the shard's keys at rest, unless none can be (every key's
+    /// state is still ahead of now).
+    fn evict_at_rest(&self, shard: &mut Shard) {
+        let Some(now) = self.now() else {
+            return;
+        };
+        if now < shard.earliest || now < shard.scan_after {
+            return;
+        }
+        shard.scan_after = now.saturating_add(SCAN_GAP_NS);
+        let before = shard.map.len();
+        let mut earliest = u64::MAX;
+        shard.map.retain(|(_, tat)| {
+            let tat = tat.as_u64();
+            if tat <= now {
+                return false;
+            }
+            earliest = earliest.min(tat);
+            true
+        });
+        shard.earliest = earliest;
+        let dropped = before - shard.map.len();
+        self.counters
+            .evicted
+            .fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
     fn rehash(&self) -> impl Fn(&(ClientKey, Nanos)) -> u64 + '_ {
@@ -133,15 +194,21 @@ impl StateStore for BoundedStore {
         }
         {
             let (hash, shard, shard_cap) = self.shard(key);
-            let mut map = lock(shard);
-            if let Some((_, tat)) = map.find_mut(hash, |(k, _)| k == key) {
+            let mut shard = lock(shard);
+            if let Some((_, tat)) = shard.map.find_mut(hash, |(k, _)| k == key) {
                 let (out, next) = f(Some(*tat))?;
                 *tat = next;
                 return Ok(record(out, next));
             }
-            if map.len() < shard_cap {
+            if shard.map.len() >= shard_cap {
+                self.evict_at_rest(&mut shard);
+            }
+            if shard.map.len() < shard_cap {
                 let (out, next) = f(None)?;
-                map.insert_unique(hash, (key.clone(), next), self.rehash());
+                shard.earliest = shard.earliest.min(next.as_u64());
+                shard
+                    .map
+                    .insert_unique(hash, (key.clone(), next), self.rehash());
                 return Ok(record(out, next));
             }
         }
@@ -165,7 +232,16 @@ impl StateStore for BoundedStore {
 impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
     fn retain_recent(&self, drop_below: Nanos) {
         for shard in &self.shards {
-            lock(shard).retain(|(_, tat)| *tat > drop_below);
+            let mut shard = lock(shard);
+            let mut earliest = u64::MAX;
+            shard.map.retain(|(_, tat)| {
+                let keep = *tat > drop_below;
+                if keep {
+                    earliest = earliest.min(tat.as_u64());
+                }
+                keep
+            });
+            shard.earliest = earliest;
         }
         let mut cell = lock(&self.overflow_cell);
         if cell.is_some_and(|tat| tat <= drop_below) {
@@ -177,12 +253,12 @@ impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
 
     fn shrink_to_fit(&self) {
         for shard in &self.shards {
-            lock(shard).shrink_to_fit(self.rehash());
+            lock(shard).map.shrink_to_fit(self.rehash());
         }
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).map.len()).sum()
     }
 
     fn is_empty(&self) -> bool {
@@ -234,7 +310,7 @@ mod tests {
     #[test]
     fn the_cap_is_exact_for_any_size() {
         for cap in [1usize, 2, 15, 16, 17, 100, 1_000, 100_003] {
-            let store = BoundedStore::new(cap, Overflow::Pass);
+            let store = BoundedStore::new(cap, Overflow::Pass, Nanos::from(0u64));
             assert_eq!(store.capacity(), cap);
             for i in 0..(cap as u32 * 3 + 2_000) {
                 let key = ClientKey::from_ip(std::net::Ipv4Addr::from(i).into());
@@ -250,7 +326,7 @@ mod tests {
         // Room for both keys in any shard: with a cap of 10 the shards hold
         // one key each, and the randomly seeded hash put both keys in one
         // shard one run in ten (the second then overflowed).
-        let store = BoundedStore::new(MAX_SHARDS * 2, Overflow::Shared);
+        let store = BoundedStore::new(MAX_SHARDS * 2, Overflow::Shared, Nanos::from(0u64));
         let old = ClientKey::from_ip("192.0.2.1".parse().unwrap());
         let busy = ClientKey::from_ip("192.0.2.2".parse().unwrap());
         store

@@ -1,7 +1,9 @@
 //! `RateLimitConfig` loaded through the real loader, hermetically.
 
 use appenv_config::{AppEnv, Loaded, Loader, Registry, Section};
-use appenv_rate_limit::{Backend, FailureMode, KeyKind, Overflow, RateLimitConfig, RateLimitLayer};
+use appenv_rate_limit::{
+    FailureMode, KeyKind, Overflow, RateLimitConfig, RateLimitLayer, StateStore,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ fn flat_variables_set_the_section() {
     assert_eq!((cfg.window_ms, cfg.max, cfg.burst), (1000, 7, 3));
     assert_eq!(cfg.key.to_string(), "header:x-api-key");
     assert!(matches!(cfg.key, KeyKind::Header(_)));
-    assert_eq!(cfg.backend, Backend::Redis);
+    assert_eq!(cfg.backend, StateStore::Redis);
     assert_eq!(cfg.failure_mode, FailureMode::Closed);
     assert_eq!(cfg.overflow, Overflow::Shared);
     assert_eq!(
@@ -235,4 +237,49 @@ fn config_check_refuses_redis_urls_the_build_cannot_use() {
         ok.enforce().is_ok(),
         cfg!(feature = "redis-tls") && cfg!(feature = "redis-cluster")
     );
+}
+
+#[test]
+fn production_refuses_a_redis_url_that_turns_certificate_verification_off() {
+    if !cfg!(feature = "redis-tls") {
+        return;
+    }
+    let vars = |env: &'static str| {
+        [
+            ("APP_ENV", env),
+            ("RATE_LIMIT_BACKEND", "redis"),
+            (
+                "RATE_LIMIT_REDIS_URL",
+                "rediss://:sup3rs3cretpw@cache.internal:6380/0#insecure",
+            ),
+        ]
+    };
+    // Production: refused by `check` (and so at startup), naming the key,
+    // without the password, even with a waiver.
+    let prod = load(&vars("production")).unwrap();
+    assert!(!prod.policy().is_ok());
+    let err = prod.policy().to_string();
+    assert!(err.contains("rate-limit.invalid"), "{err}");
+    assert!(err.contains("rate_limit.redis_url"), "{err}");
+    assert!(err.contains("certificate verification"), "{err}");
+    assert!(!err.contains("sup3rs3cretpw"), "{err}");
+    let mut waived = vars("production").to_vec();
+    waived.push(("POLICY_ALLOW", "rate-limit.invalid"));
+    assert!(load(&waived).unwrap().enforce().is_err());
+
+    // Staging: a warning with the same words; it starts.
+    let staging = load(&vars("staging")).unwrap();
+    let report = staging.policy().to_string();
+    assert!(report.contains("certificate verification"), "{report}");
+    assert!(!report.contains("sup3rs3cretpw"), "{report}");
+    staging.enforce().unwrap();
+
+    // Verified TLS passes in production.
+    let verified = load(&[
+        ("APP_ENV", "production"),
+        ("RATE_LIMIT_BACKEND", "redis"),
+        ("RATE_LIMIT_REDIS_URL", "rediss://cache.internal:6380/0"),
+    ])
+    .unwrap();
+    assert!(verified.policy().is_ok(), "{}", verified.policy());
 }

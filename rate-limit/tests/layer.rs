@@ -168,8 +168,9 @@ async fn headers_parse_back_and_retry_after_matches_t() {
         resets.push(param(&params, "t"));
         let (policy, params) = parse_field(res.headers(), &RATELIMIT_POLICY);
         assert_eq!(policy, "default");
-        // A 1.5 s window is sent as the same rate over 2 s.
-        assert_eq!((param(&params, "q"), param(&params, "w")), (4, 2));
+        // The burst of 3 comes back in 1.5 s, advertised as 2 s: never
+        // more at once than passes.
+        assert_eq!((param(&params, "q"), param(&params, "w")), (3, 2));
     }
     assert_eq!(remaining, vec![2, 1, 0]);
     // The whole burst is back 0.5 s, 1 s and 1.5 s later: rounded up.
@@ -200,6 +201,66 @@ async fn headers_parse_back_and_retry_after_matches_t() {
         status(&app, request("192.0.2.7", &[])).await,
         StatusCode::OK
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_policy_advertises_what_a_client_can_do_at_once() {
+    // (max, window_ms, burst) → the advertised (q, w).
+    for (max, window_ms, burst, advertised) in [
+        (100, 60_000, 0, (100, 60)),
+        (100, 60_000, 10, (10, 6)),
+        (10, 1_000, 50, (50, 5)),
+        (10, 500, 0, (10, 1)),
+        (20, 250, 5, (5, 1)),
+        (3, 1_500, 0, (3, 2)),
+        // 60 s / 7 is rounded up to the nanosecond: the burst is back
+        // 4 ns after the minute.
+        (7, 60_000, 0, (7, 61)),
+    ] {
+        let mut cfg = config(AppEnv::Production, max, window_ms);
+        cfg.burst = burst;
+        cfg.header_style = HeaderStyle::Both;
+        let app = app(RateLimitLayer::new(&cfg).unwrap());
+        let first = app
+            .clone()
+            .oneshot(request("192.0.2.7", &[]))
+            .await
+            .unwrap();
+        let (_, params) = parse_field(first.headers(), &RATELIMIT_POLICY);
+        let (q, w) = (param(&params, "q"), param(&params, "w"));
+        assert_eq!(
+            (q, w),
+            advertised,
+            "max {max} per {window_ms} ms, burst {burst}"
+        );
+        assert_eq!(first.headers()["x-ratelimit-limit"], q.to_string().as_str());
+        // `q` requests back to back pass (the first was one), the next
+        // does not ...
+        for i in 1..q {
+            assert_eq!(
+                status(&app, request("192.0.2.7", &[])).await,
+                StatusCode::OK,
+                "request {} of q={q}",
+                i + 1
+            );
+        }
+        assert_eq!(
+            status(&app, request("192.0.2.7", &[])).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "request {} of q={q}",
+            q + 1
+        );
+        // ... and after `w` seconds all `q` pass again.
+        tokio::time::advance(Duration::from_secs(u64::try_from(w).unwrap())).await;
+        for i in 0..q {
+            assert_eq!(
+                status(&app, request("192.0.2.7", &[])).await,
+                StatusCode::OK,
+                "after w: request {} of q={q}",
+                i + 1
+            );
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -503,6 +564,67 @@ async fn key_cap_holds_under_one_million_distinct_keys() {
         layer.stats().tracked_keys,
         1 + usize::from(stats.tracked_keys == 1)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tracked_clients_keep_their_quota_under_a_key_flood() {
+    const CAP: usize = 1_000;
+    // 10 per second: one request's worth comes back every 100 ms.
+    let mut cfg = config(AppEnv::Production, 10, 1_000);
+    cfg.max_tracked_keys = CAP;
+    let layer = RateLimitLayer::new(&cfg).unwrap();
+    let tracked = ClientKey::from_ip("192.0.2.1".parse().unwrap());
+    for _ in 0..10 {
+        assert!(layer.check(&tracked, 1).await.allowed);
+    }
+    assert!(!layer.check(&tracked, 1).await.allowed);
+
+    let mut flooder = 0u32;
+    let mut flood = |n: u32| {
+        let keys: Vec<ClientKey> = (flooder..flooder + n)
+            .map(|i| ClientKey::from_ip(std::net::Ipv4Addr::from(0x0a00_0000 + i).into()))
+            .collect();
+        flooder += n;
+        keys
+    };
+    for step in 0..30u32 {
+        tokio::time::advance(Duration::from_millis(100)).await;
+        // Half the cap of new addresses every 100 ms, one request each:
+        // each is active for 100 ms, then at rest.
+        for key in flood(CAP as u32 / 2) {
+            layer.check(&key, 1).await;
+        }
+        // The tracked client got back exactly one request's worth, decided
+        // against its own state (the overflow bucket would refuse it).
+        assert!(layer.check(&tracked, 1).await.allowed, "step {step}");
+        assert!(!layer.check(&tracked, 1).await.allowed, "step {step}");
+        // A new client gets its own quota too: the flood's keys at rest
+        // made room for it, so it is not thrown into the overflow bucket.
+        let newcomer = ClientKey::from_ip(std::net::Ipv4Addr::from(0xc633_6400 + step).into());
+        let first = layer.check(&newcomer, 1).await;
+        assert!(first.allowed, "step {step}");
+        assert_eq!(first.remaining, 9, "step {step}");
+        assert!(layer.stats().tracked_keys <= CAP);
+    }
+    // Keys at rest were dropped, not overflowed.
+    assert_eq!(layer.stats().overflowed, 0);
+
+    // Only genuinely active keys force the overflow bucket: five times the
+    // cap at once fills it with active keys, and the excess shares one
+    // bucket; the tracked client still has its own quota.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let mut allowed_flood = 0u64;
+    for key in flood(CAP as u32 * 5) {
+        allowed_flood += u64::from(layer.check(&key, 1).await.allowed);
+    }
+    let stats = layer.stats();
+    assert!(stats.overflowed >= CAP as u64 * 4, "{stats:?}");
+    assert!(stats.tracked_keys <= CAP);
+    // Each key the store could hold got its first request, the overflow
+    // bucket its quota of 10 and no more.
+    assert!(allowed_flood <= CAP as u64 + 10 + 1, "{allowed_flood}");
+    assert!(layer.check(&tracked, 1).await.allowed);
+    assert!(!layer.check(&tracked, 1).await.allowed);
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use appenv_config::{AppEnv, SecretUrl, Section};
 use appenv_rate_limit::{
-    Backend, ClientKey, DecisionSource, FailureMode, RATELIMIT, RateLimitConfig, RateLimitLayer,
+    ClientKey, DecisionSource, FailureMode, RATELIMIT, RateLimitConfig, RateLimitLayer, StateStore,
 };
 use axum::Router;
 use axum::body::Body;
@@ -72,7 +72,7 @@ async fn cleanup(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
 
 fn redis_config(url: &str, prefix: &str, max: u32, window_ms: u64) -> RateLimitConfig {
     let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-    cfg.backend = Backend::Redis;
+    cfg.backend = StateStore::Redis;
     cfg.redis_url = SecretUrl::new(url);
     cfg.redis_prefix = prefix.to_owned();
     cfg.max = max;

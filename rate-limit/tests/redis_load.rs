@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use appenv_config::{AppEnv, SecretUrl, Section};
 use appenv_rate_limit::{
-    Backend, ClientKey, DEFAULT_REDIS_TIMEOUT_MS, DecisionSource, FailureMode, RateLimitConfig,
-    RateLimitLayer,
+    ClientKey, DEFAULT_REDIS_TIMEOUT_MS, DecisionSource, FailureMode, RateLimitConfig,
+    RateLimitLayer, StateStore,
 };
 use axum::Router;
 use axum::body::Body;
@@ -79,7 +79,7 @@ async fn cleanup(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
 
 fn redis_config(url: &str, prefix: &str, max: u32) -> RateLimitConfig {
     let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-    cfg.backend = Backend::Redis;
+    cfg.backend = StateStore::Redis;
     cfg.redis_url = SecretUrl::new(url);
     cfg.redis_prefix = prefix.to_owned();
     cfg.max = max;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use appenv_config::{AppEnv, SecretUrl, Section};
 use appenv_rate_limit::{
-    Backend, ClientKey, DecisionSource, Error, FailureMode, RateLimitConfig, RateLimitLayer,
+    ClientKey, DecisionSource, Error, FailureMode, RateLimitConfig, RateLimitLayer, StateStore,
 };
 
 fn skip_or_fail(test: &str, why: &str) {
@@ -167,7 +167,7 @@ fn make_certs(dir: &Path) -> PathBuf {
 
 fn config(url: &str, max: u32) -> RateLimitConfig {
     let mut cfg = RateLimitConfig::defaults(AppEnv::Production);
-    cfg.backend = Backend::Redis;
+    cfg.backend = StateStore::Redis;
     cfg.redis_url = SecretUrl::new(url);
     cfg.max = max;
     cfg.window_ms = 600_000;

@@ -1,5 +1,8 @@
-//! Bearer authentication: an HS256 JWT signed with `JWT_SECRET`.
+//! Bearer authentication: an HS256 JWT signed with `JWT_SECRET`, verified
+//! with every key of its ring (`JWT_SECRET` and `JWT_SECRET_PREVIOUS`), so a
+//! rotated key logs no one out while the old one is still listed.
 
+use appenv_config::KeyRing;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -18,11 +21,13 @@ pub(crate) struct Claims {
     pub(crate) exp: u64,
 }
 
-/// The verification key, built once from `JWT_SECRET`. `None` when no
-/// secret is configured (allowed in local, refused by policy in
-/// production): then every bearer token is refused.
+/// The verification keys: the ring of `JWT_SECRET`, re-read while the
+/// service runs when it comes from `JWT_SECRET_FILE` (and the previous keys
+/// from `JWT_SECRET_PREVIOUS_FILE`). `None` when no secret is configured
+/// (allowed in local, refused by policy in production): then every bearer
+/// token is refused.
 #[derive(Clone)]
-pub(crate) struct JwtKey(Option<DecodingKey>);
+pub(crate) struct JwtKey(Option<KeyRing>);
 
 impl std::fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,12 +40,25 @@ impl std::fmt::Debug for JwtKey {
 }
 
 impl JwtKey {
-    pub(crate) fn new(secret: Option<&appenv_config::SecretString>) -> JwtKey {
-        JwtKey(
-            secret
-                .filter(|s| !s.expose().is_empty())
-                .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
-        )
+    pub(crate) fn new(ring: Option<KeyRing>) -> JwtKey {
+        JwtKey(ring)
+    }
+
+    /// The claims of `token` when any key of the ring verifies it: the
+    /// current key first, then the previous ones.
+    fn verify(ring: &KeyRing, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let validation = Validation::new(Algorithm::HS256);
+        let mut last = None;
+        for key in ring.keys() {
+            let key = DecodingKey::from_secret(key.expose().as_bytes());
+            match decode::<Claims>(token, &key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                // Another key may have signed it; expiry and shape errors
+                // are the same whichever key is tried.
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| jsonwebtoken::errors::ErrorKind::InvalidSignature.into()))
     }
 }
 
@@ -71,7 +89,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(key) = &state.jwt.0 else {
+        let Some(ring) = &state.jwt.0 else {
             return Err(Unauthorized(
                 "the server has no JWT_SECRET: bearer tokens cannot be verified",
             ));
@@ -85,9 +103,8 @@ impl FromRequestParts<AppState> for Caller {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .ok_or(Unauthorized("send Authorization: Bearer <JWT>"))?;
-        let validation = Validation::new(Algorithm::HS256);
-        match decode::<Claims>(token.trim(), key, &validation) {
-            Ok(data) => Ok(Caller(data.claims)),
+        match JwtKey::verify(ring, token.trim()) {
+            Ok(claims) => Ok(Caller(claims)),
             Err(err) => {
                 // The token itself is never logged.
                 tracing::debug!(reason = %err, "bearer token refused");

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use appenv_migrate::{Backend, Database, DatabaseConfig, Migrations};
+use appenv_migrate::{Database, DatabaseConfig, DatabaseKind, Migrations};
 use serde::Serialize;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
@@ -25,10 +25,10 @@ mod embedded {
 
 /// The migrations compiled into this binary for `backend`
 /// (`migrations/{postgres,mysql,sqlite}/`).
-pub(crate) fn migrations(backend: Backend) -> Migrations {
+pub(crate) fn migrations(backend: DatabaseKind) -> Migrations {
     match backend {
-        Backend::Postgres => Migrations::embedded(&embedded::postgres::migrations::runner()),
-        Backend::MySql => Migrations::embedded(&embedded::mysql::migrations::runner()),
+        DatabaseKind::Postgres => Migrations::embedded(&embedded::postgres::migrations::runner()),
+        DatabaseKind::MySql => Migrations::embedded(&embedded::mysql::migrations::runner()),
         _ => Migrations::embedded(&embedded::sqlite::migrations::runner()),
     }
 }
@@ -67,8 +67,8 @@ impl Db {
         // appenv-migrate parses the URL (and names the backend) for us.
         let database = Database::from_url(url)?;
         Ok(match database.backend() {
-            Backend::Postgres => Db::Postgres(config.pool_options().connect_lazy(url)?),
-            Backend::MySql => {
+            DatabaseKind::Postgres => Db::Postgres(config.pool_options().connect_lazy(url)?),
+            DatabaseKind::MySql => {
                 // sqlx spells it mysql://; appenv-migrate also accepts mariadb://.
                 let url = url
                     .strip_prefix("mariadb:")
@@ -91,11 +91,11 @@ impl Db {
         })
     }
 
-    pub(crate) fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> DatabaseKind {
         match self {
-            Db::Postgres(_) => Backend::Postgres,
-            Db::MySql(_) => Backend::MySql,
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => DatabaseKind::Postgres,
+            Db::MySql(_) => DatabaseKind::MySql,
+            Db::Sqlite(_) => DatabaseKind::Sqlite,
         }
     }
 

@@ -20,9 +20,8 @@ mod events;
 mod problem;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use appenv_config::{ConfigArgs, EXIT_CONFIG, Loaded};
+use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded};
 use appenv_migrate::{MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
 use appenv_observability::{Health, HttpTelemetryLayer, TelemetryGuard};
 use appenv_rate_limit::RateLimitLayer;
@@ -73,8 +72,9 @@ struct AppState {
     rate_limit: RateLimitLayer,
     telemetry: HttpTelemetryLayer,
     cors: Option<CorsLayer>,
-    /// The redacted explain document, present only while debug endpoints are on.
-    debug_config: Option<Arc<serde_json::Value>>,
+    /// The redacted explain document as it is now (rotated secrets with
+    /// their current fingerprint), present only while debug endpoints are on.
+    debug_config: Option<LiveExplain>,
 }
 
 /// The HTTP API. Every response carries `X-API-Version: 1`; `/v1/*` is rate
@@ -87,7 +87,7 @@ fn app(state: AppState) -> Router {
     if let Some(explain) = state.debug_config.clone() {
         router = router.route(
             "/debug/config",
-            get(move || async move { Json(explain.as_ref().clone()) }),
+            get(move || async move { Json(explain.current().to_json()) }),
         );
     }
     let mut router = router
@@ -243,19 +243,28 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     if let Err(err) = rate_limit.connect().await {
         tracing::info!(error = %err, "serving on the rate-limit failure mode for now");
     }
+    // The signing key and its previous keys, re-read while serving when
+    // they come from files; a previous key that fails the secret rules
+    // refuses startup like the key itself.
+    let ring = match config.jwt_secret.as_ref() {
+        Some(secret) if !secret.expose().is_empty() => {
+            Some(loaded.key_ring("jwt_secret").map_err(|err| {
+                tracing::error!("{err}");
+                err.exit_code()
+            })?)
+        }
+        _ => None,
+    };
     let state = AppState {
         db: db.clone(),
-        jwt: JwtKey::new(config.jwt_secret.as_ref()),
+        jwt: JwtKey::new(ring),
         health,
         rate_limit,
         telemetry: telemetry
             .http_layer()
             .with_client_addr(config.server.client_addr()),
         cors: cors(&config.server.cors_origin),
-        debug_config: config
-            .server
-            .debug_endpoints
-            .then(|| Arc::new(loaded.explain().to_json())),
+        debug_config: config.server.debug_endpoints.then(|| loaded.live_explain()),
     };
 
     tracing::info!(

@@ -1,0 +1,2 @@
+-- expect: rename-column, change-column-type
+ALTER TABLE users CHANGE name full_name VARCHAR(200) NOT NULL;

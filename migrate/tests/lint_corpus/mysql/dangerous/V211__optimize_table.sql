@@ -1,0 +1,2 @@
+-- expect: optimize-table
+OPTIMIZE TABLE events, page_views;

@@ -1,0 +1,2 @@
+-- expect: engine-change
+ALTER TABLE legacy_log ENGINE = InnoDB;

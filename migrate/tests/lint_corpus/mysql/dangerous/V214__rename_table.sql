@@ -1,0 +1,2 @@
+-- expect: rename-table
+RENAME TABLE orders TO purchases;

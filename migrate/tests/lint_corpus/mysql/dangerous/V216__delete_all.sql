@@ -1,0 +1,2 @@
+-- expect: delete-without-where
+DELETE FROM notifications;

@@ -1,0 +1,4 @@
+-- expect: lock-table
+LOCK TABLES accounts WRITE;
+UPDATE accounts SET plan = 'free' WHERE plan IS NULL;
+UNLOCK TABLES;

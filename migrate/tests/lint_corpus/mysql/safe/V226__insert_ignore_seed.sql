@@ -1,0 +1,1 @@
+INSERT IGNORE INTO countries (code, name) VALUES ('DE', 'Germany'), ('FR', 'France');

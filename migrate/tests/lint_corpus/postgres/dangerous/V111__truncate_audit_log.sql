@@ -1,0 +1,2 @@
+-- expect: truncate
+TRUNCATE audit_log RESTART IDENTITY;

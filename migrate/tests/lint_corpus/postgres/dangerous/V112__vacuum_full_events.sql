@@ -1,0 +1,3 @@
+-- appenv:no-transaction
+-- expect: vacuum-full
+VACUUM (FULL, ANALYZE) events;

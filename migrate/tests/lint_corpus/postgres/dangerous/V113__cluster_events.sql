@@ -1,0 +1,2 @@
+-- expect: cluster
+CLUSTER events USING events_created_at_idx;

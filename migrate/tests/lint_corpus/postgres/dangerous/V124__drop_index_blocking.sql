@@ -1,0 +1,2 @@
+-- expect: require-concurrent-index-deletion
+DROP INDEX IF EXISTS orders_status_idx;

@@ -1,0 +1,2 @@
+-- expect: ban-drop-not-null
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;

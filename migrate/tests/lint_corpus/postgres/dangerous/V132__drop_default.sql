@@ -1,0 +1,2 @@
+-- expect: ban-drop-default
+ALTER TABLE orders ALTER COLUMN status DROP DEFAULT;

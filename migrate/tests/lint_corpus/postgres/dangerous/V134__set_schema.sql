@@ -1,0 +1,2 @@
+-- expect: ban-set-schema
+ALTER TABLE old_reports SET SCHEMA archive;

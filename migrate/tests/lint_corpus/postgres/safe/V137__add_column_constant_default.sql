@@ -1,0 +1,2 @@
+ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free';
+ALTER TABLE users ADD COLUMN login_count integer NOT NULL DEFAULT 0;

@@ -1,0 +1,2 @@
+INSERT INTO plans (code, name) VALUES ('free', 'Free'), ('pro', 'Pro')
+ON CONFLICT (code) DO NOTHING;

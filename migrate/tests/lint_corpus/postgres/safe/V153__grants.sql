@@ -1,0 +1,2 @@
+GRANT SELECT ON orders TO reporting;
+GRANT USAGE ON SCHEMA billing TO reporting;

@@ -1,0 +1,2 @@
+-- appenv:no-transaction
+VACUUM ANALYZE orders;

@@ -1,0 +1,4 @@
+-- expect: explicit-transaction
+BEGIN TRANSACTION;
+INSERT INTO plans (code) VALUES ('pro');
+COMMIT;
