@@ -13,6 +13,13 @@
 //!   subscriber: tracing-opentelemetry at `info` with an exporter that
 //!   discards spans.
 //!
+//! - `access_log`: appenv's access line against the event a user of plain
+//!   tracing-subscriber would write per request (same fields, JSON, to a
+//!   sink): the line alone under each subscriber, and in place, as the
+//!   difference between requests through `HttpTelemetryLayer` with
+//!   `LOG_ACCESS=on` and with `off` under appenv's production subscriber
+//!   (there the line also carries the request span's trace id and fields).
+//!
 //! Each bench builds its own subscriber and uses its own callsites, so the
 //! interest tracing caches per callsite reflects only that subscriber.
 
@@ -20,7 +27,9 @@ use std::time::Duration;
 
 use appenv_benches::{DiscardMetrics, DiscardSpans, bare_service, client_ips, run_requests};
 use appenv_config::{AppEnv, Section};
-use appenv_observability::{HttpTelemetryLayer, TelemetryBuilder, TelemetryConfig};
+use appenv_observability::{
+    ACCESS_LOG_TARGET, AccessLog, HttpTelemetryLayer, TelemetryBuilder, TelemetryConfig,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -162,5 +171,61 @@ fn http(c: &mut Criterion) {
     meter_provider.shutdown().ok();
 }
 
-criterion_group!(benches, filtered_debug, json_info, http);
+/// One access line's fields, as `HttpTelemetryLayer` writes them.
+macro_rules! access_line {
+    ($target:expr) => {
+        tracing::info!(
+            target: $target,
+            duration_ms = 1.234,
+            http.request.method = "GET",
+            http.route = "/v1/events",
+            http.response.status_code = 200_u16,
+            request_id = "3f0c1c9e-8a47-4a8e-9d0b-2f4c8e2b7a51",
+            client.address = "203.0.113.7",
+            "request completed"
+        )
+    };
+}
+
+fn access_log(c: &mut Criterion) {
+    let mut group = c.benchmark_group("telemetry/access_log");
+    group.bench_function("tracing_subscriber_json_event", |b| {
+        let dispatch = plain_json();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| access_line!("access"));
+        });
+    });
+    group.bench_function("appenv_access_line", |b| {
+        let (dispatch, guard) = appenv_production();
+        tracing::dispatcher::with_default(&dispatch, || {
+            b.iter(|| access_line!(ACCESS_LOG_TARGET));
+        });
+        drop(guard);
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let ips = client_ips(1024);
+    for (name, access) in [
+        ("appenv_request_access_off", AccessLog::Off),
+        ("appenv_request_access_on", AccessLog::On),
+    ] {
+        group.bench_function(name, |b| {
+            let (dispatch, guard) = appenv_production();
+            tracing::dispatcher::with_default(&dispatch, || {
+                let mut svc = guard
+                    .http_layer()
+                    .with_access_log(access)
+                    .layer(bare_service());
+                b.iter_custom(|iters| rt.block_on(run_requests(&mut svc, &ips, iters, 200)));
+            });
+            drop(guard);
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, filtered_debug, json_info, http, access_log);
 criterion_main!(benches);

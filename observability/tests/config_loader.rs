@@ -88,7 +88,8 @@ fn invalid_values_name_the_variable() {
     for (var, value) in [
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_TRACES_SAMPLER", "sometimes"),
-        ("OTEL_LOGS_EXPORTER", "console"),
+        ("OTEL_LOGS_EXPORTER", "logging"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
     ] {
         let loaded = load(&[("APP_ENV", "staging"), (var, value)]).unwrap();
         let finding = &loaded.policy().violations[0];

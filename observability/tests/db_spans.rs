@@ -25,6 +25,12 @@ use tower::ServiceExt;
 
 const SPAN_KIND_CLIENT: i32 = 3;
 
+/// The two tests run one at a time: `tracing` caches each callsite's
+/// interest across the subscribers alive when it is first hit, and a
+/// thread-local subscriber appearing while the global one is being
+/// installed can leave the request span's callsite disabled for it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn events<DB>(State(pool): State<sqlx::Pool<DB>>) -> &'static str
 where
     DB: sqlx::Database,
@@ -120,6 +126,7 @@ fn find<'a>(statements: &[&'a Span], operation: &str) -> &'a Span {
 
 #[tokio::test]
 async fn sqlite_statements_are_client_spans_under_the_request_and_nothing_else() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
     // Local at debug: the statement text is exported too.
     let identity = DatabaseIdentity::from_url("sqlite::memory:").unwrap();
@@ -186,6 +193,7 @@ async fn sqlite_statements_are_client_spans_under_the_request_and_nothing_else()
 
 #[tokio::test]
 async fn postgres_statements_name_their_system_and_database() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let url = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let pool = match sqlx::postgres::PgPoolOptions::new()
