@@ -22,6 +22,19 @@ pub enum Error {
         url: String,
     },
 
+    /// A URL of a database engine whose driver this build leaves out (its
+    /// crate feature is off).
+    #[error(
+        "{url}: this build of appenv-migrate has no {backend} driver; enable the `{feature}` feature of appenv-migrate",
+        feature = backend.feature()
+    )]
+    BackendNotCompiled {
+        /// The URL, password redacted.
+        url: String,
+        /// The engine the URL names.
+        backend: crate::Backend,
+    },
+
     /// A `DatabaseConfig` value no pool or migrator can use (the loader's
     /// rule `database.invalid` reports the same).
     #[error("invalid configuration `{key}`: {message}")]
@@ -245,6 +258,7 @@ impl Error {
             Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
             Error::UnsupportedUrl { .. }
+            | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
             | Error::InvalidConfig { .. } => exit::CONFIG,
@@ -257,6 +271,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::UnsupportedUrl { .. }
+            | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
             | Error::InvalidConfig { .. } => "config",

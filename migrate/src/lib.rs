@@ -59,7 +59,27 @@
 //! # }
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | default | driver |
+//! |---|---|---|
+//! | `postgres` | on | sqlx-postgres: `postgres://`, `postgresql://` |
+//! | `mysql` | on | sqlx-mysql: `mysql://`, `mariadb://` |
+//! | `sqlite` | on | sqlx-sqlite with a bundled libsqlite3: `sqlite:` |
+//!
+//! A PostgreSQL-only service compiles no other driver with
+//! `appenv-migrate = { version = "0.1", default-features = false, features = ["postgres"] }`.
+//! At least one driver is needed. A URL whose driver the build leaves out
+//! is a [`RULE_INVALID`] finding (`config check`, startup) naming the
+//! feature to enable ([`Error::BackendNotCompiled`]); lint and statement
+//! splitting know every dialect in every build.
+//!
 #![doc = include_str!("docs/workflow.md")]
+
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!(
+    "appenv-migrate needs at least one database driver: enable one of its features `postgres`, `mysql` or `sqlite`"
+);
 
 mod allow;
 mod apply;

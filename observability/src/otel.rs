@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
-};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+#[cfg(feature = "http-proto")]
+use opentelemetry_otlp::{Protocol, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -172,7 +172,7 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
 
 /// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
 /// exporter's default TLS configuration trusts nothing).
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "grpc", feature = "tls"))]
 fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B {
     if endpoint.starts_with("https://") {
         builder.with_tls_config(
@@ -185,7 +185,7 @@ fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B 
 
 /// Without the `tls` feature `https://` endpoints are refused by
 /// [`TelemetryConfig::problems`].
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "grpc", not(feature = "tls")))]
 fn tls<B>(builder: B, _endpoint: &str) -> B {
     builder
 }
@@ -195,18 +195,20 @@ fn tls<B>(builder: B, _endpoint: &str) -> B {
 /// on, as the gRPC exporters), driven on the export runtime. The SDK calls
 /// it from its own threads, where no tokio runtime is current; each request
 /// is spawned onto the export runtime and awaited from there.
+#[cfg(feature = "http-proto")]
 #[derive(Debug, Clone)]
 struct HttpExportClient {
     client: opentelemetry_http::hyper::HyperClient<HttpConnector>,
     handle: tokio::runtime::Handle,
 }
 
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "http-proto", feature = "tls"))]
 type HttpConnector =
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "http-proto", not(feature = "tls")))]
 type HttpConnector = hyper_util::client::legacy::connect::HttpConnector;
 
+#[cfg(feature = "http-proto")]
 impl HttpExportClient {
     fn new(handle: tokio::runtime::Handle, timeout: Duration) -> Result<Self, Error> {
         Ok(HttpExportClient {
@@ -216,7 +218,7 @@ impl HttpExportClient {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "http-proto", feature = "tls"))]
 fn connector() -> Result<HttpConnector, Error> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
@@ -238,11 +240,12 @@ fn connector() -> Result<HttpConnector, Error> {
 
 /// Without the `tls` feature: plain HTTP (`https://` endpoints are refused
 /// by [`TelemetryConfig::problems`]).
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "http-proto", not(feature = "tls")))]
 fn connector() -> Result<HttpConnector, Error> {
     Ok(hyper_util::client::legacy::connect::HttpConnector::new())
 }
 
+#[cfg(feature = "http-proto")]
 #[async_trait::async_trait]
 impl opentelemetry_http::HttpClient for HttpExportClient {
     async fn send_bytes(
@@ -257,6 +260,22 @@ impl opentelemetry_http::HttpClient for HttpExportClient {
     }
 }
 
+/// The exporter of a protocol this build leaves out: `telemetry.invalid`
+/// refuses that configuration before `init` gets here.
+#[cfg_attr(all(feature = "grpc", feature = "http-proto"), allow(dead_code))]
+fn not_compiled(protocol: OtlpProtocol) -> Error {
+    Error::InvalidConfig {
+        key: "otlp_protocol",
+        variable: "OTEL_EXPORTER_OTLP_PROTOCOL",
+        value: protocol.as_str().to_owned(),
+        expected: format!(
+            "a protocol this build exports with: {protocol} needs appenv-observability's `{}` feature, which this build lacks",
+            protocol.feature()
+        ),
+    }
+}
+
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -264,6 +283,7 @@ fn span_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             SpanExporter::builder()
                 .with_tonic()
@@ -272,6 +292,7 @@ fn span_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -279,6 +300,8 @@ fn span_exporter(
             .with_timeout(timeout)
             .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -286,6 +309,7 @@ fn span_exporter(
     })
 }
 
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -293,6 +317,7 @@ fn metric_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             MetricExporter::builder()
                 .with_tonic()
@@ -301,6 +326,7 @@ fn metric_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -308,6 +334,8 @@ fn metric_exporter(
             .with_timeout(timeout)
             .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -315,6 +343,7 @@ fn metric_exporter(
     })
 }
 
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -322,6 +351,7 @@ fn log_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             LogExporter::builder()
                 .with_tonic()
@@ -330,6 +360,7 @@ fn log_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => LogExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -337,6 +368,8 @@ fn log_exporter(
             .with_timeout(timeout)
             .with_http_client(HttpExportClient::new(handle.clone(), timeout)?)
             .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",

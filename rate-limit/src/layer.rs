@@ -29,13 +29,14 @@ pub struct RateLimitLayer {
 
 impl fmt::Debug for RateLimitLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayer")
-            .field("policy", &self.core.policy)
+        let mut d = f.debug_struct("RateLimitLayer");
+        d.field("policy", &self.core.policy)
             .field("enabled", &self.core.enabled)
             .field("shadow", &self.core.shadow)
-            .field("params", self.core.local.params())
-            .field("redis", &self.core.redis)
-            .finish_non_exhaustive()
+            .field("params", self.core.local.params());
+        #[cfg(feature = "redis")]
+        d.field("redis", &self.core.redis);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -97,17 +98,18 @@ impl RateLimitLayer {
     /// per retry interval probes until Redis answers. Serve anyway, or
     /// refuse to start, as the service prefers.
     pub async fn connect(&self) -> Result<(), Error> {
-        let Some(redis) = &self.core.redis else {
-            return Ok(());
-        };
-        redis
-            .connect()
-            .await
-            .map_err(|failure| Error::RedisUnreachable {
-                key: "rate_limit.redis_url".to_owned(),
-                url: redis.redacted_url().to_owned(),
-                reason: failure.to_string(),
-            })
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.core.redis {
+            return redis
+                .connect()
+                .await
+                .map_err(|failure| Error::RedisUnreachable {
+                    key: "rate_limit.redis_url".to_owned(),
+                    url: redis.redacted_url().to_owned(),
+                    reason: failure.to_string(),
+                });
+        }
+        Ok(())
     }
 
     /// The counters so far.

@@ -26,6 +26,7 @@
 #![doc = include_str!("docs/overview.md")]
 
 mod body;
+#[cfg(feature = "redis")]
 mod breaker;
 mod clock;
 mod config;
@@ -37,7 +38,9 @@ mod key;
 mod layer;
 mod limiter;
 mod local;
+#[cfg(feature = "redis")]
 mod redis_backend;
+#[cfg(feature = "redis")]
 mod redis_url;
 mod service;
 mod stats;

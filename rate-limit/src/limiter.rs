@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::Request;
 use http::request::Parts;
 
-use crate::config::{Backend, FailureMode, Overflow, RateLimitConfig};
+#[cfg(feature = "redis")]
+use crate::config::{Backend, FailureMode};
+use crate::config::{Overflow, RateLimitConfig};
 use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};
 use crate::key::{ClientKey, KeyExtractor};
 use crate::local::{LocalLimiter, QuotaParams};
+#[cfg(feature = "redis")]
 use crate::redis_backend::{DEFAULT_RETRY_INTERVAL, RedisLimiter, RedisTimings};
 use crate::stats::{Counters, Stats};
 
@@ -47,10 +50,14 @@ pub(crate) struct Core {
     pub(crate) enabled: bool,
     pub(crate) shadow: bool,
     pub(crate) overflow: Overflow,
+    #[cfg(feature = "redis")]
     pub(crate) failure_mode: FailureMode,
     pub(crate) policy: String,
     pub(crate) extractor: KeyExtractor,
     pub(crate) local: LocalLimiter,
+    /// The shared backend (`backend = "redis"`); without the `redis`
+    /// feature the configuration check refuses that backend.
+    #[cfg(feature = "redis")]
     pub(crate) redis: Option<Arc<RedisLimiter>>,
     pub(crate) fields: Fields,
     pub(crate) weigher: Weigher,
@@ -58,6 +65,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub(crate) fn new(
         config: &RateLimitConfig,
         weigher: Weigher,
@@ -66,6 +74,7 @@ impl Core {
     ) -> Result<Self, crate::Error> {
         config.validate()?;
         let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
+        #[cfg(feature = "redis")]
         let redis = match config.backend {
             Backend::Memory => None,
             Backend::Redis => {
@@ -97,10 +106,12 @@ impl Core {
             enabled: config.enabled,
             shadow: config.shadow,
             overflow: config.overflow,
+            #[cfg(feature = "redis")]
             failure_mode: config.failure_mode,
             policy: config.policy.clone(),
             extractor: KeyExtractor::new(config.key.clone(), client_addr),
             local: LocalLimiter::new(params, config.max_tracked_keys, config.overflow),
+            #[cfg(feature = "redis")]
             redis,
             fields: Fields::new(&config.policy, &params, config.header_style),
             weigher,
@@ -145,17 +156,26 @@ impl Core {
 
     /// The decision, when it can be made without waiting (memory backend).
     pub(crate) fn decide_now(&self, key: &ClientKey, weight: u32) -> Option<Decision> {
-        match self.redis {
-            None => Some(self.local.check(key, weight, DecisionSource::Memory)),
-            Some(_) => None,
+        #[cfg(feature = "redis")]
+        if self.redis.is_some() {
+            return None;
         }
+        Some(self.local.check(key, weight, DecisionSource::Memory))
     }
 
     /// The decision, from whichever backend is configured.
     pub(crate) async fn decide(&self, key: &ClientKey, weight: u32) -> Decision {
-        let Some(redis) = &self.redis else {
-            return self.local.check(key, weight, DecisionSource::Memory);
-        };
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return self.decide_shared(redis, key, weight).await;
+        }
+        self.local.check(key, weight, DecisionSource::Memory)
+    }
+
+    /// The shared backend's decision, or the failure mode's when Redis
+    /// cannot answer.
+    #[cfg(feature = "redis")]
+    async fn decide_shared(&self, redis: &RedisLimiter, key: &ClientKey, weight: u32) -> Decision {
         match redis.check(key, weight).await {
             Ok(decision) => decision,
             Err(_) => match self.failure_mode {
@@ -238,23 +258,35 @@ impl Core {
     pub(crate) fn stats(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let c = &self.counters;
+        #[cfg(feature = "redis")]
+        let (backend_errors, backend_down, backend_outages) = match &self.redis {
+            Some(r) => (
+                load(&r.counters.errors),
+                r.is_failing(),
+                load(&r.counters.opened),
+            ),
+            None => (0, false, 0),
+        };
+        #[cfg(not(feature = "redis"))]
+        let (backend_errors, backend_down, backend_outages) = (0, false, 0);
         Stats {
             allowed: load(&c.allowed),
             limited: load(&c.limited),
             shadow_limited: load(&c.shadow_limited),
             unidentified: load(&c.unidentified),
             overflowed: load(&self.local.store().counters.overflowed),
-            backend_errors: self.redis.as_ref().map_or(0, |r| load(&r.counters.errors)),
+            backend_errors,
             fallback: load(&c.fallback),
             fail_open: load(&c.fail_open),
             fail_closed: load(&c.fail_closed),
             tracked_keys: self.local.tracked_keys(),
-            backend_down: self.redis.as_ref().is_some_and(|r| r.is_failing()),
-            backend_outages: self.redis.as_ref().map_or(0, |r| load(&r.counters.opened)),
+            backend_down,
+            backend_outages,
         }
     }
 }
 
+#[cfg(feature = "redis")]
 fn redis_retry(redis: &RedisLimiter) -> std::time::Duration {
     redis.retry_interval()
 }
