@@ -252,6 +252,75 @@ pub(crate) fn mysql_url(url: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The sqlx drivers [`DatabaseConfig::connect_lazy`](crate::DatabaseConfig::connect_lazy)
+/// builds a pool for (each with its crate feature).
+pub trait LazyPool: sqlx::Database + sealed::Sealed {
+    /// A lazily connecting pool of `url`.
+    #[doc(hidden)]
+    fn connect_lazy(options: sqlx::pool::PoolOptions<Self>, url: &str)
+    -> Result<Pool<Self>, Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+fn invalid_url(url: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    move |source| Error::InvalidUrl {
+        url: redact_url(url).into_owned(),
+        source,
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl sealed::Sealed for Postgres {}
+#[cfg(feature = "postgres")]
+impl LazyPool for Postgres {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = PgConnectOptions::from_str(url).map_err(invalid_url(url))?;
+        Ok(options.connect_lazy_with(connect))
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl sealed::Sealed for MySql {}
+#[cfg(feature = "mysql")]
+impl LazyPool for MySql {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = MySqlConnectOptions::from_str(&mysql_url(url)).map_err(invalid_url(url))?;
+        Ok(options.connect_lazy_with(connect))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl sealed::Sealed for Sqlite {}
+#[cfg(feature = "sqlite")]
+impl LazyPool for Sqlite {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = SqliteConnectOptions::from_str(url).map_err(invalid_url(url))?;
+        let file = connect.get_filename();
+        if let Some(dir) = file.parent()
+            && !dir.as_os_str().is_empty()
+            && !file.to_string_lossy().starts_with(':')
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(options.connect_lazy_with(connect.create_if_missing(true)))
+    }
+}
+
 /// Anything a [`Database`] can be made from: a URL (`&str`, `String`,
 /// [`SecretUrl`]), a sqlx pool of a supported backend (its connect options
 /// are reused for a dedicated connection), or a `Database`.

@@ -35,6 +35,14 @@ pub enum Error {
         backend: crate::Backend,
     },
 
+    /// [`DatabaseConfig::connect_lazy`](crate::DatabaseConfig::connect_lazy)
+    /// was called outside a Tokio runtime (sqlx's pool spawns its
+    /// maintenance task there).
+    #[error(
+        "DatabaseConfig::connect_lazy needs a Tokio runtime: call it inside #[tokio::main] or a runtime's block_on"
+    )]
+    NoRuntime,
+
     /// A `DatabaseConfig` value no pool or migrator can use (the loader's
     /// rule `database.invalid` reports the same).
     #[error("invalid configuration `{key}`: {message}")]
@@ -291,6 +299,7 @@ impl Error {
             Error::Repair(_) => "repair",
             Error::Down(_) => "down",
             Error::NotConfirmed { .. } => "refused",
+            Error::NoRuntime => "runtime",
         }
     }
 

@@ -101,7 +101,7 @@ mod status;
 mod undo;
 
 pub use audit::{AUDIT_TABLE, Actor};
-pub use backend::{Backend, Database, IntoDatabase};
+pub use backend::{Backend, Database, IntoDatabase, LazyPool};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
 pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
 pub use dirty::{DirtyMigration, STATE_TABLE};
@@ -112,5 +112,7 @@ pub use migrator::{
     Migrator, Plan, PlannedMigration, Refusal, StartupOutcome, UpReport, run_startup,
 };
 pub use repair::RepairAction;
+#[doc(hidden)]
+pub use source::__private;
 pub use source::{ALLOW, MigrationFile, Migrations, NO_TRANSACTION};
 pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

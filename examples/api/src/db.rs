@@ -5,31 +5,17 @@
 //! backend's native types and placeholders, and hands appenv-migrate the
 //! pool it expects (`&Pool<Postgres>` and so on implement `IntoDatabase`).
 
-use std::path::Path;
-
 use appenv_migrate::{Backend, Database, DatabaseConfig, Migrations};
 use serde::Serialize;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
-mod embedded {
-    pub(crate) mod postgres {
-        refinery::embed_migrations!("migrations/postgres");
-    }
-    pub(crate) mod mysql {
-        refinery::embed_migrations!("migrations/mysql");
-    }
-    pub(crate) mod sqlite {
-        refinery::embed_migrations!("migrations/sqlite");
-    }
-}
-
 /// The migrations compiled into this binary for `backend`
-/// (`migrations/{postgres,mysql,sqlite}/`).
-pub(crate) fn migrations(backend: Backend) -> Migrations {
+/// (`migrations/{postgres,mysql,sqlite}/`, undo scripts included).
+pub(crate) fn migrations(backend: Backend) -> Result<Migrations, appenv_migrate::Error> {
     match backend {
-        Backend::Postgres => Migrations::embedded(&embedded::postgres::migrations::runner()),
-        Backend::MySql => Migrations::embedded(&embedded::mysql::migrations::runner()),
-        _ => Migrations::embedded(&embedded::sqlite::migrations::runner()),
+        Backend::Postgres => appenv_migrate::embed_migrations!("migrations/postgres"),
+        Backend::MySql => appenv_migrate::embed_migrations!("migrations/mysql"),
+        _ => appenv_migrate::embed_migrations!("migrations/sqlite"),
     }
 }
 
@@ -60,34 +46,14 @@ fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error
 }
 
 impl Db {
-    /// A lazily connecting pool for `config.url`. A local SQLite file's
-    /// directory (`./data/`) is created, and so is the file.
-    pub(crate) fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<Db> {
+    /// A lazily connecting pool for `config.url` (appenv-migrate reads the
+    /// URL: `mariadb://`, a local SQLite file and its `./data/` directory).
+    pub(crate) fn connect_lazy(config: &DatabaseConfig) -> Result<Db, appenv_migrate::Error> {
         let url = config.url.expose();
-        // appenv-migrate parses the URL (and names the backend) for us.
-        let database = Database::from_url(url)?;
-        Ok(match database.backend() {
-            Backend::Postgres => Db::Postgres(config.pool_options().connect_lazy(url)?),
-            Backend::MySql => {
-                // sqlx spells it mysql://; appenv-migrate also accepts mariadb://.
-                let url = url
-                    .strip_prefix("mariadb:")
-                    .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
-                Db::MySql(config.pool_options().connect_lazy(&url)?)
-            }
-            _ => {
-                let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-                if let Some(dir) = options.get_filename().parent()
-                    && dir != Path::new("")
-                {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Db::Sqlite(
-                    config
-                        .pool_options()
-                        .connect_lazy_with(options.create_if_missing(true)),
-                )
-            }
+        Ok(match Database::from_url(url)?.backend() {
+            Backend::Postgres => Db::Postgres(config.connect_lazy()?),
+            Backend::MySql => Db::MySql(config.connect_lazy()?),
+            _ => Db::Sqlite(config.connect_lazy()?),
         })
     }
 
