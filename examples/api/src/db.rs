@@ -6,6 +6,7 @@
 //! pool it expects (`&Pool<Postgres>` and so on implement `IntoDatabase`).
 
 use appenv_migrate::{Backend, Database, DatabaseConfig, Migrations};
+use appenv_observability::Health;
 use serde::Serialize;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
@@ -76,12 +77,13 @@ impl Db {
         }
     }
 
-    /// `SELECT 1` through the pool.
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+    /// Adds the readiness check `name`: appenv-observability's ping of
+    /// this pool.
+    pub(crate) fn readiness(&self, health: Health, name: &str) -> Health {
         match self {
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-            Db::MySql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Db::Postgres(pool) => health.sqlx_pool(name, pool.clone()),
+            Db::MySql(pool) => health.sqlx_pool(name, pool.clone()),
+            Db::Sqlite(pool) => health.sqlx_pool(name, pool.clone()),
         }
     }
 

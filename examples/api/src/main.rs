@@ -235,12 +235,8 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // Readiness: the database answers and no migration is pending.
     let migrator = Migrator::with_config(database, migrations, env, &config.database)
         .map_err(|err| err.exit_code())?;
-    let ping_db = db.clone();
-    let health = Health::new()
-        .check("database", move || {
-            let db = ping_db.clone();
-            async move { db.ping().await }
-        })
+    let health = db
+        .readiness(Health::new(), "database")
         .migrations("migrations", migrator);
 
     // The rate limiter keys clients by the address the server settings
