@@ -283,7 +283,6 @@ impl RedisLimiter {
                 Ok(())
             }
             Err(failure) => {
-                self.state.send_replace(ConnState::Failed);
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let transition = self.breaker.trip();
                 if transition == Transition::Opened {
@@ -306,6 +305,9 @@ impl RedisLimiter {
                         "rate-limit backend still unreachable"
                     );
                 }
+                // Published after the breaker trips: a caller waiting on
+                // this attempt (`connect`) then sees the backend as down.
+                self.state.send_replace(ConnState::Failed);
                 Err(failure)
             }
         }
