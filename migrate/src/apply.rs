@@ -342,20 +342,9 @@ fn locate(file: &str, s: &Statement, err: sqlx::Error) -> Failure {
         Some(db) => db.message().to_owned(),
         None => err.to_string(),
     };
-    if let Some(pg) = err
-        .as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+    if !postgres_details(s, &err, &mut line, &mut message)
+        && let Some(at) = message.rfind("at line ")
     {
-        if let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() {
-            line = s.line_of_position(pos);
-        }
-        if let Some(detail) = pg.detail() {
-            message.push_str(&format!("; detail: {detail}"));
-        }
-        if let Some(hint) = pg.hint() {
-            message.push_str(&format!("; hint: {hint}"));
-        }
-    } else if let Some(at) = message.rfind("at line ") {
         let digits: String = message[at + 8..]
             .chars()
             .take_while(char::is_ascii_digit)
@@ -375,4 +364,34 @@ fn locate(file: &str, s: &Statement, err: sqlx::Error) -> Failure {
         message,
         source: Some(err),
     }
+}
+
+/// Postgres errors carry a position inside the statement, a detail and a
+/// hint: the line is moved to the position and both are appended. `false`
+/// when `err` is no Postgres error.
+fn postgres_details(
+    s: &Statement,
+    err: &sqlx::Error,
+    line: &mut u64,
+    message: &mut String,
+) -> bool {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = err
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+    {
+        if let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() {
+            *line = s.line_of_position(pos);
+        }
+        if let Some(detail) = pg.detail() {
+            message.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = pg.hint() {
+            message.push_str(&format!("; hint: {hint}"));
+        }
+        return true;
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = (s, err, line, message);
+    false
 }

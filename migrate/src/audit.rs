@@ -10,7 +10,7 @@ use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::backend::Conn;
+use crate::backend::{DatabaseKind, Conn};
 use crate::error::Error;
 
 /// Name of the audit table.
@@ -132,8 +132,8 @@ pub(crate) struct Record<'a> {
 }
 
 fn create_sql(conn: &Conn) -> &'static str {
-    match conn {
-        Conn::Postgres(_) => {
+    match conn.backend() {
+        DatabaseKind::Postgres => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
                 id BIGSERIAL PRIMARY KEY,
                 action VARCHAR(32) NOT NULL,
@@ -150,7 +150,7 @@ fn create_sql(conn: &Conn) -> &'static str {
                 outcome VARCHAR(32) NOT NULL,
                 error TEXT)"
         }
-        Conn::MySql(_) => {
+        DatabaseKind::MySql => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
                 id BIGINT AUTO_INCREMENT PRIMARY KEY,
                 action VARCHAR(32) NOT NULL,
@@ -167,7 +167,7 @@ fn create_sql(conn: &Conn) -> &'static str {
                 outcome VARCHAR(32) NOT NULL,
                 error TEXT)"
         }
-        Conn::Sqlite(_) => {
+        DatabaseKind::Sqlite => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 action TEXT NOT NULL,
@@ -188,9 +188,9 @@ fn create_sql(conn: &Conn) -> &'static str {
 }
 
 fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
-    match conn {
+    match conn.backend() {
         // DATETIME(6) takes `YYYY-MM-DD HH:MM:SS.ffffff`, in UTC.
-        Conn::MySql(_) => {
+        DatabaseKind::MySql => {
             let t = t.to_offset(time::UtcOffset::UTC);
             format!(
                 "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
@@ -229,8 +229,8 @@ pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Er
     let finished = timestamp(conn, record.finished);
     let lock_wait = i64::try_from(record.lock_wait.as_millis()).unwrap_or(i64::MAX);
     let error = record.error.as_deref().map(|e| redact_url(e).into_owned());
-    let insert = match conn {
-        Conn::Postgres(_) => {
+    let insert = match conn.backend() {
+        DatabaseKind::Postgres => {
             "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), $11, $12, $13)"
         }
@@ -261,8 +261,11 @@ pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Er
         };
     }
     let outcome = match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => bind_all!(c),
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => bind_all!(c),
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => bind_all!(c),
     };
     outcome.map_err(Error::db("writing the appenv_migration_audit row"))

@@ -5,14 +5,19 @@ use std::fmt;
 use std::str::FromStr;
 
 use appenv_config::{SecretUrl, UrlBackend, redact_url};
+#[cfg(feature = "mysql")]
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection};
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Pool};
 
 use crate::error::Error;
 
-/// The database engines this crate drives.
+/// The database engines this crate knows: their SQL dialects (lint and
+/// statement splitting work for all three in every build) and, when the
+/// matching feature is on (`postgres`, `mysql`, `sqlite`), their drivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DatabaseKind {
@@ -33,6 +38,20 @@ impl DatabaseKind {
             DatabaseKind::Sqlite => "sqlite",
         }
     }
+
+    /// The crate feature that compiles this engine's driver in.
+    pub fn feature(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Whether this build has the engine's driver (its feature is on).
+    pub fn is_compiled(self) -> bool {
+        match self {
+            DatabaseKind::Postgres => cfg!(feature = "postgres"),
+            DatabaseKind::MySql => cfg!(feature = "mysql"),
+            DatabaseKind::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
 }
 
 impl fmt::Display for DatabaseKind {
@@ -43,8 +62,11 @@ impl fmt::Display for DatabaseKind {
 
 #[derive(Clone)]
 enum Options {
+    #[cfg(feature = "postgres")]
     Postgres(PgConnectOptions),
+    #[cfg(feature = "mysql")]
     MySql(MySqlConnectOptions),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteConnectOptions),
 }
 
@@ -106,32 +128,41 @@ impl Database {
             .unwrap_or_default()
             .to_ascii_lowercase();
         // One reading of schemes for the workspace: appenv-config's.
-        match UrlBackend::from_scheme(&scheme) {
-            UrlBackend::Postgres => PgConnectOptions::from_str(url)
+        let backend = match UrlBackend::from_scheme(&scheme) {
+            UrlBackend::Postgres => DatabaseKind::Postgres,
+            UrlBackend::MySql => DatabaseKind::MySql,
+            UrlBackend::Sqlite => DatabaseKind::Sqlite,
+            _ => return Err(Error::UnsupportedUrl { url: redacted }),
+        };
+        match backend {
+            #[cfg(feature = "postgres")]
+            DatabaseKind::Postgres => PgConnectOptions::from_str(url)
                 .map(Database::from)
                 .map_err(invalid),
-            UrlBackend::MySql => {
-                let url = if scheme == "mariadb" {
-                    format!("mysql{}", &url["mariadb".len()..])
-                } else {
-                    url.to_owned()
-                };
-                MySqlConnectOptions::from_str(&url)
-                    .map(Database::from)
-                    .map_err(invalid)
-            }
-            UrlBackend::Sqlite => SqliteConnectOptions::from_str(url)
+            #[cfg(feature = "mysql")]
+            DatabaseKind::MySql => MySqlConnectOptions::from_str(&mysql_url(url))
+                .map(Database::from)
+                .map_err(invalid),
+            #[cfg(feature = "sqlite")]
+            DatabaseKind::Sqlite => SqliteConnectOptions::from_str(url)
                 .map(|o| Database::from(o.create_if_missing(true)))
                 .map_err(invalid),
-            _ => Err(Error::UnsupportedUrl { url: redacted }),
+            #[allow(unreachable_patterns)] // a build with every driver
+            _ => Err(Error::BackendNotCompiled {
+                url: redacted,
+                backend,
+            }),
         }
     }
 
     /// The engine.
     pub fn backend(&self) -> DatabaseKind {
         match self.options {
+            #[cfg(feature = "postgres")]
             Options::Postgres(_) => DatabaseKind::Postgres,
+            #[cfg(feature = "mysql")]
             Options::MySql(_) => DatabaseKind::MySql,
+            #[cfg(feature = "sqlite")]
             Options::Sqlite(_) => DatabaseKind::Sqlite,
         }
     }
@@ -152,6 +183,7 @@ impl Database {
         // warnings.
         let current = self.live.as_ref().map(Live::options);
         Ok(match current.as_ref().unwrap_or(&self.options) {
+            #[cfg(feature = "postgres")]
             Options::Postgres(o) => {
                 let o = o
                     .clone()
@@ -159,10 +191,12 @@ impl Database {
                     .disable_statement_logging();
                 Conn::Postgres(PgConnection::connect_with(&o).await.map_err(err)?)
             }
+            #[cfg(feature = "mysql")]
             Options::MySql(o) => {
                 let o = o.clone().disable_statement_logging();
                 Conn::MySql(MySqlConnection::connect_with(&o).await.map_err(err)?)
             }
+            #[cfg(feature = "sqlite")]
             Options::Sqlite(o) => {
                 let o = o.clone().disable_statement_logging();
                 Conn::Sqlite(SqliteConnection::connect_with(&o).await.map_err(err)?)
@@ -173,6 +207,7 @@ impl Database {
     /// The SQLite database file, when this is a file-backed SQLite database.
     pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match &self.options {
+            #[cfg(feature = "sqlite")]
             Options::Sqlite(o) => {
                 let path = o.get_filename();
                 let text = path.to_string_lossy();
@@ -181,11 +216,13 @@ impl Database {
                     && !text.starts_with("file:sqlx-in-memory"))
                 .then(|| path.to_path_buf())
             }
+            #[allow(unreachable_patterns)] // a SQLite-only build
             _ => None,
         }
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<PgConnectOptions> for Database {
     fn from(o: PgConnectOptions) -> Self {
         let label = format!(
@@ -202,6 +239,7 @@ impl From<PgConnectOptions> for Database {
     }
 }
 
+#[cfg(feature = "mysql")]
 impl From<MySqlConnectOptions> for Database {
     fn from(o: MySqlConnectOptions) -> Self {
         let label = format!(
@@ -218,6 +256,7 @@ impl From<MySqlConnectOptions> for Database {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<SqliteConnectOptions> for Database {
     fn from(o: SqliteConnectOptions) -> Self {
         let label = o.get_filename().display().to_string();
@@ -226,6 +265,86 @@ impl From<SqliteConnectOptions> for Database {
             label,
             live: None,
         }
+    }
+}
+
+/// sqlx reads `mysql:` only; MariaDB's scheme names the same protocol.
+#[cfg(feature = "mysql")]
+pub(crate) fn mysql_url(url: &str) -> std::borrow::Cow<'_, str> {
+    match url.get(..8) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("mariadb:") => {
+            format!("mysql:{}", &url[8..]).into()
+        }
+        _ => url.into(),
+    }
+}
+
+/// The sqlx drivers [`DatabaseConfig::connect_lazy`](crate::DatabaseConfig::connect_lazy)
+/// builds a pool for (each with its crate feature).
+pub trait LazyPool: sqlx::Database + sealed::Sealed {
+    /// A lazily connecting pool of `url`.
+    #[doc(hidden)]
+    fn connect_lazy(options: sqlx::pool::PoolOptions<Self>, url: &str)
+    -> Result<Pool<Self>, Error>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+fn invalid_url(url: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    move |source| Error::InvalidUrl {
+        url: redact_url(url).into_owned(),
+        source,
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl sealed::Sealed for Postgres {}
+#[cfg(feature = "postgres")]
+impl LazyPool for Postgres {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = PgConnectOptions::from_str(url).map_err(invalid_url(url))?;
+        Ok(options.connect_lazy_with(connect))
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl sealed::Sealed for MySql {}
+#[cfg(feature = "mysql")]
+impl LazyPool for MySql {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = MySqlConnectOptions::from_str(&mysql_url(url)).map_err(invalid_url(url))?;
+        Ok(options.connect_lazy_with(connect))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl sealed::Sealed for Sqlite {}
+#[cfg(feature = "sqlite")]
+impl LazyPool for Sqlite {
+    fn connect_lazy(
+        options: sqlx::pool::PoolOptions<Self>,
+        url: &str,
+    ) -> Result<Pool<Self>, Error> {
+        let connect = SqliteConnectOptions::from_str(url).map_err(invalid_url(url))?;
+        let file = connect.get_filename();
+        if let Some(dir) = file.parent()
+            && !dir.as_os_str().is_empty()
+            && !file.to_string_lossy().starts_with(':')
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(options.connect_lazy_with(connect.create_if_missing(true)))
     }
 }
 
@@ -267,6 +386,7 @@ impl IntoDatabase for &SecretUrl {
         Database::from_url(self.expose())
     }
 }
+#[cfg(feature = "postgres")]
 impl IntoDatabase for &Pool<Postgres> {
     fn into_database(self) -> Result<Database, Error> {
         let mut database = Database::from((*self.connect_options()).clone());
@@ -274,6 +394,7 @@ impl IntoDatabase for &Pool<Postgres> {
         Ok(database)
     }
 }
+#[cfg(feature = "mysql")]
 impl IntoDatabase for &Pool<MySql> {
     fn into_database(self) -> Result<Database, Error> {
         let mut database = Database::from((*self.connect_options()).clone());
@@ -281,6 +402,7 @@ impl IntoDatabase for &Pool<MySql> {
         Ok(database)
     }
 }
+#[cfg(feature = "sqlite")]
 impl IntoDatabase for &Pool<Sqlite> {
     fn into_database(self) -> Result<Database, Error> {
         let mut database = Database::from((*self.connect_options()).clone());
@@ -292,8 +414,11 @@ impl IntoDatabase for &Pool<Sqlite> {
 /// The dedicated connection of one run.
 #[derive(Debug)]
 pub(crate) enum Conn {
+    #[cfg(feature = "postgres")]
     Postgres(PgConnection),
+    #[cfg(feature = "mysql")]
     MySql(MySqlConnection),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteConnection),
 }
 
@@ -301,8 +426,11 @@ pub(crate) enum Conn {
 macro_rules! on_conn {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
+            #[cfg(feature = "postgres")]
             $crate::backend::Conn::Postgres($c) => $body,
+            #[cfg(feature = "mysql")]
             $crate::backend::Conn::MySql($c) => $body,
+            #[cfg(feature = "sqlite")]
             $crate::backend::Conn::Sqlite($c) => $body,
         }
     };
@@ -312,8 +440,11 @@ pub(crate) use on_conn;
 impl Conn {
     pub(crate) fn backend(&self) -> DatabaseKind {
         match self {
+            #[cfg(feature = "postgres")]
             Conn::Postgres(_) => DatabaseKind::Postgres,
+            #[cfg(feature = "mysql")]
             Conn::MySql(_) => DatabaseKind::MySql,
+            #[cfg(feature = "sqlite")]
             Conn::Sqlite(_) => DatabaseKind::Sqlite,
         }
     }
@@ -342,6 +473,7 @@ impl Conn {
     pub(crate) async fn table_exists(&mut self, name: &str) -> Result<bool, Error> {
         let err = Error::db(format!("checking for {name}"));
         let found: i64 = match self {
+            #[cfg(feature = "postgres")]
             Conn::Postgres(c) => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM pg_catalog.pg_tables \
                  WHERE tablename = $1 AND schemaname = ANY(current_schemas(false))",
@@ -350,6 +482,7 @@ impl Conn {
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
+            #[cfg(feature = "mysql")]
             Conn::MySql(c) => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.tables \
                  WHERE table_schema = DATABASE() AND table_name = ?",
@@ -358,6 +491,7 @@ impl Conn {
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
+            #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
             )
@@ -373,6 +507,40 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A build without a driver reports the feature to enable, through
+    /// `DatabaseConfig::problems` (so `config check` and startup say it).
+    #[test]
+    fn a_url_of_a_backend_left_out_names_the_feature() {
+        for (url, backend) in [
+            ("postgres://u:hunter2-secret@h/db", DatabaseKind::Postgres),
+            ("mariadb://u:hunter2-secret@h/db", DatabaseKind::MySql),
+            ("sqlite://app.db", DatabaseKind::Sqlite),
+        ] {
+            if backend.is_compiled() {
+                continue;
+            }
+            let err = Database::from_url(url).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("enable the `{}` feature", backend.feature())),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+            assert_eq!(err.exit_code(), crate::exit::CONFIG);
+            let mut config = <crate::DatabaseConfig as appenv_config::Section>::defaults(
+                appenv_config::AppEnv::Local,
+            );
+            config.url = SecretUrl::new(url);
+            let problems = config.problems();
+            assert!(
+                problems
+                    .iter()
+                    .any(|(key, m)| *key == "url" && m.contains("feature")),
+                "{problems:?}"
+            );
+        }
+    }
 
     #[test]
     fn urls_pick_the_backend_and_never_show_the_password() {

@@ -105,6 +105,52 @@ impl DatabaseConfig {
             .idle_timeout(Some(Duration::from_millis(self.idle_timeout_ms.max(1))))
     }
 
+    /// A lazily connecting pool of `url` with this section's sizes and
+    /// timeouts, for the driver `DB` (`sqlx::Postgres`, `sqlx::MySql`,
+    /// `sqlx::Sqlite`, each with its feature). The URL is read as
+    /// [`Database::from_url`](crate::Database::from_url) reads it:
+    /// `mariadb://` is MySQL's protocol, and a SQLite file is created when
+    /// missing, its directory too (`sqlite://data/app.db` on a fresh
+    /// checkout). Nothing connects until the first query. Call it inside a
+    /// Tokio runtime ([`Error::NoRuntime`](crate::Error::NoRuntime)
+    /// otherwise).
+    ///
+    /// ```
+    /// # use appenv_config::{AppEnv, SecretUrl, Section};
+    /// # use appenv_migrate::DatabaseConfig;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), appenv_migrate::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let mut config = DatabaseConfig::defaults(AppEnv::Local);
+    /// config.url = SecretUrl::new(format!("sqlite://{}/data/app.db", dir.path().display()));
+    /// let pool = config.connect_lazy::<sqlx::Sqlite>()?;
+    /// # drop(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect_lazy<DB: crate::backend::LazyPool>(
+        &self,
+    ) -> Result<sqlx::Pool<DB>, crate::Error> {
+        self.connect_lazy_with(self.pool_options())
+    }
+
+    /// [`connect_lazy`](DatabaseConfig::connect_lazy) with pool options of
+    /// the caller's (for example [`CredentialRotation::pool_options`](crate::CredentialRotation::pool_options)
+    /// around [`pool_options`](DatabaseConfig::pool_options)).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_lazy`](DatabaseConfig::connect_lazy).
+    pub fn connect_lazy_with<DB: crate::backend::LazyPool>(
+        &self,
+        options: sqlx::pool::PoolOptions<DB>,
+    ) -> Result<sqlx::Pool<DB>, crate::Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(crate::Error::NoRuntime);
+        }
+        DB::connect_lazy(options, self.url.expose())
+    }
+
     /// The values no pool or migrator can be built from, each with its key
     /// (relative to the section) and what is wrong. The policy rule
     /// [`RULE_INVALID`] and [`validate`](DatabaseConfig::validate) both read

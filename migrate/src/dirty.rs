@@ -12,7 +12,7 @@ use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::backend::Conn;
+use crate::backend::{DatabaseKind, Conn};
 use crate::error::Error;
 
 /// Name of the dirty-state table.
@@ -76,8 +76,8 @@ pub(crate) struct Marker<'a> {
 }
 
 fn create_sql(conn: &Conn) -> &'static str {
-    match conn {
-        Conn::MySql(_) => {
+    match conn.backend() {
+        DatabaseKind::MySql => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_state (
                 version BIGINT PRIMARY KEY,
                 file VARCHAR(255) NOT NULL,
@@ -122,21 +122,25 @@ pub(crate) async fn read(conn: &mut Conn) -> Result<Vec<DirtyMigration>, Error> 
                FROM appenv_migration_state ORDER BY version";
     type Row = (i64, String, String, i64, i64, i64, String, Option<String>);
     /// INTEGER columns read as 32-bit on Postgres and MySQL.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     type Row32 = (i64, String, String, i32, i32, i32, String, Option<String>);
     let err = Error::db("reading appenv_migration_state");
     let rows: Vec<Row> = match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let rows: Vec<Row32> = sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
             rows.into_iter()
                 .map(|r| (r.0, r.1, r.2, r.3.into(), r.4.into(), r.5.into(), r.6, r.7))
                 .collect()
         }
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => {
             let rows: Vec<Row32> = sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?;
             rows.into_iter()
                 .map(|r| (r.0, r.1, r.2, r.3.into(), r.4.into(), r.5.into(), r.6, r.7))
                 .collect()
         }
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut *c).await.map_err(err)?,
     };
     let u32_of = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -156,8 +160,8 @@ pub(crate) async fn read(conn: &mut Conn) -> Result<Vec<DirtyMigration>, Error> 
 }
 
 fn placeholders(conn: &Conn, sql: &str) -> String {
-    match conn {
-        Conn::Postgres(_) => {
+    match conn.backend() {
+        DatabaseKind::Postgres => {
             let mut n = 0;
             sql.chars()
                 .map(|c| {
@@ -199,8 +203,11 @@ pub(crate) async fn mark(conn: &mut Conn, marker: &Marker<'_>) -> Result<(), Err
         };
     }
     let outcome = match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => run!(c),
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => run!(c),
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => run!(c),
     };
     outcome.map_err(Error::db(
@@ -227,8 +234,11 @@ pub(crate) async fn fail(conn: &mut Conn, marker: &Marker<'_>, error: &str) -> R
         };
     }
     let outcome = match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => run!(c),
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => run!(c),
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => run!(c),
     };
     outcome.map_err(Error::db("recording the failure in appenv_migration_state"))
@@ -248,8 +258,11 @@ pub(crate) async fn clear(conn: &mut Conn, version: i64) -> Result<(), Error> {
         };
     }
     let outcome = match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => run!(c),
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => run!(c),
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => run!(c),
     };
     outcome.map_err(Error::db("clearing appenv_migration_state"))
@@ -260,9 +273,16 @@ pub(crate) async fn clear(conn: &mut Conn, version: i64) -> Result<(), Error> {
 /// built (listed in `pg_stat_progress_create_index`, so a concurrent build
 /// running anywhere) is not counted: it is invalid until it finishes.
 pub(crate) async fn invalid_indexes(conn: &mut Conn) -> Result<Vec<String>, Error> {
-    let Conn::Postgres(c) = conn else {
-        return Ok(Vec::new());
-    };
+    match conn {
+        #[cfg(feature = "postgres")]
+        Conn::Postgres(c) => pg_invalid_indexes(c).await,
+        #[allow(unreachable_patterns)] // a Postgres-only build
+        _ => Ok(Vec::new()),
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn pg_invalid_indexes(c: &mut sqlx::PgConnection) -> Result<Vec<String>, Error> {
     sqlx::query_scalar(
         "SELECT n.nspname || '.' || ci.relname FROM pg_catalog.pg_index i \
          JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid \
@@ -272,7 +292,7 @@ pub(crate) async fn invalid_indexes(conn: &mut Conn) -> Result<Vec<String>, Erro
                            WHERE p.index_relid = i.indexrelid) \
          ORDER BY 1",
     )
-    .fetch_all(&mut *c)
+    .fetch_all(c)
     .await
     .map_err(Error::db("reading invalid indexes from pg_index"))
 }

@@ -22,6 +22,27 @@ pub enum Error {
         url: String,
     },
 
+    /// A URL of a database engine whose driver this build leaves out (its
+    /// crate feature is off).
+    #[error(
+        "{url}: this build of appenv-migrate has no {backend} driver; enable the `{feature}` feature of appenv-migrate",
+        feature = backend.feature()
+    )]
+    BackendNotCompiled {
+        /// The URL, password redacted.
+        url: String,
+        /// The engine the URL names.
+        backend: crate::DatabaseKind,
+    },
+
+    /// [`DatabaseConfig::connect_lazy`](crate::DatabaseConfig::connect_lazy)
+    /// was called outside a Tokio runtime (sqlx's pool spawns its
+    /// maintenance task there).
+    #[error(
+        "DatabaseConfig::connect_lazy needs a Tokio runtime: call it inside #[tokio::main] or a runtime's block_on"
+    )]
+    NoRuntime,
+
     /// A `DatabaseConfig` value no pool or migrator can use (the loader's
     /// rule `database.invalid` reports the same).
     #[error("invalid configuration `{key}`: {message}")]
@@ -245,6 +266,7 @@ impl Error {
             Error::MigrationFailed { .. } => exit::MIGRATION_FAILED,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
             Error::UnsupportedUrl { .. }
+            | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
             | Error::InvalidConfig { .. } => exit::CONFIG,
@@ -257,6 +279,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::UnsupportedUrl { .. }
+            | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
             | Error::InvalidConfig { .. } => "config",
@@ -276,6 +299,7 @@ impl Error {
             Error::Repair(_) => "repair",
             Error::Down(_) => "down",
             Error::NotConfirmed { .. } => "refused",
+            Error::NoRuntime => "runtime",
         }
     }
 

@@ -59,8 +59,28 @@
 //! # }
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | default | driver |
+//! |---|---|---|
+//! | `postgres` | on | sqlx-postgres: `postgres://`, `postgresql://` |
+//! | `mysql` | on | sqlx-mysql: `mysql://`, `mariadb://` |
+//! | `sqlite` | on | sqlx-sqlite with a bundled libsqlite3: `sqlite:` |
+//!
+//! A PostgreSQL-only service compiles no other driver with
+//! `appenv-migrate = { version = "0.1", default-features = false, features = ["postgres"] }`.
+//! At least one driver is needed. A URL whose driver the build leaves out
+//! is a [`RULE_INVALID`] finding (`config check`, startup) naming the
+//! feature to enable ([`Error::BackendNotCompiled`]); lint and statement
+//! splitting know every dialect in every build.
+//!
 #![doc = include_str!("docs/workflow.md")]
 #![doc = include_str!("docs/lint.md")]
+
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!(
+    "appenv-migrate needs at least one database driver: enable one of its features `postgres`, `mysql` or `sqlite`"
+);
 
 mod allow;
 mod apply;
@@ -83,7 +103,7 @@ mod status;
 mod undo;
 
 pub use audit::{AUDIT_TABLE, Actor};
-pub use backend::{Database, DatabaseKind, IntoDatabase};
+pub use backend::{DatabaseKind, Database, IntoDatabase, LazyPool};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
 pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
 pub use dirty::{DirtyMigration, STATE_TABLE};
@@ -95,5 +115,7 @@ pub use migrator::{
 };
 pub use repair::RepairAction;
 pub use rotate::CredentialRotation;
+#[doc(hidden)]
+pub use source::__private;
 pub use source::{ALLOW, MigrationFile, Migrations, NO_TRANSACTION};
 pub use status::{AppliedMigration, DivergentMigration, PendingMigration, Problems, Status};

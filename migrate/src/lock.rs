@@ -20,6 +20,7 @@
 //! lock whatever happened, which is why the lock connection is never a
 //! pooled one.
 
+#[cfg(feature = "sqlite")]
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,7 +42,11 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub(crate) struct Held {
     /// How long acquiring it took.
     pub(crate) waited: Duration,
+    /// The `GET_LOCK` name on MySQL/MariaDB.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     mysql_name: Option<String>,
+    /// The locked lock file of a SQLite database.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     sqlite_file: Option<std::fs::File>,
 }
 
@@ -52,6 +57,7 @@ pub fn sqlite_lock_path(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
 pub(crate) async fn acquire(
     conn: &mut Conn,
     sqlite_file: Option<&Path>,
@@ -73,6 +79,7 @@ pub(crate) async fn acquire(
         }
     };
     match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => loop {
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(PG_LOCK_KEY)
@@ -97,6 +104,7 @@ pub(crate) async fn acquire(
             report(&holder, now);
             tokio::time::sleep(poll.min(deadline - now)).await;
         },
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => {
             let name: String =
                 sqlx::query_scalar("SELECT CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))")
@@ -144,6 +152,7 @@ pub(crate) async fn acquire(
                 }
             }
         }
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(c) => {
             // Writers of the running service may hold SQLite's write lock
             // briefly; wait for them as long as for another migrator.
@@ -215,8 +224,13 @@ pub(crate) async fn acquire(
 }
 
 /// Releases the lock (the caller closes the connection afterwards anyway).
+#[cfg_attr(
+    not(any(feature = "mysql", feature = "sqlite")),
+    allow(unused_variables)
+)]
 pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
     match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => {
             let released: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
                 .bind(PG_LOCK_KEY)
@@ -229,6 +243,7 @@ pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
                 });
             }
         }
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => {
             let name = held.mysql_name.unwrap_or_default();
             let released: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
@@ -242,6 +257,7 @@ pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
                 });
             }
         }
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(_) => {
             if let Some(file) = held.sqlite_file {
                 // Emptied first, so a waiter never reports a finished holder.
@@ -255,11 +271,13 @@ pub(crate) async fn release(conn: &mut Conn, held: Held) -> Result<(), Error> {
 
 /// Whether another migrator holds the lock right now (read-only: the lock
 /// is not taken).
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
 pub(crate) async fn held_elsewhere(
     conn: &mut Conn,
     sqlite_file: Option<&Path>,
 ) -> Result<bool, Error> {
     match conn {
+        #[cfg(feature = "postgres")]
         Conn::Postgres(c) => sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l \
              WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() \
@@ -270,6 +288,7 @@ pub(crate) async fn held_elsewhere(
         .fetch_one(&mut *c)
         .await
         .map_err(Error::db("reading the migration lock's holder")),
+        #[cfg(feature = "mysql")]
         Conn::MySql(c) => {
             let holder: Option<i64> = sqlx::query_scalar(
                 "SELECT CAST(IS_USED_LOCK(CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))) AS SIGNED)",
@@ -279,6 +298,7 @@ pub(crate) async fn held_elsewhere(
             .map_err(Error::db("reading the migration lock's holder"))?;
             Ok(holder.is_some())
         }
+        #[cfg(feature = "sqlite")]
         Conn::Sqlite(_) => {
             let Some(db) = sqlite_file else {
                 return Ok(false);
@@ -298,6 +318,7 @@ pub(crate) async fn held_elsewhere(
     }
 }
 
+#[cfg(feature = "postgres")]
 async fn pg_holder(c: &mut sqlx::PgConnection) -> Option<String> {
     type HolderRow = (i32, Option<String>, Option<String>, Option<String>);
     let row: Option<HolderRow> = sqlx::query_as(
@@ -323,6 +344,7 @@ async fn pg_holder(c: &mut sqlx::PgConnection) -> Option<String> {
     })
 }
 
+#[cfg(feature = "mysql")]
 async fn mysql_holder(c: &mut sqlx::MySqlConnection, name: &str) -> Option<String> {
     let id: Option<i64> = sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
         .bind(name)

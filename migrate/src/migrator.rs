@@ -459,6 +459,8 @@ impl Migrator {
             // PostgreSQL 14+: notice a migrator that died mid-statement and
             // abort its transaction (releasing the lock) within a second,
             // instead of when the statement finishes.
+            #[cfg(feature = "postgres")]
+            #[allow(irrefutable_let_patterns)] // a Postgres-only build
             if let Conn::Postgres(c) = conn {
                 let version: String = sqlx::query_scalar("SHOW server_version_num")
                     .fetch_one(&mut *c)

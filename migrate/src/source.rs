@@ -331,6 +331,56 @@ fn undo_scripts(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The migrations of a directory (relative to the crate root) compiled into
+/// the binary, with their undo scripts (`V{n}__{name}.down.sql` beside
+/// `V{n}__{name}.sql`): a `Result<Migrations, Error>`. The service depends
+/// on appenv-migrate alone; the files are found as refinery's
+/// `embed_migrations!` finds them (`V{n}__`/`U{n}__{name}.sql`, sub-directories
+/// included) and their checksums are refinery's, so a database migrated by
+/// either reads as current to the other.
+///
+/// An undo script without its migration and two files of one version are
+/// compile errors. Editing a file rebuilds the crate; a file added to the
+/// directory is picked up by the next build that recompiles the crate
+/// (`cargo clean -p` or touching a source file), as with refinery.
+///
+/// ```
+/// let migrations = appenv_migrate::embed_migrations!("tests/migrations")?;
+/// assert_eq!(migrations.iter().map(|m| m.version()).collect::<Vec<_>>(), [1, 2, 3]);
+/// assert!(migrations.get(3).unwrap().undo_sql().is_some());
+/// # Ok::<(), appenv_migrate::Error>(())
+/// ```
+#[macro_export]
+macro_rules! embed_migrations {
+    ($dir:literal) => {
+        $crate::__private::embedded($crate::__private::embed_files!($dir))
+    };
+}
+
+/// What `embed_migrations!` expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use appenv_migrate_macros::embed_files;
+
+    use super::{MigrationFile, Migrations};
+    use crate::Error;
+
+    /// The set from `(file name, SQL, undo SQL)` entries.
+    pub fn embedded(files: &[(&str, &str, Option<&str>)]) -> Result<Migrations, Error> {
+        let files = files
+            .iter()
+            .map(|(name, sql, undo)| {
+                let file = MigrationFile::new(name, *sql)?;
+                Ok(match undo {
+                    Some(undo) => file.with_undo(*undo),
+                    None => file,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Migrations::from_files(files))
+    }
+}
+
 /// Undo scripts of an embedded migration set, read at compile time from a
 /// directory relative to the crate root; pass the result to
 /// [`Migrations::with_undo_scripts`]. refinery's `embed_migrations!` ignores

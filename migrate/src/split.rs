@@ -91,6 +91,7 @@ impl Statement {
 
     /// The 1-based line in the file of a 1-based character position inside
     /// this statement's text (a server's error position).
+    #[cfg_attr(not(any(feature = "postgres", test)), allow(dead_code))]
     pub(crate) fn line_of_position(&self, position: usize) -> u64 {
         let before = self
             .sql

@@ -25,7 +25,7 @@ use crate::error::Error;
 /// | `service_version` | `SERVICE_VERSION` | unset | | |
 /// | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (no export) | | |
 /// | `otlp_traces_endpoint` … | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` | unset | | |
-/// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) | grpc | grpc | grpc |
+/// | `otlp_protocol` | `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`; each needs its feature, `grpc` or `http-proto`) | grpc (http/protobuf in a build without `grpc`) | same | same |
 /// | `traces_exporter`, `metrics_exporter`, `logs_exporter` | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`) | otlp | otlp | otlp |
 /// | `otlp_compression` | `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none | none | none |
 /// | `otlp_timeout_ms` | `OTEL_EXPORTER_OTLP_TIMEOUT` | 10000 | 10000 | 10000 |
@@ -323,6 +323,20 @@ impl TelemetryConfig {
                 out.push(Problem::new(key, variable, &value, expected));
             }
         }
+        if let Some(protocol) = self.otlp_protocol.known()
+            && !protocol.is_compiled()
+            && self.exports()
+        {
+            out.push(Problem::new(
+                "otlp_protocol",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                protocol.as_str(),
+                format!(
+                    "a protocol this build exports with: {protocol} needs appenv-observability's `{}` feature, which this build lacks",
+                    protocol.feature()
+                ),
+            ));
+        }
         out
     }
 
@@ -406,7 +420,7 @@ impl Section for TelemetryConfig {
             otlp_traces_endpoint: String::new(),
             otlp_metrics_endpoint: String::new(),
             otlp_logs_endpoint: String::new(),
-            otlp_protocol: OtlpProtocol::Grpc.into(),
+            otlp_protocol: OtlpProtocol::default_for_build().into(),
             traces_exporter: ExporterKind::Otlp.into(),
             metrics_exporter: ExporterKind::Otlp.into(),
             logs_exporter: ExporterKind::Otlp.into(),
@@ -638,7 +652,15 @@ impl Problem {
 
     /// How to fix it, for the policy finding.
     pub fn fix(&self) -> String {
-        if self.expected.contains("`tls` feature") {
+        if let Some(feature) = ["grpc", "http-proto"]
+            .into_iter()
+            .find(|f| self.expected.contains(&format!("`{f}` feature")))
+        {
+            format!(
+                "enable appenv-observability's `{feature}` feature, or set {} to the protocol this build has",
+                self.variable
+            )
+        } else if self.expected.contains("`tls` feature") {
             "enable appenv-observability's `tls` feature (on by default) or use an http:// collector on the same host".to_owned()
         } else {
             format!("set {} to {}", self.variable, self.expected)
@@ -773,6 +795,34 @@ string_enum! {
     }
 }
 
+impl OtlpProtocol {
+    /// The crate feature that compiles this protocol's exporter in
+    /// (`grpc`: tonic; `http-proto`: hyper).
+    pub fn feature(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http-proto",
+        }
+    }
+
+    /// Whether this build has the protocol's exporter.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            OtlpProtocol::Grpc => cfg!(feature = "grpc"),
+            OtlpProtocol::HttpProtobuf => cfg!(feature = "http-proto"),
+        }
+    }
+
+    /// The default: gRPC when this build has it, HTTP/protobuf otherwise.
+    pub fn default_for_build() -> OtlpProtocol {
+        if cfg!(feature = "grpc") || !cfg!(feature = "http-proto") {
+            OtlpProtocol::Grpc
+        } else {
+            OtlpProtocol::HttpProtobuf
+        }
+    }
+}
+
 string_enum! {
     /// The compression of OTLP export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
     OtlpCompression, "supported OTLP compression (zstd is not supported)" {
@@ -896,6 +946,33 @@ mod tests {
         cfg.otlp_endpoint = "ftp://user:hunter2-sentinel@collector:4317".into();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(!err.contains("hunter2-sentinel"), "{err}");
+    }
+
+    /// A protocol whose exporter this build leaves out is refused naming
+    /// the feature; the default is a protocol the build has.
+    #[test]
+    fn a_protocol_left_out_of_the_build_names_its_feature() {
+        let mut cfg = TelemetryConfig::defaults(AppEnv::Production);
+        assert!(
+            cfg.otlp_protocol
+                .known()
+                .is_some_and(OtlpProtocol::is_compiled)
+        );
+        cfg.otlp_endpoint = "http://127.0.0.1:4317".into();
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            cfg.otlp_protocol = protocol.into();
+            let result = cfg.validate();
+            if protocol.is_compiled() {
+                assert!(result.is_ok(), "{result:?}");
+            } else {
+                let err = result.unwrap_err().to_string();
+                assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+                assert!(
+                    err.contains(&format!("`{}` feature", protocol.feature())),
+                    "{err}"
+                );
+            }
+        }
     }
 
     #[cfg(not(feature = "tls"))]

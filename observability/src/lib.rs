@@ -2,6 +2,11 @@
 //! redaction, an HTTP telemetry layer and health checks.
 #![doc = include_str!("docs/overview.md")]
 
+#[cfg(not(any(feature = "grpc", feature = "http-proto")))]
+compile_error!(
+    "appenv-observability needs an OTLP exporter: enable its `grpc` or `http-proto` feature (both are on by default)"
+);
+
 mod choice;
 mod config;
 mod db;

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_otlp::{
-    Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
-    WithHttpConfig, WithTonicConfig,
-};
+use opentelemetry_otlp::{Compression, LogExporter, MetricExporter, SpanExporter, WithExportConfig};
+#[cfg(feature = "grpc")]
+use opentelemetry_otlp::WithTonicConfig;
+#[cfg(feature = "http-proto")]
+use opentelemetry_otlp::{Protocol, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -201,6 +202,7 @@ pub(crate) fn build(env: &str, config: &TelemetryConfig) -> Result<Providers, Er
 
 /// `OTEL_EXPORTER_OTLP_COMPRESSION` for gRPC (`grpc-encoding`). Set
 /// explicitly, it wins over the process variables the exporter would read.
+#[cfg(feature = "grpc")]
 fn grpc_compression<B: WithTonicConfig>(builder: B, compression: Option<Compression>) -> B {
     match compression {
         Some(compression) => builder.with_compression(compression),
@@ -209,6 +211,7 @@ fn grpc_compression<B: WithTonicConfig>(builder: B, compression: Option<Compress
 }
 
 /// `OTEL_EXPORTER_OTLP_COMPRESSION` for HTTP/protobuf (`Content-Encoding`).
+#[cfg(feature = "http-proto")]
 fn http_compression<B: WithHttpConfig>(builder: B, compression: Option<Compression>) -> B {
     match compression {
         Some(compression) => builder.with_compression(compression),
@@ -228,8 +231,8 @@ fn meter_provider<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>(
 
 /// For `https://` gRPC endpoints: TLS trusting the webpki roots (the
 /// exporter's default TLS configuration trusts nothing).
-#[cfg(feature = "tls")]
-fn tls<B: WithTonicConfig>(builder: B, endpoint: &str) -> B {
+#[cfg(all(feature = "grpc", feature = "tls"))]
+fn tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, endpoint: &str) -> B {
     if endpoint.starts_with("https://") {
         builder.with_tls_config(
             opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_enabled_roots(),
@@ -241,7 +244,7 @@ fn tls<B: WithTonicConfig>(builder: B, endpoint: &str) -> B {
 
 /// Without the `tls` feature `https://` endpoints are refused by
 /// [`TelemetryConfig::problems`].
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "grpc", not(feature = "tls")))]
 fn tls<B>(builder: B, _endpoint: &str) -> B {
     builder
 }
@@ -251,18 +254,20 @@ fn tls<B>(builder: B, _endpoint: &str) -> B {
 /// on, as the gRPC exporters), driven on the export runtime. The SDK calls
 /// it from its own threads, where no tokio runtime is current; each request
 /// is spawned onto the export runtime and awaited from there.
+#[cfg(feature = "http-proto")]
 #[derive(Debug, Clone)]
 struct HttpExportClient {
     client: opentelemetry_http::hyper::HyperClient<HttpConnector>,
     handle: tokio::runtime::Handle,
 }
 
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "http-proto", feature = "tls"))]
 type HttpConnector =
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "http-proto", not(feature = "tls")))]
 type HttpConnector = hyper_util::client::legacy::connect::HttpConnector;
 
+#[cfg(feature = "http-proto")]
 impl HttpExportClient {
     fn new(handle: tokio::runtime::Handle, timeout: Duration) -> Result<Self, Error> {
         Ok(HttpExportClient {
@@ -272,7 +277,7 @@ impl HttpExportClient {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "http-proto", feature = "tls"))]
 fn connector() -> Result<HttpConnector, Error> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
@@ -294,11 +299,12 @@ fn connector() -> Result<HttpConnector, Error> {
 
 /// Without the `tls` feature: plain HTTP (`https://` endpoints are refused
 /// by [`TelemetryConfig::problems`]).
-#[cfg(not(feature = "tls"))]
+#[cfg(all(feature = "http-proto", not(feature = "tls")))]
 fn connector() -> Result<HttpConnector, Error> {
     Ok(hyper_util::client::legacy::connect::HttpConnector::new())
 }
 
+#[cfg(feature = "http-proto")]
 #[async_trait::async_trait]
 impl opentelemetry_http::HttpClient for HttpExportClient {
     async fn send_bytes(
@@ -313,6 +319,22 @@ impl opentelemetry_http::HttpClient for HttpExportClient {
     }
 }
 
+/// The exporter of a protocol this build leaves out: `telemetry.invalid`
+/// refuses that configuration before `init` gets here.
+#[cfg_attr(all(feature = "grpc", feature = "http-proto"), allow(dead_code))]
+fn not_compiled(protocol: OtlpProtocol) -> Error {
+    Error::InvalidConfig {
+        key: "otlp_protocol",
+        variable: "OTEL_EXPORTER_OTLP_PROTOCOL",
+        value: protocol.as_str().to_owned(),
+        expected: format!(
+            "a protocol this build exports with: {protocol} needs appenv-observability's `{}` feature, which this build lacks",
+            protocol.feature()
+        ),
+    }
+}
+
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn span_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -321,6 +343,7 @@ fn span_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<SpanExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             grpc_compression(
                 SpanExporter::builder()
@@ -332,6 +355,7 @@ fn span_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => http_compression(
             SpanExporter::builder()
                 .with_http()
@@ -342,6 +366,8 @@ fn span_exporter(
             compression,
         )
         .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "traces",
@@ -349,6 +375,7 @@ fn span_exporter(
     })
 }
 
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn metric_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -357,6 +384,7 @@ fn metric_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<MetricExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             grpc_compression(
                 MetricExporter::builder()
@@ -368,6 +396,7 @@ fn metric_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => http_compression(
             MetricExporter::builder()
                 .with_http()
@@ -378,6 +407,8 @@ fn metric_exporter(
             compression,
         )
         .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "metrics",
@@ -385,6 +416,7 @@ fn metric_exporter(
     })
 }
 
+#[cfg_attr(not(feature = "http-proto"), allow(unused_variables))]
 fn log_exporter(
     protocol: OtlpProtocol,
     endpoint: &str,
@@ -393,6 +425,7 @@ fn log_exporter(
     handle: &tokio::runtime::Handle,
 ) -> Result<LogExporter, Error> {
     match protocol {
+        #[cfg(feature = "grpc")]
         OtlpProtocol::Grpc => tls(
             grpc_compression(
                 LogExporter::builder()
@@ -404,6 +437,7 @@ fn log_exporter(
             endpoint,
         )
         .build(),
+        #[cfg(feature = "http-proto")]
         OtlpProtocol::HttpProtobuf => http_compression(
             LogExporter::builder()
                 .with_http()
@@ -414,6 +448,8 @@ fn log_exporter(
             compression,
         )
         .build(),
+        #[allow(unreachable_patterns)] // a build with both protocols
+        other => return Err(not_compiled(other)),
     }
     .map_err(|source| Error::Exporter {
         signal: "logs",

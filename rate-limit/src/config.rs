@@ -56,7 +56,7 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 ///
 /// | rule | when | level |
 /// |---|---|---|
-/// | `rate-limit.invalid` | an `allow` entry or a `routes` pattern or quota that does not parse or is out of range, zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
+/// | `rate-limit.invalid` | an `allow` entry or a `routes` pattern or quota that does not parse or is out of range, zero `max`/`window_ms`/`max_tracked_keys`/timeouts, `burst` above 10×`max`, `backend = "redis"` without a URL or without the `redis` feature, a Redis URL this build cannot use (a scheme other than `redis://`/`rediss://`, `rediss://` without the `redis-tls` feature, several nodes without `redis-cluster`, nodes of mixed schemes, an unreadable `redis_ca_file` or one without a certificate), `trusted_proxies` set (moved to the server section) | refused everywhere, not waivable |
 /// | `rate-limit.invalid` | a `rediss://` URL that turns certificate verification off (`#insecure`) | refused in production (not waivable), a warning elsewhere |
 /// | `rate-limit.disabled` | rate limiting off | violation (refused in production) |
 /// | `rate-limit.shadow` | `shadow` on | violation |
@@ -410,6 +410,15 @@ impl RateLimitConfig {
                 "backend is `redis` but no URL is set; set RATE_LIMIT_REDIS_URL".to_owned(),
             ));
         }
+        if self.backend == StateStore::Redis && !cfg!(feature = "redis") {
+            out.push((
+                "backend",
+                "`redis` needs the Redis client, which this build of appenv-rate-limit leaves out: \
+                 enable its `redis` feature (or set RATE_LIMIT_BACKEND=memory)"
+                    .to_owned(),
+            ));
+        }
+        #[cfg(feature = "redis")]
         if self.backend == StateStore::Redis && !self.redis_url.is_empty() {
             out.extend(crate::redis_url::problems(
                 &self.redis_url,
@@ -540,6 +549,24 @@ impl Section for RateLimitConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without the `redis` feature, `backend = "redis"` is a configuration
+    /// problem naming the feature (so `config check` reports it).
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn the_redis_backend_without_its_feature_names_the_feature() {
+        let mut cfg = RateLimitConfig::defaults(appenv_config::AppEnv::Production);
+        cfg.backend = StateStore::Redis;
+        cfg.redis_url = SecretUrl::new("redis://:sup3rs3cretpw@cache:6379");
+        let problems = cfg.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|(key, m)| *key == "backend" && m.contains("`redis` feature")),
+            "{problems:?}"
+        );
+        assert!(cfg.validate().is_err());
+    }
 
     #[test]
     fn defaults_follow_the_environment() {

@@ -18,6 +18,7 @@ pub enum Error {
     },
 
     /// The Redis URL could not be parsed by the Redis client.
+    #[cfg(feature = "redis")]
     #[error("invalid value for {key}: the Redis URL {url} is not usable: {source}")]
     RedisUrl {
         /// The dotted key (`rate_limit.redis_url`).
@@ -58,7 +59,9 @@ impl Error {
 impl appenv_config::ExitCoded for Error {
     fn exit_code(&self) -> i32 {
         match self {
-            Error::InvalidConfig { .. } | Error::RedisUrl { .. } => appenv_config::EXIT_CONFIG,
+            Error::InvalidConfig { .. } => appenv_config::EXIT_CONFIG,
+            #[cfg(feature = "redis")]
+            Error::RedisUrl { .. } => appenv_config::EXIT_CONFIG,
             Error::RedisUnreachable { .. } => 1,
         }
     }

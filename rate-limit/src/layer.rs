@@ -32,13 +32,14 @@ pub struct RateLimitLayer {
 
 impl fmt::Debug for RateLimitLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitLayer")
-            .field("policy", &self.core.policy)
+        let mut d = f.debug_struct("RateLimitLayer");
+        d.field("policy", &self.core.policy)
             .field("enabled", &self.core.enabled)
             .field("shadow", &self.core.shadow)
-            .field("params", self.core.local.params())
-            .field("redis", &self.core.redis)
-            .finish_non_exhaustive()
+            .field("params", self.core.local.params());
+        #[cfg(feature = "redis")]
+        d.field("redis", &self.core.redis);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -100,7 +101,9 @@ impl RateLimitLayer {
     /// per retry interval probes until Redis answers. Serve anyway, or
     /// refuse to start, as the service prefers.
     pub async fn connect(&self) -> Result<(), Error> {
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut outcome = Ok(());
+        #[cfg(feature = "redis")]
         for core in self.core.cores() {
             let Some(redis) = &core.redis else {
                 continue;

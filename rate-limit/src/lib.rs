@@ -27,6 +27,7 @@
 
 mod allow;
 mod body;
+#[cfg(feature = "redis")]
 mod breaker;
 mod clock;
 mod config;
@@ -38,7 +39,9 @@ mod key;
 mod layer;
 mod limiter;
 mod local;
+#[cfg(feature = "redis")]
 mod redis_backend;
+#[cfg(feature = "redis")]
 mod redis_url;
 mod route;
 mod service;

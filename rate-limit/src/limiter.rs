@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::Request;
 use http::request::Parts;
 
-use crate::config::{FailureMode, Overflow, RateLimitConfig, StateStore};
+#[cfg(feature = "redis")]
+use crate::config::{StateStore, FailureMode};
+use crate::config::{Overflow, RateLimitConfig};
 use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};
 use crate::key::{ClientKey, Identified, KeyExtractor};
 use crate::local::{LocalLimiter, QuotaParams};
+#[cfg(feature = "redis")]
 use crate::redis_backend::{DEFAULT_RETRY_INTERVAL, RedisLimiter, RedisTimings};
 use crate::route::{RoutePattern, route_policy};
 use crate::stats::{Counters, Stats};
@@ -48,10 +51,14 @@ pub(crate) struct Core {
     pub(crate) enabled: bool,
     pub(crate) shadow: bool,
     pub(crate) overflow: Overflow,
+    #[cfg(feature = "redis")]
     pub(crate) failure_mode: FailureMode,
     pub(crate) policy: String,
     pub(crate) extractor: KeyExtractor,
     pub(crate) local: LocalLimiter,
+    /// The shared backend (`backend = "redis"`); without the `redis`
+    /// feature the configuration check refuses that backend.
+    #[cfg(feature = "redis")]
     pub(crate) redis: Option<Arc<RedisLimiter>>,
     pub(crate) fields: Fields,
     pub(crate) weigher: Weigher,
@@ -71,6 +78,7 @@ pub(crate) enum Keyed {
 }
 
 impl Core {
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub(crate) fn new(
         config: &RateLimitConfig,
         weigher: Weigher,
@@ -96,6 +104,7 @@ impl Core {
         // patterns keep their (alphabetical) order.
         routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         let params = QuotaParams::new(config.max, config.window(), config.effective_burst());
+        #[cfg(feature = "redis")]
         let redis = match config.backend {
             StateStore::Memory => None,
             StateStore::Redis => {
@@ -127,10 +136,12 @@ impl Core {
             enabled: config.enabled,
             shadow: config.shadow,
             overflow: config.overflow,
+            #[cfg(feature = "redis")]
             failure_mode: config.failure_mode,
             policy: config.policy.clone(),
             extractor,
             local: LocalLimiter::new(params, config.max_tracked_keys, config.overflow),
+            #[cfg(feature = "redis")]
             redis,
             fields: Fields::new(&config.policy, &params, config.header_style),
             weigher,
@@ -198,17 +209,26 @@ impl Core {
 
     /// The decision, when it can be made without waiting (memory backend).
     pub(crate) fn decide_now(&self, key: &ClientKey, weight: u32) -> Option<Decision> {
-        match self.redis {
-            None => Some(self.local.check(key, weight, DecisionSource::Memory)),
-            Some(_) => None,
+        #[cfg(feature = "redis")]
+        if self.redis.is_some() {
+            return None;
         }
+        Some(self.local.check(key, weight, DecisionSource::Memory))
     }
 
     /// The decision, from whichever backend is configured.
     pub(crate) async fn decide(&self, key: &ClientKey, weight: u32) -> Decision {
-        let Some(redis) = &self.redis else {
-            return self.local.check(key, weight, DecisionSource::Memory);
-        };
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return self.decide_shared(redis, key, weight).await;
+        }
+        self.local.check(key, weight, DecisionSource::Memory)
+    }
+
+    /// The shared backend's decision, or the failure mode's when Redis
+    /// cannot answer.
+    #[cfg(feature = "redis")]
+    async fn decide_shared(&self, redis: &RedisLimiter, key: &ClientKey, weight: u32) -> Decision {
         match redis.check(key, weight).await {
             Ok(decision) => decision,
             Err(_) => match self.failure_mode {
@@ -298,6 +318,17 @@ impl Core {
     fn own_stats(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let c = &self.counters;
+        #[cfg(feature = "redis")]
+        let (backend_errors, backend_down, backend_outages) = match &self.redis {
+            Some(r) => (
+                load(&r.counters.errors),
+                r.is_failing(),
+                load(&r.counters.opened),
+            ),
+            None => (0, false, 0),
+        };
+        #[cfg(not(feature = "redis"))]
+        let (backend_errors, backend_down, backend_outages) = (0, false, 0);
         Stats {
             allowed: load(&c.allowed),
             limited: load(&c.limited),
@@ -305,17 +336,18 @@ impl Core {
             unidentified: load(&c.unidentified),
             allow_listed: load(&c.allow_listed),
             overflowed: load(&self.local.store().counters.overflowed),
-            backend_errors: self.redis.as_ref().map_or(0, |r| load(&r.counters.errors)),
+            backend_errors,
             fallback: load(&c.fallback),
             fail_open: load(&c.fail_open),
             fail_closed: load(&c.fail_closed),
             tracked_keys: self.local.tracked_keys(),
-            backend_down: self.redis.as_ref().is_some_and(|r| r.is_failing()),
-            backend_outages: self.redis.as_ref().map_or(0, |r| load(&r.counters.opened)),
+            backend_down,
+            backend_outages,
         }
     }
 }
 
+#[cfg(feature = "redis")]
 fn redis_retry(redis: &RedisLimiter) -> std::time::Duration {
     redis.retry_interval()
 }

@@ -594,6 +594,7 @@ fn target(
         }
         #[cfg(feature = "redis-cluster")]
         Topology::Cluster(nodes) => {
+            #[cfg_attr(not(feature = "redis-tls"), allow(unused_mut))]
             let mut builder = redis::cluster::ClusterClient::builder(nodes)
                 .connection_timeout(timings.connect_timeout)
                 // Each decision has its own deadline around the call.

@@ -5,32 +5,19 @@
 //! backend's native types and placeholders, and hands appenv-migrate the
 //! pool it expects (`&Pool<Postgres>` and so on implement `IntoDatabase`).
 
-use std::path::Path;
-
 use appenv_config::SecretHandle;
 use appenv_migrate::{CredentialRotation, Database, DatabaseConfig, DatabaseKind, Migrations};
+use appenv_observability::Health;
 use serde::Serialize;
 use sqlx::{MySqlPool, PgPool, SqlitePool};
 
-mod embedded {
-    pub(crate) mod postgres {
-        refinery::embed_migrations!("migrations/postgres");
-    }
-    pub(crate) mod mysql {
-        refinery::embed_migrations!("migrations/mysql");
-    }
-    pub(crate) mod sqlite {
-        refinery::embed_migrations!("migrations/sqlite");
-    }
-}
-
 /// The migrations compiled into this binary for `backend`
-/// (`migrations/{postgres,mysql,sqlite}/`).
-pub(crate) fn migrations(backend: DatabaseKind) -> Migrations {
+/// (`migrations/{postgres,mysql,sqlite}/`, undo scripts included).
+pub(crate) fn migrations(backend: DatabaseKind) -> Result<Migrations, appenv_migrate::Error> {
     match backend {
-        DatabaseKind::Postgres => Migrations::embedded(&embedded::postgres::migrations::runner()),
-        DatabaseKind::MySql => Migrations::embedded(&embedded::mysql::migrations::runner()),
-        _ => Migrations::embedded(&embedded::sqlite::migrations::runner()),
+        DatabaseKind::Postgres => appenv_migrate::embed_migrations!("migrations/postgres"),
+        DatabaseKind::MySql => appenv_migrate::embed_migrations!("migrations/mysql"),
+        _ => appenv_migrate::embed_migrations!("migrations/sqlite"),
     }
 }
 
@@ -61,46 +48,23 @@ fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error
 }
 
 impl Db {
-    /// A lazily connecting pool for `config.url`. A local SQLite file's
-    /// directory (`./data/`) is created, and so is the file. Connections
-    /// opened before a credential rotation of `rotation` are retired.
+    /// A lazily connecting pool for `config.url` (appenv-migrate reads the
+    /// URL: `mariadb://`, a local SQLite file and its `./data/` directory).
+    /// Connections opened before a credential rotation of `rotation` are
+    /// retired.
     pub(crate) fn connect_lazy(
         config: &DatabaseConfig,
         rotation: &CredentialRotation,
-    ) -> anyhow::Result<Db> {
+    ) -> Result<Db, appenv_migrate::Error> {
         let url = config.url.expose();
-        // appenv-migrate parses the URL (and names the backend) for us.
-        let database = Database::from_url(url)?;
-        Ok(match database.backend() {
-            DatabaseKind::Postgres => Db::Postgres(
-                rotation
-                    .pool_options(config.pool_options())
-                    .connect_lazy(url)?,
-            ),
+        Ok(match Database::from_url(url)?.backend() {
+            DatabaseKind::Postgres => {
+                Db::Postgres(config.connect_lazy_with(rotation.pool_options(config.pool_options()))?)
+            }
             DatabaseKind::MySql => {
-                // sqlx spells it mysql://; appenv-migrate also accepts mariadb://.
-                let url = url
-                    .strip_prefix("mariadb:")
-                    .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
-                Db::MySql(
-                    rotation
-                        .pool_options(config.pool_options())
-                        .connect_lazy(&url)?,
-                )
+                Db::MySql(config.connect_lazy_with(rotation.pool_options(config.pool_options()))?)
             }
-            _ => {
-                let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-                if let Some(dir) = options.get_filename().parent()
-                    && dir != Path::new("")
-                {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Db::Sqlite(
-                    config
-                        .pool_options()
-                        .connect_lazy_with(options.create_if_missing(true)),
-                )
-            }
+            _ => Db::Sqlite(config.connect_lazy()?),
         })
     }
 
@@ -134,12 +98,13 @@ impl Db {
         }
     }
 
-    /// `SELECT 1` through the pool.
-    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+    /// Adds the readiness check `name`: appenv-observability's ping of
+    /// this pool.
+    pub(crate) fn readiness(&self, health: Health, name: &str) -> Health {
         match self {
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-            Db::MySql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
-            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Db::Postgres(pool) => health.sqlx_pool(name, pool.clone()),
+            Db::MySql(pool) => health.sqlx_pool(name, pool.clone()),
+            Db::Sqlite(pool) => health.sqlx_pool(name, pool.clone()),
         }
     }
 

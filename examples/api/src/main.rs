@@ -136,7 +136,13 @@ async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
         dialect: Some(backend),
     } = &args.command
     {
-        let migrations = db::migrations(*backend);
+        let migrations = match db::migrations(*backend) {
+            Ok(migrations) => migrations,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return exit(err.exit_code());
+            }
+        };
         let url = config.database.url.expose();
         return exit(args.run(env, &config.database, url, migrations).await);
     }
@@ -147,7 +153,13 @@ async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
             return exit(EXIT_CONFIG);
         }
     };
-    let migrations = db::migrations(db.backend());
+    let migrations = match db::migrations(db.backend()) {
+        Ok(migrations) => migrations,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit(err.exit_code());
+        }
+    };
     let code = match db.database() {
         Ok(database) => args.run(env, &config.database, database, migrations).await,
         Err(err) => {
@@ -214,7 +226,10 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         tracing::error!("{err}");
         err.exit_code()
     })?;
-    let migrations = db::migrations(db.backend());
+    let migrations = db::migrations(db.backend()).map_err(|err| {
+        tracing::error!("{err}");
+        err.exit_code()
+    })?;
     match appenv_migrate::run_startup(env, &config.database, &database, migrations.clone()).await {
         Ok(StartupOutcome::Applied(report)) => {
             tracing::info!(applied = ?report.files, "migrations applied")
@@ -229,12 +244,8 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // Readiness: the database answers and no migration is pending.
     let migrator = Migrator::with_config(database, migrations, env, &config.database)
         .map_err(|err| err.exit_code())?;
-    let ping_db = db.clone();
-    let health = Health::new()
-        .check("database", move || {
-            let db = ping_db.clone();
-            async move { db.ping().await }
-        })
+    let health = db
+        .readiness(Health::new(), "database")
         .migrations("migrations", migrator);
 
     // The rate limiter keys clients by the address the server settings
