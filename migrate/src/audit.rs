@@ -10,7 +10,7 @@ use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::backend::{DatabaseKind, Conn};
+use crate::backend::{Conn, DatabaseKind};
 use crate::error::Error;
 
 /// Name of the audit table.

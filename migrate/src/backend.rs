@@ -89,16 +89,22 @@ pub struct Database {
 
 #[derive(Clone)]
 enum Live {
+    #[cfg(feature = "postgres")]
     Postgres(Pool<Postgres>),
+    #[cfg(feature = "mysql")]
     MySql(Pool<MySql>),
+    #[cfg(feature = "sqlite")]
     Sqlite(Pool<Sqlite>),
 }
 
 impl Live {
     fn options(&self) -> Options {
         match self {
+            #[cfg(feature = "postgres")]
             Live::Postgres(pool) => Options::Postgres((*pool.connect_options()).clone()),
+            #[cfg(feature = "mysql")]
             Live::MySql(pool) => Options::MySql((*pool.connect_options()).clone()),
+            #[cfg(feature = "sqlite")]
             Live::Sqlite(pool) => Options::Sqlite((*pool.connect_options()).clone()),
         }
     }

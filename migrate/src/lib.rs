@@ -103,7 +103,7 @@ mod status;
 mod undo;
 
 pub use audit::{AUDIT_TABLE, Actor};
-pub use backend::{DatabaseKind, Database, IntoDatabase, LazyPool};
+pub use backend::{Database, DatabaseKind, IntoDatabase, LazyPool};
 pub use cli::{Format, MigrateArgs, MigrateCommand, StandaloneCli};
 pub use config::{DatabaseConfig, RULE_AUTO_APPLY, RULE_INVALID, RULE_URL_REQUIRED};
 pub use dirty::{DirtyMigration, STATE_TABLE};

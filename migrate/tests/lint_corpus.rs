@@ -115,7 +115,10 @@ fn findings_name_rule_file_line_and_fix() {
         .find(|(p, _)| p.to_string_lossy().contains("users_email_not_null"))
         .expect("corpus file");
     let name = path.file_name().and_then(|n| n.to_str()).unwrap();
-    let findings = lint(DatabaseKind::Postgres, &MigrationFile::new(name, sql).unwrap());
+    let findings = lint(
+        DatabaseKind::Postgres,
+        &MigrationFile::new(name, sql).unwrap(),
+    );
     let text = findings[0].to_string();
     assert!(
         text.starts_with(&format!("{name}:3: [set-not-null] ")) && text.contains("; fix: "),

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_otlp::{Compression, LogExporter, MetricExporter, SpanExporter, WithExportConfig};
 #[cfg(feature = "grpc")]
 use opentelemetry_otlp::WithTonicConfig;
+use opentelemetry_otlp::{
+    Compression, LogExporter, MetricExporter, SpanExporter, WithExportConfig,
+};
 #[cfg(feature = "http-proto")]
 use opentelemetry_otlp::{Protocol, WithHttpConfig};
 use opentelemetry_sdk::Resource;

@@ -6,8 +6,13 @@
 //! | entry | matches |
 //! |---|---|
 //! | `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7` | the client address (as the service's resolver finds it), whatever the key kind |
-//! | `key:<value>` | a header value (`key = "header:…"`) or an identity the service supplies ([`ClientKey::from_identity`]) equal to `<value>` |
-//! | `hdr:<32 hex digits>`, `id:<32 hex digits>` | a key by its digest, as logs show it: list API keys this way, so the configuration never holds them |
+//! | `key:<value>` | an identity the service supplies ([`ClientKey::from_identity`], after verifying it) equal to `<value>`; never a header value, which any client can send |
+//! | `hdr:<32 hex digits>` | a header key (`key = "header:…"`) by its digest, as logs show it: list API keys this way, so the configuration never holds them |
+//! | `id:<32 hex digits>` | a supplied or composite key by its digest, as logs show it |
+//!
+//! An entry matches only keys of its own kind: a header value equal to an
+//! allow-listed identity is not allow-listed, and identity digests are
+//! domain-separated from header digests.
 //!
 //! An allow-listed request passes without rate-limit fields and is counted
 //! in [`Stats::allow_listed`](crate::Stats::allow_listed).
@@ -23,13 +28,15 @@ use crate::key::ClientKey;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AllowList {
     nets: Vec<IpNet>,
-    digests: HashSet<[u8; 16]>,
+    /// `ClientKey::Header` and `ClientKey::Id` keys, each matching only its
+    /// own kind.
+    keys: HashSet<ClientKey>,
 }
 
 /// One parsed entry.
 enum Entry {
     Net(IpNet),
-    Digest([u8; 16]),
+    Key(ClientKey),
 }
 
 fn parse(entry: &str) -> Result<Entry, String> {
@@ -38,14 +45,15 @@ fn parse(entry: &str) -> Result<Entry, String> {
         if value.is_empty() {
             return Err("`key:` needs a value after the colon (`key:monitoring`)".to_owned());
         }
-        let ClientKey::Id(digest) = ClientKey::from_identity(value) else {
-            unreachable!("from_identity builds an Id key")
-        };
-        return Ok(Entry::Digest(digest));
+        return Ok(Entry::Key(ClientKey::from_identity(value)));
     }
-    for prefix in ["hdr:", "id:"] {
+    type Kind = fn([u8; 16]) -> ClientKey;
+    for (prefix, kind) in [
+        ("hdr:", ClientKey::Header as Kind),
+        ("id:", ClientKey::Id as Kind),
+    ] {
         if let Some(hex) = entry.strip_prefix(prefix) {
-            return parse_hex(hex).map(Entry::Digest).ok_or_else(|| {
+            return parse_hex(hex).map(|d| Entry::Key(kind(d))).ok_or_else(|| {
                 // The digest of a secret is not itself secret, but a
                 // mistyped entry may be the secret pasted in: not shown.
                 format!(
@@ -99,8 +107,8 @@ impl AllowList {
         for entry in entries {
             match parse(entry) {
                 Ok(Entry::Net(net)) => list.nets.push(net),
-                Ok(Entry::Digest(digest)) => {
-                    list.digests.insert(digest);
+                Ok(Entry::Key(key)) => {
+                    list.keys.insert(key);
                 }
                 Err(_) => {}
             }
@@ -112,11 +120,10 @@ impl AllowList {
     pub(crate) fn insert_key(&mut self, key: &ClientKey) {
         match key {
             ClientKey::Ip(ip) => self.nets.push(IpNet::from(*ip)),
-            other => {
-                if let Some(digest) = other.digest() {
-                    self.digests.insert(*digest);
-                }
+            key @ (ClientKey::Header(_) | ClientKey::Id(_)) => {
+                self.keys.insert(key.clone());
             }
+            _ => {}
         }
     }
 
@@ -130,7 +137,9 @@ impl AllowList {
     }
 
     pub(crate) fn contains_key(&self, key: &ClientKey) -> bool {
-        !self.digests.is_empty() && key.digest().is_some_and(|d| self.digests.contains(d))
+        !self.keys.is_empty()
+            && matches!(key, ClientKey::Header(_) | ClientKey::Id(_))
+            && self.keys.contains(key)
     }
 }
 
@@ -152,7 +161,18 @@ mod tests {
         assert!(list.contains_ip("192.0.2.7".parse().unwrap()));
         assert!(!list.contains_ip("192.0.2.8".parse().unwrap()));
         assert!(list.contains_key(&ClientKey::from_identity("ops-bot")));
-        assert!(list.contains_key(&ClientKey::from_header_value(b"ops-bot")));
+        // `key:` names verified identities only: a header of that value is
+        // what any client can send.
+        assert!(!list.contains_key(&ClientKey::from_header_value(b"ops-bot")));
+        assert_ne!(
+            ClientKey::from_identity("ops-bot"),
+            ClientKey::from_header_value(b"ops-bot")
+        );
+        // A digest entry matches only its own kind.
+        let ClientKey::Header(d) = header.clone() else {
+            unreachable!()
+        };
+        assert!(!list.contains_key(&ClientKey::Id(d)));
         assert!(list.contains_key(&header));
         assert!(!list.contains_key(&ClientKey::from_identity("alice")));
     }

@@ -368,6 +368,7 @@ impl RateLimitConfig {
     /// only refused there (a Redis URL that turns certificate verification
     /// off). The constructor checks without it, so it never refuses what
     /// `config check` accepted in any environment.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     fn problems(&self, production: bool) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.max == 0 {
@@ -489,6 +490,7 @@ impl Section for RateLimitConfig {
                 for (key, message) in cfg.problems(production) {
                     check.forbid(key, message, "fix the value; see RateLimitConfig docs");
                 }
+                #[cfg(feature = "redis")]
                 if !production && cfg.backend == StateStore::Redis {
                     for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
                         check.warn(

@@ -76,7 +76,15 @@ impl ClientKey {
     /// claim of a verified JWT or the owner of an API key (stored only as a
     /// digest). The allow-list entry `key:<identity>` matches it.
     pub fn from_identity(identity: impl AsRef<[u8]>) -> Self {
-        ClientKey::Id(digest(identity.as_ref()))
+        // Domain-separated from header digests: an identity and a header
+        // value that are equal never share a bucket or an allow entry.
+        let mut hasher = Sha256::new();
+        hasher.update(b"appenv-rl-identity\0");
+        hasher.update(identity.as_ref());
+        let digest = hasher.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        ClientKey::Id(out)
     }
 
     /// One key made of several (for example the client address and a
@@ -94,15 +102,6 @@ impl ClientKey {
         let mut out = [0u8; 16];
         out.copy_from_slice(&digest[..16]);
         ClientKey::Id(out)
-    }
-
-    /// The digest of a header value or supplied identity, which a `key:`
-    /// allow-list entry is compared with.
-    pub(crate) fn digest(&self) -> Option<&[u8; 16]> {
-        match self {
-            ClientKey::Header(d) | ClientKey::Id(d) => Some(d),
-            _ => None,
-        }
     }
 }
 

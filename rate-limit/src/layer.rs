@@ -134,6 +134,7 @@ impl RateLimitLayer {
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    #[cfg(feature = "redis")]
     pub fn follow_redis_url(
         &self,
         url: &appenv_config::SecretHandle,
@@ -182,6 +183,7 @@ impl RateLimitLayer {
 
     /// How many rotated Redis URLs the layer has taken
     /// ([`RateLimitLayer::follow_redis_url`]).
+    #[cfg(feature = "redis")]
     pub fn redis_rotations(&self) -> u64 {
         self.core.redis.as_ref().map_or(0, |r| {
             r.counters

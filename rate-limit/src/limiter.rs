@@ -8,7 +8,7 @@ use http::Request;
 use http::request::Parts;
 
 #[cfg(feature = "redis")]
-use crate::config::{StateStore, FailureMode};
+use crate::config::{FailureMode, StateStore};
 use crate::config::{Overflow, RateLimitConfig};
 use crate::decision::{Decision, DecisionSource};
 use crate::headers::{AllowedFields, Fields};

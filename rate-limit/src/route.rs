@@ -234,9 +234,14 @@ impl FromStr for RoutePattern {
 }
 
 impl RoutePattern {
-    /// Whether a request of `method` to `path` falls under this pattern.
+    /// Whether a request of `method` to `path` falls under this pattern. A
+    /// `GET` pattern also covers `HEAD`: routers (axum's `get`) answer HEAD
+    /// with the GET handler, so HEAD must not escape the GET quota.
     pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {
-        if self.method.as_ref().is_some_and(|m| m != method) {
+        if let Some(m) = &self.method
+            && m != method
+            && !(m == Method::GET && method == Method::HEAD)
+        {
             return false;
         }
         let mut parts = path.split('/').filter(|part| !part.is_empty());
@@ -342,6 +347,11 @@ mod tests {
         let login = pattern("POST /v1/login");
         assert!(login.matches(&Method::POST, "/v1/login"));
         assert!(!login.matches(&Method::GET, "/v1/login"));
+        // HEAD is answered by GET handlers, so it counts against GET quotas.
+        let export_get = pattern("GET /v1/export");
+        assert!(export_get.matches(&Method::HEAD, "/v1/export"));
+        assert!(!export_get.matches(&Method::POST, "/v1/export"));
+        assert!(!login.matches(&Method::HEAD, "/v1/login"));
         assert!(pattern("/").matches(&Method::GET, "/anything"));
         assert!(
             pattern("/v1/users/*/export").specificity()

@@ -211,7 +211,6 @@ async fn allow_listed_clients_are_never_limited() {
 
     for (peer, key) in [
         ([10, 1, 2, 3], "any-key"),
-        ([192, 0, 2, 1], "monitoring-key"),
         ([192, 0, 2, 1], "sk_partner_key"),
     ] {
         for _ in 0..50 {
@@ -228,9 +227,58 @@ async fn allow_listed_clients_are_never_limited() {
     let other = || request("GET", "/", [192, 0, 2, 1], &[("x-api-key", "customer")]);
     assert_eq!(status(&app, other()).await, StatusCode::OK);
     assert_eq!(status(&app, other()).await, StatusCode::TOO_MANY_REQUESTS);
+    // `key:` names a verified identity, never a header value: a client that
+    // sends the allow-listed name as its API key keeps the quota of 1.
+    let spoof = || {
+        request(
+            "GET",
+            "/",
+            [192, 0, 2, 9],
+            &[("x-api-key", "monitoring-key")],
+        )
+    };
+    assert_eq!(status(&app, spoof()).await, StatusCode::OK);
+    assert_eq!(status(&app, spoof()).await, StatusCode::TOO_MANY_REQUESTS);
     let stats = layer.stats();
-    assert_eq!(stats.allow_listed, 150);
-    assert_eq!((stats.allowed, stats.limited), (1, 1));
+    assert_eq!(stats.allow_listed, 100);
+    assert_eq!((stats.allowed, stats.limited), (2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_entry_allows_the_verified_identity_and_not_a_header_of_that_value() {
+    #[derive(Clone)]
+    struct Verified(&'static str);
+    let loaded = load(&[
+        ("APP_ENV", "production"),
+        ("RATE_LIMIT_MAX", "1"),
+        ("RATE_LIMIT_ALLOW", "key:monitoring"),
+    ])
+    .unwrap();
+    let layer = RateLimitLayer::builder(&loaded.config().rate_limit)
+        .key_with(|req| match req.extensions().get::<Verified>() {
+            Some(Verified(user)) => Some(ClientKey::from_identity(user)),
+            None => req
+                .headers()
+                .get("x-api-key")
+                .map(|v| ClientKey::from_header_value(v.as_bytes())),
+        })
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(layer.clone());
+    for _ in 0..5 {
+        let mut req = request("GET", "/", [192, 0, 2, 1], &[]);
+        req.extensions_mut().insert(Verified("monitoring"));
+        assert_eq!(status(&app, req).await, StatusCode::OK);
+    }
+    let anonymous = || request("GET", "/", [192, 0, 2, 2], &[("x-api-key", "monitoring")]);
+    assert_eq!(status(&app, anonymous()).await, StatusCode::OK);
+    assert_eq!(
+        status(&app, anonymous()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(layer.stats().allow_listed, 5);
 }
 
 #[test]

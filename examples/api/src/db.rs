@@ -58,9 +58,9 @@ impl Db {
     ) -> Result<Db, appenv_migrate::Error> {
         let url = config.url.expose();
         Ok(match Database::from_url(url)?.backend() {
-            DatabaseKind::Postgres => {
-                Db::Postgres(config.connect_lazy_with(rotation.pool_options(config.pool_options()))?)
-            }
+            DatabaseKind::Postgres => Db::Postgres(
+                config.connect_lazy_with(rotation.pool_options(config.pool_options()))?,
+            ),
             DatabaseKind::MySql => {
                 Db::MySql(config.connect_lazy_with(rotation.pool_options(config.pool_options()))?)
             }
