@@ -555,8 +555,12 @@ mod tests {
         assert_eq!(db.target(), "db.internal:6543/app");
         assert!(!format!("{db:?}").contains("hunter2"));
 
-        let db = Database::from_url("mariadb://root:pw@127.0.0.1/test").unwrap();
-        assert_eq!(db.backend(), DatabaseKind::MySql);
+        #[cfg(feature = "mysql")]
+        {
+            let db = Database::from_url("mariadb://root:pw@127.0.0.1/test").unwrap();
+            assert_eq!(db.backend(), DatabaseKind::MySql);
+        }
+        #[cfg(feature = "sqlite")]
         assert_eq!(
             Database::from_url("sqlite::memory:").unwrap().backend(),
             DatabaseKind::Sqlite

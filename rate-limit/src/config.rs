@@ -560,7 +560,7 @@ mod tests {
         let mut cfg = RateLimitConfig::defaults(appenv_config::AppEnv::Production);
         cfg.backend = StateStore::Redis;
         cfg.redis_url = SecretUrl::new("redis://:sup3rs3cretpw@cache:6379");
-        let problems = cfg.problems();
+        let problems = cfg.problems(true);
         assert!(
             problems
                 .iter()
