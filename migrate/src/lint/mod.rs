@@ -334,9 +334,15 @@ mod tests {
         ),
         (
             rules::BAN_DROP_DATABASE,
-            &[PG],
+            &[PG, MY],
             "DROP DATABASE legacy;",
             "CREATE TABLE t (a INT);",
+        ),
+        (
+            rules::BAN_DROP_DATABASE,
+            &[MY],
+            "DROP SCHEMA IF EXISTS legacy;",
+            "CREATE SCHEMA IF NOT EXISTS legacy;",
         ),
         (
             rules::BAN_DROP_NOT_NULL,

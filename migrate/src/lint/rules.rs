@@ -331,8 +331,8 @@ pub const TABLE: &[Rule] = &[
     ),
     rule(
         BAN_DROP_DATABASE,
-        PG,
-        "`DROP DATABASE`",
+        PG_MY,
+        "`DROP DATABASE` (MySQL/MariaDB: also `DROP SCHEMA`, the same statement there)",
         "every release using it fails, the data is gone",
         "never from a migration",
     ),

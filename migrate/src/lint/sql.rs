@@ -342,6 +342,20 @@ impl Linter<'_> {
                     }
                 }
             }
+            // MySQL/MariaDB: a schema is a database, and both forms drop it.
+            Statement::Drop {
+                object_type: ObjectType::Schema | ObjectType::Database,
+                names,
+                ..
+            } => {
+                for name in names {
+                    self.push(
+                        rules::BAN_DROP_DATABASE,
+                        st,
+                        format!("drops database {name} with every table the running release uses"),
+                    );
+                }
+            }
             Statement::RenameTable(renames) => {
                 for r in renames {
                     if !self.is_new(&r.old_name) {

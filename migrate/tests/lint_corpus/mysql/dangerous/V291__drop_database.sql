@@ -1,0 +1,3 @@
+-- expect: ban-drop-database
+-- The reporting schema moved to the warehouse.
+DROP DATABASE reporting;
