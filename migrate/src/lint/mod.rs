@@ -291,6 +291,18 @@ mod tests {
             "CREATE TABLE t (a INT); INSERT INTO t VALUES (1); DELETE FROM t;",
         ),
         (
+            rules::DELETE_WITHOUT_WHERE,
+            &[PG],
+            "WITH gone AS (DELETE FROM sessions RETURNING id) SELECT count(*) FROM gone;",
+            "WITH gone AS (DELETE FROM sessions WHERE expires_at < now() RETURNING id) SELECT count(*) FROM gone;",
+        ),
+        (
+            rules::UPDATE_WITHOUT_WHERE,
+            &[PG],
+            "WITH moved AS (UPDATE accounts SET plan = 'free' RETURNING id) SELECT count(*) FROM moved;",
+            "WITH moved AS (UPDATE accounts SET plan = 'free' WHERE trial_ended RETURNING id) SELECT count(*) FROM moved;",
+        ),
+        (
             rules::EXPLICIT_TRANSACTION,
             &[PG, MY, LITE],
             "BEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;",

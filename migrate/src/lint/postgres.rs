@@ -415,7 +415,43 @@ impl Own<'_> {
             ),
             _ => {}
         }
+        self.nested_dml(stmt, st);
         self.created.extend(creates(stmt));
+    }
+
+    /// `UPDATE`/`DELETE` without `WHERE` nested in another statement (a
+    /// data-modifying CTE: `WITH d AS (DELETE FROM users RETURNING *)
+    /// SELECT …`) clear or rewrite a table just as the top-level forms do.
+    fn nested_dml(&mut self, stmt: &ast::Stmt, st: &Statement) {
+        for node in stmt.syntax().descendants().skip(1) {
+            let (rule, table, message) = if let Some(d) = ast::Delete::cast(node.clone()) {
+                if d.where_clause_or_current_of().is_some() {
+                    continue;
+                }
+                let table = one(d.relation_name());
+                let message = format!(
+                    "DELETE FROM {} without WHERE (inside another statement) removes every row the running release reads",
+                    table.join(", ")
+                );
+                (rules::DELETE_WITHOUT_WHERE, table, message)
+            } else if let Some(u) = ast::Update::cast(node) {
+                if u.where_clause_or_current_of().is_some() {
+                    continue;
+                }
+                let table = one(u.relation_name());
+                let message = format!(
+                    "UPDATE {} without WHERE (inside another statement) rewrites every row in one transaction",
+                    table.join(", ")
+                );
+                (rules::UPDATE_WITHOUT_WHERE, table, message)
+            } else {
+                continue;
+            };
+            if table.iter().all(|t| self.created.contains(t)) && !table.is_empty() {
+                continue;
+            }
+            self.push(rule, st, message);
+        }
     }
 
     fn concurrently_in_transaction(&mut self, st: &Statement, what: &str) {
