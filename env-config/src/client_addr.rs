@@ -199,20 +199,8 @@ pub fn parse_trusted_proxy(s: &str) -> Result<IpNet, String> {
 pub fn deserialize_trusted_proxies<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<String>),
-        One(String),
-    }
-    let items = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::Many(items) => items,
-        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
-    };
-    items
+    crate::lists::deserialize_string_list(deserializer)?
         .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
         .map(|s| parse_trusted_proxy(s).map_err(serde::de::Error::custom))
         .collect()
 }

@@ -93,7 +93,7 @@ pub struct RateLimitConfig {
     /// for a header value or supplied identity, `hdr:<hex>`/`id:<hex>` for a
     /// key by the digest logs show (see
     /// [`RateLimitBuilder::allow`](crate::RateLimitBuilder::allow)).
-    #[serde(default, deserialize_with = "deserialize_list")]
+    #[serde(default, deserialize_with = "appenv_config::deserialize_string_list")]
     pub allow: Vec<String>,
     /// Per-route quotas: route pattern → quota (see [`RouteQuota`] for the
     /// forms and the crate docs for how patterns match).
@@ -136,25 +136,6 @@ pub struct RateLimitConfig {
     /// The policy name used in `RateLimit`/`RateLimit-Policy` and in Redis
     /// keys; give each route group its own.
     pub policy: String,
-}
-
-/// A list of strings, or one comma-separated string.
-fn deserialize_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<String>),
-        One(String),
-    }
-    let items = match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::Many(items) => items,
-        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
-    };
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect())
 }
 
 /// What identifies a client. Written `ip`, `global`, `header:<name>`
