@@ -269,6 +269,9 @@ impl RoutePattern {
 pub(crate) fn problems(routes: &BTreeMap<String, RouteQuota>) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let mut seen: Vec<RoutePattern> = Vec::new();
+    // Route state is stored under the policy name (Redis keys included), so
+    // two routes under one name would share one quota.
+    let mut policies: BTreeMap<&str, &str> = BTreeMap::new();
     for (pattern, quota) in routes {
         match pattern.parse::<RoutePattern>() {
             Err(message) => out.push(("routes", format!("`{pattern}`: {message}"))),
@@ -308,6 +311,14 @@ pub(crate) fn problems(routes: &BTreeMap<String, RouteQuota>) -> Vec<(&'static s
             out.push((
                 "routes",
                 format!("`{pattern}`: the policy name must be printable ASCII"),
+            ));
+        }
+        if let Some(other) = policies.insert(policy, pattern) {
+            out.push((
+                "routes",
+                format!(
+                    "`{pattern}` and `{other}` have the same policy name `{policy}`, so they would share one quota (and one Redis key per client); give each route its own `policy`"
+                ),
             ));
         }
     }
@@ -375,8 +386,22 @@ mod tests {
             "/v1/e".to_owned(),
             RouteQuota::new(1, 1000).with_policy("é"),
         );
+        routes.insert(
+            "/v1/f".to_owned(),
+            RouteQuota::new(1, 1000).with_policy("shared"),
+        );
+        routes.insert(
+            "/v1/g".to_owned(),
+            RouteQuota::new(1, 1000).with_policy("shared"),
+        );
         let found = problems(&routes);
-        assert_eq!(found.len(), 5, "{found:?}");
+        assert_eq!(found.len(), 6, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("`/v1/g` and `/v1/f` have the same policy name `shared`")),
+            "{found:?}"
+        );
         assert!(found.iter().all(|(key, _)| *key == "routes"));
     }
 
