@@ -1,6 +1,7 @@
 //! Console event formats: JSON lines (with trace ids, environment and
 //! service) and a pretty multi-line format, both redacting sensitive fields.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use opentelemetry::trace::TraceContextExt;
@@ -14,14 +15,12 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::redact::{Redact, Redactor};
 
-/// The trace and span id of the current OpenTelemetry context, if it has a
-/// valid span.
-fn current_ids() -> Option<(String, String)> {
+/// The current OpenTelemetry span context, if it is valid.
+fn current_context() -> Option<opentelemetry::trace::SpanContext> {
     let cx = opentelemetry::Context::current();
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid()
-        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    sc.is_valid().then(|| sc.clone())
 }
 
 /// The message of an event that has none: its explicit name (the
@@ -43,82 +42,118 @@ fn local_file(file: &str) -> bool {
     !std::path::Path::new(file).is_absolute()
 }
 
-fn timestamp() -> String {
-    let mut out = String::with_capacity(32);
-    // SystemTime writes RFC 3339 in UTC; it only fails if the writer does.
-    let _ = SystemTime.format_time(&mut Writer::new(&mut out));
-    out
+/// Appends `s` escaped for the inside of a JSON string literal. Runs of
+/// plain characters are copied whole.
+fn escape_json_into(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is a char boundary.
+        out.push_str(&s[plain..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", byte);
+        } else {
+            out.push_str(escaped);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 /// Appends `s` as a JSON string literal (quoted and escaped).
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+    escape_json_into(out, s);
     out.push('"');
 }
 
-/// Writes fields as `"name":value` pairs, comma-separated, straight into a
-/// string (no intermediate map). The `message` field is kept apart.
-/// Sensitive fields arrive here already replaced by [`Redact`].
-struct JsonVisitor {
-    out: String,
-    message: Option<String>,
+/// A `fmt::Write` that escapes what is written to it for a JSON string, so
+/// `Debug` and `Display` values are quoted without a temporary string.
+struct JsonEscape<'a>(&'a mut String);
+
+impl fmt::Write for JsonEscape<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_json_into(self.0, s);
+        Ok(())
+    }
 }
 
-impl JsonVisitor {
-    /// Visits `fields` (redacted) and returns the pairs and the message.
-    fn record(fields: impl RecordFields, redactor: &Redactor, out: String) -> Self {
-        let mut redact = Redact::new(JsonVisitor { out, message: None }, redactor.clone());
+/// Appends `value` formatted, as a JSON string literal.
+fn push_json_fmt(out: &mut String, value: fmt::Arguments<'_>) {
+    out.push('"');
+    let _ = JsonEscape(out).write_fmt(value);
+    out.push('"');
+}
+
+/// Writes fields as `"name":value` pairs, comma-separated, straight into
+/// `out` (no intermediate map); the `message` field goes to `message`, as a
+/// JSON string literal. Sensitive fields arrive here already replaced by
+/// [`Redact`].
+struct JsonVisitor<'a> {
+    out: &'a mut String,
+    message: &'a mut String,
+}
+
+impl<'a> JsonVisitor<'a> {
+    /// Visits `fields` (redacted) into `out` and `message`.
+    fn record(
+        fields: impl RecordFields,
+        redactor: &Redactor,
+        out: &'a mut String,
+        message: &'a mut String,
+    ) {
+        let mut redact = Redact::new(JsonVisitor { out, message }, redactor.clone());
         fields.record(&mut redact);
-        redact.into_inner()
     }
 
-    fn key(&mut self, field: &Field) {
+    /// The buffer for `field`'s value: after its key in `out`, or
+    /// `message` (emptied: a repeated `message` keeps the last).
+    fn value_buffer(&mut self, field: &Field) -> &mut String {
+        if field.name() == "message" {
+            self.message.clear();
+            return self.message;
+        }
         if !self.out.is_empty() {
             self.out.push(',');
         }
-        push_json_str(&mut self.out, field.name());
+        push_json_str(self.out, field.name());
         self.out.push(':');
+        self.out
     }
 
     fn string(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = Some(value.to_owned());
-        } else {
-            self.key(field);
-            push_json_str(&mut self.out, value);
-        }
+        push_json_str(self.value_buffer(field), value);
     }
 
+    fn formatted(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        push_json_fmt(self.value_buffer(field), value);
+    }
+
+    /// A JSON number or boolean; quoted when it is the message.
     fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
         if field.name() == "message" {
-            self.message = Some(value.to_string());
+            self.formatted(field, value);
         } else {
-            self.key(field);
-            let _ = self.out.write_fmt(value);
+            let _ = self.value_buffer(field).write_fmt(value);
         }
     }
 }
 
-impl Visit for JsonVisitor {
+impl Visit for JsonVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         if value.is_finite() {
             self.raw(field, format_args!("{value}"));
         } else {
-            self.string(field, &value.to_string());
+            self.formatted(field, format_args!("{value}"));
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -134,14 +169,10 @@ impl Visit for JsonVisitor {
         self.string(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.string(field, &value.to_string());
+        self.formatted(field, format_args!("{value}"));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.message = Some(format!("{value:?}"));
-        } else {
-            self.string(field, &format!("{value:?}"));
-        }
+        self.formatted(field, format_args!("{value:?}"));
     }
 }
 
@@ -157,15 +188,15 @@ impl JsonFields {
         JsonFields { redactor }
     }
 
-    fn pairs(&self, fields: impl RecordFields, existing: String) -> String {
-        let visitor = JsonVisitor::record(fields, &self.redactor, existing);
-        let mut out = visitor.out;
-        if let Some(message) = visitor.message {
+    fn pairs(&self, fields: impl RecordFields, mut out: String) -> String {
+        let mut message = String::new();
+        JsonVisitor::record(fields, &self.redactor, &mut out, &mut message);
+        if !message.is_empty() {
             if !out.is_empty() {
                 out.push(',');
             }
             out.push_str("\"message\":");
-            push_json_str(&mut out, &message);
+            out.push_str(&message);
         }
         out
     }
@@ -187,9 +218,53 @@ impl<'w> FormatFields<'w> for JsonFields {
     }
 }
 
+/// Buffers a thread reuses from line to line: the line, its event fields
+/// and its message.
+#[derive(Default)]
+struct Scratch {
+    line: String,
+    fields: String,
+    message: String,
+}
+
+/// A buffer that grew past this is dropped after its line rather than kept
+/// for the thread's lifetime.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch buffers, emptied; with fresh ones
+/// if they are in use (an event logged while a value of another event is
+/// being formatted) or the thread is being torn down.
+fn with_scratch<R>(mut f: impl FnMut(&mut Scratch) -> R) -> R {
+    let reused = SCRATCH.try_with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        let scratch = &mut *guard;
+        scratch.line.clear();
+        scratch.fields.clear();
+        scratch.message.clear();
+        let result = f(scratch);
+        for buffer in [&mut scratch.line, &mut scratch.fields, &mut scratch.message] {
+            if buffer.capacity() > SCRATCH_KEEP {
+                *buffer = String::new();
+            }
+        }
+        Some(result)
+    });
+    match reused {
+        Ok(Some(result)) => result,
+        _ => f(&mut Scratch::default()),
+    }
+}
+
 /// One JSON object per line: `timestamp`, `level`, `target`, `message`,
 /// `fields`, `span` (current span name and fields), `spans` (names from the
 /// root), `trace_id`/`span_id` inside a span, `environment`, `service`.
+///
+/// A line is built in a per-thread buffer and written at once: the only
+/// allocations are the buffers' first growth on each thread.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonFormat {
     /// `,"environment":"…","service":"…"}`, escaped once.
@@ -219,65 +294,65 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
-        let JsonVisitor {
-            out: fields,
-            message,
-        } = JsonVisitor::record(event, &self.redactor, String::with_capacity(128));
+        with_scratch(|scratch| {
+            let Scratch {
+                line,
+                fields,
+                message,
+            } = scratch;
+            let meta = event.metadata();
+            JsonVisitor::record(event, &self.redactor, fields, message);
 
-        let mut line = String::with_capacity(256 + fields.len());
-        line.push_str("{\"timestamp\":\"");
-        line.push_str(&timestamp());
-        line.push_str("\",\"level\":\"");
-        line.push_str(meta.level().as_str());
-        line.push_str("\",\"target\":");
-        push_json_str(&mut line, meta.target());
-        line.push_str(",\"message\":");
-        push_json_str(
-            &mut line,
-            message.as_deref().unwrap_or_else(|| fallback_message(meta)),
-        );
-        line.push_str(",\"fields\":{");
-        line.push_str(&fields);
-        line.push('}');
+            line.push_str("{\"timestamp\":\"");
+            // SystemTime writes RFC 3339 in UTC; it only fails if the
+            // writer does, and a String never does.
+            let _ = SystemTime.format_time(&mut Writer::new(line));
+            line.push_str("\",\"level\":\"");
+            line.push_str(meta.level().as_str());
+            line.push_str("\",\"target\":");
+            push_json_str(line, meta.target());
+            line.push_str(",\"message\":");
+            if message.is_empty() {
+                push_json_str(line, fallback_message(meta));
+            } else {
+                line.push_str(message);
+            }
+            line.push_str(",\"fields\":{");
+            line.push_str(fields);
+            line.push('}');
 
-        if let Some(scope) = ctx.event_scope() {
-            let mut names = String::from("[");
-            let mut current = String::new();
-            for span in scope.from_root() {
-                if names.len() > 1 {
-                    names.push(',');
-                }
-                push_json_str(&mut names, span.name());
-                current.clear();
-                current.push_str("{\"name\":");
-                push_json_str(&mut current, span.name());
-                let ext = span.extensions();
+            if let Some(leaf) = ctx.event_scope().and_then(|mut scope| scope.next()) {
+                line.push_str(",\"span\":{\"name\":");
+                push_json_str(line, leaf.name());
+                let ext = leaf.extensions();
                 if let Some(pairs) = ext.get::<FormattedFields<N>>()
                     && !pairs.fields.is_empty()
                 {
-                    current.push(',');
-                    current.push_str(&pairs.fields);
+                    line.push(',');
+                    line.push_str(&pairs.fields);
                 }
-                current.push('}');
+                drop(ext);
+                line.push_str("},\"spans\":[");
+                for (i, span) in leaf.scope().from_root().enumerate() {
+                    if i > 0 {
+                        line.push(',');
+                    }
+                    push_json_str(line, span.name());
+                }
+                line.push(']');
             }
-            names.push(']');
-            if !current.is_empty() {
-                line.push_str(",\"span\":");
-                line.push_str(&current);
-                line.push_str(",\"spans\":");
-                line.push_str(&names);
+            if let Some(sc) = current_context() {
+                let _ = write!(
+                    line,
+                    ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
+                    sc.trace_id(),
+                    sc.span_id()
+                );
             }
-        }
-        if let Some((trace_id, span_id)) = current_ids() {
-            line.push_str(",\"trace_id\":\"");
-            line.push_str(&trace_id);
-            line.push_str("\",\"span_id\":\"");
-            line.push_str(&span_id);
-            line.push('"');
-        }
-        line.push_str(&self.tail);
-        writeln!(writer, "{line}")
+            line.push_str(&self.tail);
+            line.push('\n');
+            writer.write_str(line)
+        })
     }
 }
 
@@ -318,10 +393,11 @@ where
             ("", "", "")
         };
         let colour = if ansi { level_colour(meta.level()) } else { "" };
+        writer.write_str(dim)?;
+        SystemTime.format_time(&mut writer)?;
         write!(
             writer,
-            "{dim}{}{reset} {colour}{:>5}{reset} {bold}{}{reset}: ",
-            timestamp(),
+            "{reset} {colour}{:>5}{reset} {bold}{}{reset}: ",
             meta.level(),
             meta.target()
         )?;
@@ -338,8 +414,8 @@ where
         }
         if meta.target() == crate::http::ACCESS_LOG_TARGET {
             // Access lines stay one line: the fields say it all.
-            if let Some((trace_id, _)) = current_ids() {
-                write!(writer, " {dim}trace_id{reset}={trace_id}")?;
+            if let Some(sc) = current_context() {
+                write!(writer, " {dim}trace_id{reset}={}", sc.trace_id())?;
             }
             return writeln!(writer);
         }
@@ -364,8 +440,8 @@ where
                 writeln!(writer)?;
             }
         }
-        if let Some((trace_id, _)) = current_ids() {
-            writeln!(writer, "    {dim}trace{reset} {trace_id}")?;
+        if let Some(sc) = current_context() {
+            writeln!(writer, "    {dim}trace{reset} {}", sc.trace_id())?;
         }
         Ok(())
     }
@@ -382,5 +458,9 @@ mod tests {
         push_json_str(&mut out, nasty);
         let back: String = serde_json::from_str(&out).unwrap();
         assert_eq!(back, nasty);
+        // The same text through the formatting path (Debug values).
+        let mut formatted = String::new();
+        push_json_fmt(&mut formatted, format_args!("{nasty}"));
+        assert_eq!(formatted, out);
     }
 }

@@ -27,7 +27,7 @@ use crate::config::{
 use crate::db::{DatabaseIdentity, DbSpans, SQLX_QUERY_TARGET};
 use crate::error::Error;
 use crate::format::{JsonFields, JsonFormat, PrettyFormat};
-use crate::http::{HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
+use crate::http::{ACCESS_LOG_TARGET, HTTP_SPAN_TARGET, HttpTelemetryLayer, Propagation};
 use crate::logs::{EXPORTER_TARGETS, LogBridge};
 use crate::otel::{self, Providers};
 use crate::redact::{RedactingFields, Redactor};
@@ -162,7 +162,13 @@ impl<'a> TelemetryBuilder<'a> {
                     LevelFilter::INFO,
                 ))
                 .and(MetadataFilter(
-                    |meta| !is_exporter_target(meta.target()) && meta.target() != SQLX_QUERY_TARGET,
+                    // The access line is not a span event: the request
+                    // span already carries each of its fields.
+                    |meta| {
+                        !is_exporter_target(meta.target())
+                            && meta.target() != SQLX_QUERY_TARGET
+                            && meta.target() != ACCESS_LOG_TARGET
+                    },
                     LevelFilter::TRACE,
                 ));
             let details = config.span_details;

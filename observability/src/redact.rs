@@ -1,8 +1,11 @@
 //! Redaction of field values by field name, shared by the console formats,
 //! the log export and the span export.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use appenv_config::REDACTED;
 use tracing::field::{Field, Visit};
@@ -13,24 +16,86 @@ use tracing_subscriber::fmt::format::Writer;
 /// ([`appenv_config::is_sensitive_name`]: `password`, `token`, `api_key`,
 /// `signing_key`, …, with `key`/`sig` only as whole words) plus the
 /// configured extra names (matched as fragments).
-#[derive(Debug, Clone, Default)]
+///
+/// The verdict for a name is worked out once per thread and kept (see
+/// [`VERDICTS`]): deciding splits the name into words, which allocates,
+/// and every console line, log record and exported span asks again for
+/// the same few dozen field names.
+#[derive(Debug, Clone)]
 pub(crate) struct Redactor {
     extra: Arc<[String]>,
+    /// Which redactor a cached verdict belongs to: 0 for every redactor
+    /// without extra names (they all decide alike), else unique.
+    id: u64,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::new(&[])
+    }
+}
+
+/// The next [`Redactor::id`] for a redactor with extra names.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How many verdicts a thread keeps before starting over. Field names are
+/// static strings from the program's callsites, a bounded set; attribute
+/// names of exported spans can be made at run time, so the cache is capped
+/// rather than trusted to stay small.
+const MAX_VERDICTS: usize = 1024;
+
+thread_local! {
+    /// This thread's verdicts, for the redactor whose id comes first. A
+    /// process normally has one redactor; a second one (tests build many)
+    /// takes the cache over.
+    static VERDICTS: RefCell<(u64, HashMap<Box<str>, bool, foldhash::fast::RandomState>)> =
+        RefCell::new((0, HashMap::default()));
 }
 
 impl Redactor {
     pub(crate) fn new(extra: &[String]) -> Self {
-        Redactor {
-            extra: extra
-                .iter()
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect(),
-        }
+        let extra: Arc<[String]> = extra
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let id = if extra.is_empty() {
+            0
+        } else {
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        };
+        Redactor { extra, id }
     }
 
     /// Whether values of the field `name` must not be shown.
     pub(crate) fn is_sensitive(&self, name: &str) -> bool {
+        let cached = VERDICTS.try_with(|cell| {
+            // Deciding never logs, so the cell is never borrowed twice; if
+            // it were, the verdict is simply worked out again.
+            let mut cache = cell.try_borrow_mut().ok()?;
+            let (owner, verdicts) = &mut *cache;
+            if *owner != self.id {
+                *owner = self.id;
+                verdicts.clear();
+            }
+            if let Some(&verdict) = verdicts.get(name) {
+                return Some(verdict);
+            }
+            let verdict = self.decide(name);
+            if verdicts.len() >= MAX_VERDICTS {
+                verdicts.clear();
+            }
+            verdicts.insert(name.into(), verdict);
+            Some(verdict)
+        });
+        match cached {
+            Ok(Some(verdict)) => verdict,
+            // A thread being torn down, or a nested call.
+            _ => self.decide(name),
+        }
+    }
+
+    fn decide(&self, name: &str) -> bool {
         if appenv_config::is_sensitive_name(name) {
             return true;
         }
@@ -58,10 +123,6 @@ pub(crate) struct Redact<V> {
 impl<V> Redact<V> {
     pub(crate) fn new(inner: V, redactor: Redactor) -> Self {
         Redact { inner, redactor }
-    }
-
-    pub(crate) fn into_inner(self) -> V {
-        self.inner
     }
 }
 
@@ -152,6 +213,33 @@ mod tests {
         }
         for name in ["user", "method", "message", "url.path"] {
             assert!(!r.is_sensitive(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn cached_verdicts_belong_to_their_redactor() {
+        // The same names asked of redactors with different extra lists, in
+        // turn on one thread: each answers by its own list, not the cache's.
+        let plain = Redactor::new(&[]);
+        let ssn = Redactor::new(&["ssn".to_owned()]);
+        let email = Redactor::new(&[" Email ".to_owned()]);
+        for _ in 0..3 {
+            assert!(!plain.is_sensitive("user_ssn"));
+            assert!(ssn.is_sensitive("user_ssn"));
+            assert!(!ssn.is_sensitive("user_email"));
+            assert!(email.is_sensitive("user_email"));
+            assert!(!email.is_sensitive("user_ssn"));
+            assert!(plain.is_sensitive("password") && ssn.is_sensitive("password"));
+            assert!(Redactor::default().is_sensitive("api_key"));
+        }
+    }
+
+    #[test]
+    fn more_names_than_the_cache_holds_keep_their_verdicts() {
+        let r = Redactor::new(&[]);
+        for i in 0..(MAX_VERDICTS * 2 + 7) {
+            assert!(!r.is_sensitive(&format!("field_{i}")));
+            assert!(r.is_sensitive(&format!("field_{i}_password")));
         }
     }
 

@@ -224,6 +224,28 @@ async fn exercise(protocol: OtlpProtocol, endpoint: String, collector: &Collecto
         }
     }
 
+    // The access line is a log record of its own, not an event of the
+    // request span (whose attributes already say the same); the handler's
+    // own event still is one.
+    let access = logs
+        .iter()
+        .find(|l| body_text(&l.body).as_deref() == Some("request completed"))
+        .unwrap_or_else(|| panic!("no access log record: {logs:#?}"));
+    assert_eq!(hex(&access.trace_id), TRACE_ID);
+    assert_eq!(
+        attr(&access.attributes, "http.route").as_deref(),
+        Some("/orders/{id}")
+    );
+    let event_names: Vec<&str> = order.events.iter().map(|e| e.name.as_str()).collect();
+    assert!(
+        event_names.contains(&"handling order"),
+        "the handler's event is a span event: {event_names:?}"
+    );
+    assert!(
+        !event_names.contains(&"request completed"),
+        "the access line is not a span event: {event_names:?}"
+    );
+
     assert_eq!(attr(&log.attributes, "user").as_deref(), Some("ada"));
     assert_eq!(
         attr(&log.attributes, "password").as_deref(),
