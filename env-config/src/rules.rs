@@ -72,7 +72,8 @@ pub(crate) fn weakness(value: &str) -> Option<String> {
     if chars.iter().all(char::is_ascii_digit) {
         return Some("only digits".to_owned());
     }
-    if let Some(period) = (1..=n / 2).find(|p| (*p..n).all(|i| chars[i] == chars[i - p])) {
+    let period = smallest_period(&chars);
+    if period <= n / 2 {
         return Some(format!("a repeated pattern of {period} characters"));
     }
     if distinct < MIN_DISTINCT_CHARS {
@@ -88,6 +89,27 @@ pub(crate) fn weakness(value: &str) -> Option<String> {
         return Some("mostly a run of consecutive characters (abcd…, 1234…)".to_owned());
     }
     None
+}
+
+/// The smallest `p` with `chars[i] == chars[i - p]` for every `i >= p`
+/// (`chars.len()` when no shorter one exists), from the prefix function in
+/// linear time: a secret is at most a few KiB in practice, but a file or a
+/// variable can hold anything, and trying each period in turn is quadratic.
+fn smallest_period(chars: &[char]) -> usize {
+    // prefix[i]: the longest proper prefix of chars[..=i] that is also its
+    // suffix.
+    let mut prefix = vec![0usize; chars.len()];
+    for i in 1..chars.len() {
+        let mut k = prefix[i - 1];
+        while k > 0 && chars[i] != chars[k] {
+            k = prefix[k - 1];
+        }
+        if chars[i] == chars[k] {
+            k += 1;
+        }
+        prefix[i] = k;
+    }
+    chars.len() - prefix.last().copied().unwrap_or(0)
 }
 
 /// Runs the built-in rules.
@@ -458,6 +480,47 @@ mod tests {
         assert!(weakness("aabbccddaabbccddaabbccddaabbccdda").is_some());
         assert!(weakness("k3J9x2Lm8Qw7Zp4Rt6Yv1Bn5Hc0Df3Gs9Ua2We8").is_none());
         assert!(weakness("").is_none());
+        // A period that does not divide the length still counts.
+        assert_eq!(
+            weakness("Zq3v9w0PZq3v9w0PZq3v9w0PZq3").unwrap(),
+            "a repeated pattern of 8 characters"
+        );
+    }
+
+    #[test]
+    fn smallest_periods() {
+        let period = |s: &str| smallest_period(&s.chars().collect::<Vec<_>>());
+        assert_eq!(period(""), 0);
+        assert_eq!(period("a"), 1);
+        assert_eq!(period("abab"), 2);
+        assert_eq!(period("ababa"), 2);
+        assert_eq!(period("abcab"), 3);
+        assert_eq!(period("aabaaab"), 4);
+        assert_eq!(period("abcd"), 4);
+    }
+
+    #[test]
+    fn a_64_kib_value_gets_its_verdict() {
+        // The shape that made trying every period quadratic: every
+        // candidate matches until the last character.
+        let mut value = "a".repeat(64 * 1024 - 1);
+        value.push('b');
+        assert_eq!(
+            weakness(&value).unwrap(),
+            "only 2 distinct characters (at least 8 expected)"
+        );
+        let strong = "k3J9x2Lm8Qw7Zp4Rt6Yv1Bn5Hc0Df3Gs9Ua2We8".repeat(1700);
+        assert_eq!(
+            weakness(&strong).unwrap(),
+            "a repeated pattern of 39 characters"
+        );
+        let mut almost = strong.clone();
+        almost.push('!');
+        almost.insert(0, '~');
+        assert!(
+            weakness(&almost).is_none(),
+            "no period once both ends differ"
+        );
     }
 
     #[test]
