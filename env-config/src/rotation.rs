@@ -318,11 +318,21 @@ struct Health {
 
 impl Health {
     fn refuse(&self, reason: String) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.refuse_then(reason, |_| {});
+    }
+
+    /// Counts a refusal after `publish` has made the new count known
+    /// elsewhere (the explain state): whoever sees the count go up sees
+    /// `explain` agree. Only the key's poller thread refuses, so reading
+    /// and then storing the count loses nothing.
+    fn refuse_then<R>(&self, reason: String, publish: impl FnOnce(u64) -> R) {
         *self
             .last_refusal
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        let count = self.rejected.load(Ordering::Acquire) + 1;
+        let _ = publish(count);
+        self.rejected.store(count, Ordering::Release);
     }
 }
 
@@ -404,7 +414,7 @@ impl SecretHandle {
 
     /// How many new values were refused since the handle was made.
     pub fn rejected(&self) -> u64 {
-        self.health.rejected.load(Ordering::Relaxed)
+        self.health.rejected.load(Ordering::Acquire)
     }
 
     /// How many new values were accepted since the handle was made.
@@ -594,8 +604,8 @@ impl FilePoller {
                 // The error names the file and the variable, never contents.
                 let reason = err.to_string();
                 tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
-                self.health.refuse(reason);
-                self.record(current);
+                self.health
+                    .refuse_then(reason, |count| self.record_with(current, count));
                 return None;
             }
         };
@@ -604,8 +614,8 @@ impl FilePoller {
         }
         if let Some(reason) = self.rotation.refusal(key, &text, false) {
             tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
-            self.health.refuse(reason);
-            self.record(current);
+            self.health
+                .refuse_then(reason, |count| self.record_with(current, count));
             return None;
         }
         let version = SecretVersion::new(key, text, SystemTime::now());
@@ -616,13 +626,18 @@ impl FilePoller {
     /// Records `version` as the key's live state; the new configuration
     /// fingerprint.
     fn record(&self, version: &SecretVersion) -> String {
+        self.record_with(version, self.health.rejected.load(Ordering::Acquire))
+    }
+
+    /// As [`record`](Self::record), with `rejected` refusals so far.
+    fn record_with(&self, version: &SecretVersion, rejected: u64) -> String {
         self.rotation.record(
             &self.key,
             Reload::file(
                 &self.key,
                 version.value.expose(),
                 version.loaded_at,
-                self.health.rejected.load(Ordering::Relaxed),
+                rejected,
             ),
         )
     }
