@@ -36,7 +36,10 @@ pub const DEFAULT_PORT: u16 = 3001;
 /// `APP_ENV` fails its health checks instead of serving with local settings.
 ///
 /// Rules: `server.debug-endpoints` (debug endpoints on in production:
-/// refused, not waivable), `cors.wildcard` (`*` in production),
+/// refused, not waivable), `cors.wildcard` (`*` in production), `cors.origin`
+/// (an entry that is not an origin as browsers send it, such as
+/// `https://app.example.com/` with its trailing slash: refused in every
+/// environment, since it would silently allow nobody),
 /// `server.trust-all` (a trusted proxy range of prefix length 0, such as
 /// `0.0.0.0/0` or `::/0`, lets every client choose its own address: a
 /// violation, refused in production) and `server.client-ip-header-unused`
@@ -46,6 +49,7 @@ pub const DEFAULT_PORT: u16 = 3001;
 #[serde(deny_unknown_fields)]
 #[config(rule(id = "server.debug-endpoints", check = debug_endpoints_in_production))]
 #[config(rule(id = "cors.wildcard", check = cors_wildcard))]
+#[config(rule(id = "cors.origin", check = cors_origins))]
 #[config(rule(id = "server.trust-all", check = trust_all))]
 #[config(rule(id = "server.client-ip-header-unused", check = client_ip_header_unused))]
 pub struct ServerConfig {
@@ -59,7 +63,10 @@ pub struct ServerConfig {
     /// Whether debug endpoints (`/debug/config`) are served.
     #[config(alias = "ENABLE_DEBUG_ENDPOINTS", default = true, production = false)]
     pub debug_endpoints: bool,
-    /// Allowed CORS origins; `*` allows any (refused in production).
+    /// Allowed CORS origins, each written as a browser sends it in
+    /// `Origin` (`https://app.example.com`, `http://localhost:5173`: scheme,
+    /// host and a non-default port, no path or trailing slash); `*` allows
+    /// any (refused in production).
     #[config(alias = "CORS_ORIGIN")]
     pub cors_origin: Vec<String>,
     /// Proxies (CIDRs or single addresses) whose `client_ip_header` is
@@ -84,6 +91,90 @@ impl ServerConfig {
     pub fn client_addr(&self) -> ClientAddrResolver {
         ClientAddrResolver::new(self.trusted_proxies.iter().copied(), self.client_ip_header)
     }
+
+    /// tower-http's CORS layer for `server.cors_origin`, or `None` when no
+    /// origin is listed (browsers then allow same-origin requests only).
+    ///
+    /// The layer allows exactly the listed origins (any origin for `*`,
+    /// which production refuses: rule `cors.wildcard`); an entry the
+    /// `cors.origin` rule refuses never reaches it, since loading refuses
+    /// it first. Methods and headers are the service's to say, with the
+    /// header names the crates export rather than string literals:
+    ///
+    /// ```
+    /// use appenv_config::{AppEnv, Section, ServerConfig};
+    /// use http::{Method, header};
+    ///
+    /// let mut server = ServerConfig::defaults(AppEnv::Staging);
+    /// server.cors_origin = vec!["https://app.example.com".into()];
+    /// let cors = server.cors_layer().map(|cors| {
+    ///     cors.allow_methods([Method::GET, Method::POST])
+    ///         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+    ///         .expose_headers([header::RETRY_AFTER])
+    /// });
+    /// assert!(cors.is_some());
+    /// ```
+    #[cfg(feature = "cors")]
+    pub fn cors_layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        if self.cors_origin.is_empty() {
+            return None;
+        }
+        let allow = if self.cors_origin.iter().any(|o| o.trim() == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                self.cors_origin
+                    .iter()
+                    .filter_map(|o| http::HeaderValue::from_str(o.trim()).ok()),
+            )
+        };
+        Some(CorsLayer::new().allow_origin(allow))
+    }
+}
+
+/// Why `entry` is not an origin a browser sends, with the fix, or `None`
+/// when it is one (or `*`).
+fn origin_problem(entry: &str) -> Option<(String, String)> {
+    let entry = entry.trim();
+    if entry == "*" {
+        return None;
+    }
+    let example = "write each origin as scheme://host[:port], e.g. https://app.example.com";
+    let Ok(url) = url::Url::parse(entry) else {
+        return Some((
+            format!("`{entry}` is not an origin (scheme://host[:port])"),
+            example.to_owned(),
+        ));
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Some((
+            format!("`{entry}` is not an http(s) origin"),
+            example.to_owned(),
+        ));
+    }
+    let origin = url.origin().ascii_serialization();
+    (origin != entry).then(|| {
+        (
+            format!(
+                "`{entry}` never matches a browser's Origin header, which is `{origin}` for it"
+            ),
+            format!("write `{origin}`: an origin has no path, query, user or trailing slash"),
+        )
+    })
+}
+
+/// `cors.origin`: every listed origin can match. A browser compares its
+/// `Origin` header byte for byte, so `https://app.example.com/` silently
+/// allows nobody; refused in every environment so it fails on the
+/// developer's machine first.
+fn cors_origins(check: &mut Check<'_>, server: &ServerConfig) -> Result<(), Error> {
+    for entry in &server.cors_origin {
+        if let Some((message, fix)) = origin_problem(entry) {
+            check.deny("cors_origin", message, fix);
+        }
+    }
+    Ok(())
 }
 
 fn debug_endpoints_in_production(

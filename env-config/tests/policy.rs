@@ -186,6 +186,52 @@ fn server_rules() {
 }
 
 #[test]
+fn cors_origins_that_no_browser_sends_are_refused_in_every_environment() {
+    for (entry, fix) in [
+        (
+            "https://app.example.com/",
+            "write `https://app.example.com`",
+        ),
+        (
+            "https://app.example.com/login",
+            "write `https://app.example.com`",
+        ),
+        (
+            "https://APP.example.com:443",
+            "write `https://app.example.com`",
+        ),
+        ("app.example.com", "scheme://host[:port]"),
+        ("ftp://files.example.com", "scheme://host[:port]"),
+        ("https://", "scheme://host[:port]"),
+    ] {
+        for env in ["local", "staging", "production"] {
+            let mut vars = if env == "production" {
+                with(&[])
+            } else {
+                vec![("APP_ENV", env)]
+            };
+            vars.push(("CORS_ORIGIN", entry));
+            let r = report(&vars);
+            assert!(!r.is_ok(), "{env} {entry}: {r}");
+            let found = r
+                .violations
+                .iter()
+                .find(|v| v.rule == "cors.origin")
+                .unwrap_or_else(|| panic!("{env} {entry}: {r}"));
+            assert_eq!(found.key, "server.cors_origin");
+            assert!(found.message.contains(entry), "{}", found.message);
+            assert!(found.fix.contains(fix), "{entry}: {}", found.fix);
+        }
+    }
+    // Origins as browsers send them, a non-default port included, pass.
+    let r = report(&with(&[(
+        "CORS_ORIGIN",
+        "https://app.example.com, http://localhost:5173,https://[::1]:8443",
+    )]));
+    assert!(r.is_ok(), "{r}");
+}
+
+#[test]
 fn service_rules_run_and_can_be_waived_from_a_file() {
     let r = report(&with(&[("DISABLE_RATE_LIMITING", "true")]));
     assert_eq!(rules(&r.violations), ["rate-limit.disabled"], "{r}");

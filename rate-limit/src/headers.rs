@@ -54,6 +54,18 @@ pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelim
 /// `X-RateLimit-Reset`.
 pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
+/// Every header the layer may set on a response (with either
+/// [`HeaderStyle`]): what a CORS layer lists in `expose_headers` so browser
+/// clients can read their quota.
+pub const RESPONSE_HEADERS: [HeaderName; 6] = [
+    RATELIMIT,
+    RATELIMIT_POLICY,
+    X_RATELIMIT_LIMIT,
+    X_RATELIMIT_REMAINING,
+    X_RATELIMIT_RESET,
+    RETRY_AFTER,
+];
+
 /// The problem type of a `429` (draft-ietf-httpapi-ratelimit-headers).
 pub const PROBLEM_QUOTA_EXCEEDED: &str =
     "https://iana.org/assignments/http-problem-types#quota-exceeded";

@@ -58,7 +58,7 @@ pub use error::Error;
 pub use future::ResponseFuture;
 pub use headers::{
     PROBLEM_QUOTA_EXCEEDED, PROBLEM_REDUCED_CAPACITY, RATELIMIT, RATELIMIT_POLICY,
-    X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
+    RESPONSE_HEADERS, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
 pub use key::{ClientKey, KeyRequest};
 pub use layer::{RateLimitBuilder, RateLimitLayer};

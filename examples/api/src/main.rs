@@ -21,15 +21,18 @@ mod problem;
 
 use std::process::ExitCode;
 
-use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded};
+use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded, ServerConfig};
 use appenv_migrate::{CredentialRotation, MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
-use appenv_observability::{Health, HttpTelemetryLayer, TelemetryGuard};
-use appenv_rate_limit::RateLimitLayer;
+use appenv_observability::{
+    DatabaseIdentity, Health, HttpTelemetryLayer, REQUEST_ID_HEADER, TelemetryBuilder,
+    TelemetryGuard,
+};
+use appenv_rate_limit::{RESPONSE_HEADERS, RateLimitLayer};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::{Parser, Subcommand};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::JwtKey;
@@ -77,6 +80,9 @@ struct AppState {
     debug_config: Option<LiveExplain>,
 }
 
+/// The header naming the API version on every response.
+const API_VERSION_HEADER: &str = "x-api-version";
+
 /// The HTTP API. Every response carries `X-API-Version: 1`; `/v1/*` is rate
 /// limited; `/debug/config` exists only while debug endpoints are on.
 fn app(state: AppState) -> Router {
@@ -98,7 +104,7 @@ fn app(state: AppState) -> Router {
     }
     router
         .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-api-version"),
+            HeaderName::from_static(API_VERSION_HEADER),
             HeaderValue::from_static("1"),
         ))
         .layer(state.telemetry)
@@ -180,19 +186,23 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
     let config = loaded.config();
 
     // The environment's name (`preview`) is telemetry's
-    // `deployment.environment.name`.
-    let telemetry =
-        match appenv_observability::init(loaded.environment().clone(), &config.telemetry) {
-            Ok(guard) => guard,
-            Err(err) => {
-                eprintln!("example-api: {err}");
-                return match err {
-                    appenv_observability::Error::InvalidConfig { .. }
-                    | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
-                    _ => exit(1),
-                };
-            }
-        };
+    // `deployment.environment.name`; the database names the backend and
+    // database on the spans of sqlx statements.
+    let mut telemetry = TelemetryBuilder::new(loaded.environment().clone(), &config.telemetry);
+    if let Some(database) = DatabaseIdentity::from_url(config.database.url.expose()) {
+        telemetry = telemetry.with_database(database);
+    }
+    let telemetry = match telemetry.init() {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("example-api: {err}");
+            return match err {
+                appenv_observability::Error::InvalidConfig { .. }
+                | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
+                _ => exit(1),
+            };
+        }
+    };
     loaded.log_startup();
 
     match run(&loaded, telemetry).await {
@@ -299,7 +309,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         telemetry: telemetry
             .http_layer()
             .with_client_addr(config.server.client_addr()),
-        cors: cors(&config.server.cors_origin),
+        cors: cors(&config.server),
         debug_config: config.server.debug_endpoints.then(|| loaded.live_explain()),
     };
 
@@ -335,34 +345,20 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     })
 }
 
-/// `CORS_ORIGIN`: no layer when empty (same-origin only), any origin for
-/// `*` (refused by policy in production), else the listed origins.
-fn cors(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o.trim() == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
-        )
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+/// `CORS_ORIGIN` (none when empty; the origins come from the config, the
+/// rest is this API's): browsers may call `GET`/`POST` with a bearer token
+/// and read the quota, request id and version headers.
+fn cors(server: &ServerConfig) -> Option<CorsLayer> {
+    server.cors_layer().map(|cors| {
+        let mut exposed = RESPONSE_HEADERS.to_vec();
+        exposed.extend([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static(API_VERSION_HEADER),
+        ]);
+        cors.allow_methods([Method::GET, Method::POST])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([
-                HeaderName::from_static("ratelimit"),
-                HeaderName::from_static("ratelimit-policy"),
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("x-api-version"),
-                header::RETRY_AFTER,
-            ]),
-    )
+            .expose_headers(exposed)
+    })
 }
 
 /// `example-api token`: a short-lived HS256 token for trying the API.

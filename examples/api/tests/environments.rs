@@ -135,6 +135,20 @@ fn local_events_round_trip_with_bearer_auth_validation_and_cors() {
         allowed.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
+    // The browser may read the quota, request id and version headers.
+    let exposed = allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for name in [
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "x-request-id",
+        "x-api-version",
+    ] {
+        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+    }
     let other = server
         .client
         .get(server.url("/v1/events"))
