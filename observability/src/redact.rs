@@ -44,11 +44,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// rather than trusted to stay small.
 const MAX_VERDICTS: usize = 1024;
 
+/// Verdicts by field name.
+type Verdicts = HashMap<Box<str>, bool, foldhash::fast::RandomState>;
+
 thread_local! {
     /// This thread's verdicts, for the redactor whose id comes first. A
     /// process normally has one redactor; a second one (tests build many)
     /// takes the cache over.
-    static VERDICTS: RefCell<(u64, HashMap<Box<str>, bool, foldhash::fast::RandomState>)> =
+    static VERDICTS: RefCell<(u64, Verdicts)> =
         RefCell::new((0, HashMap::default()));
 }
 
