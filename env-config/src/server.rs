@@ -134,26 +134,42 @@ impl ServerConfig {
 }
 
 /// Why `entry` is not an origin a browser sends, with the fix, or `None`
-/// when it is one (or `*`).
+/// when it is one, `*`, or `null` (what sandboxed iframes and `file://`
+/// pages send).
 fn origin_problem(entry: &str) -> Option<(String, String)> {
     let entry = entry.trim();
-    if entry == "*" {
+    if entry == "*" || entry == "null" {
         return None;
     }
     let example = "write each origin as scheme://host[:port], e.g. https://app.example.com";
-    let Ok(url) = url::Url::parse(entry) else {
+    if entry.contains('*') {
         return Some((
-            format!("`{entry}` is not an origin (scheme://host[:port])"),
-            example.to_owned(),
-        ));
-    };
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Some((
-            format!("`{entry}` is not an http(s) origin"),
-            example.to_owned(),
+            format!("`{entry}` is matched exactly, so its `*` matches no origin"),
+            "list each origin (https://a.example.com,https://b.example.com), or `*` for any"
+                .to_owned(),
         ));
     }
-    let origin = url.origin().ascii_serialization();
+    let url = match url::Url::parse(entry) {
+        Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => url,
+        _ => {
+            return Some((
+                format!("`{entry}` is not an origin (scheme://host[:port])"),
+                example.to_owned(),
+            ));
+        }
+    };
+    let origin = if matches!(url.scheme(), "http" | "https") {
+        url.origin().ascii_serialization()
+    } else {
+        // App and extension origins (`capacitor://localhost`,
+        // `chrome-extension://…`): the url crate calls them opaque, so the
+        // origin is spelled out from its parts.
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        }
+    };
     (origin != entry).then(|| {
         (
             format!(

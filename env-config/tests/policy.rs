@@ -201,8 +201,10 @@ fn cors_origins_that_no_browser_sends_are_refused_in_every_environment() {
             "write `https://app.example.com`",
         ),
         ("app.example.com", "scheme://host[:port]"),
-        ("ftp://files.example.com", "scheme://host[:port]"),
+        ("mailto:ops@example.com", "scheme://host[:port]"),
         ("https://", "scheme://host[:port]"),
+        ("https://*.example.com", "list each origin"),
+        ("capacitor://localhost/", "write `capacitor://localhost`"),
     ] {
         for env in ["local", "staging", "production"] {
             let mut vars = if env == "production" {
@@ -223,10 +225,12 @@ fn cors_origins_that_no_browser_sends_are_refused_in_every_environment() {
             assert!(found.fix.contains(fix), "{entry}: {}", found.fix);
         }
     }
-    // Origins as browsers send them, a non-default port included, pass.
+    // Origins as browsers send them pass: a non-default port, IPv6, app
+    // and extension origins, and `null` (sandboxed iframes, `file://`).
     let r = report(&with(&[(
         "CORS_ORIGIN",
-        "https://app.example.com, http://localhost:5173,https://[::1]:8443",
+        "https://app.example.com, http://localhost:5173,https://[::1]:8443,\
+         capacitor://localhost,chrome-extension://abcdefghijklmnop,null",
     )]));
     assert!(r.is_ok(), "{r}");
 }
