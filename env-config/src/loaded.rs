@@ -175,7 +175,7 @@ impl<C: serde::Serialize> Loaded<C> {
         options: ReloadOptions,
     ) -> Result<SecretHandle, Error> {
         let initial = self.text_at(key)?;
-        SecretHandle::start(&self.rotation, key, initial, options)
+        self.rotation.handle(key, initial, options)
     }
 
     /// The signing secret at `key` with its previous values, from
@@ -196,8 +196,7 @@ impl<C: serde::Serialize> Loaded<C> {
     /// As [`Loaded::key_ring`].
     pub fn key_ring_with(&self, key: &str, options: ReloadOptions) -> Result<KeyRing, Error> {
         let initial = self.text_at(key)?;
-        let (current, poller) = SecretHandle::prepare(&self.rotation, key, initial);
-        KeyRing::start(&self.rotation, current, poller, options)
+        KeyRing::start(&self.rotation, key, initial, options)
     }
 
     /// The plain text at `key` in the loaded configuration.

@@ -22,7 +22,7 @@ use crate::policy::{Check, PolicyFinding, PolicyReport};
 use crate::provenance::{
     Explain, ExplainEntry, Provenance, Shadowed, Source, fingerprint, flatten, redact_value,
 };
-use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation};
+use crate::rotation::{PREVIOUS_SUFFIX, Reload, Rotation, shown_fingerprint};
 use crate::rules;
 use crate::secret::SecretString;
 use crate::secret::{REDACTED, to_value_exposed};
@@ -277,7 +277,15 @@ impl Loader {
             .extract_lossy()
             .map_err(|err| invalid(err, &stack.provenance, &schema))?;
         let allow = read_allow(&policy_figment, &stack.provenance)?;
-        let explain = build_explain(&environment, &config, &allow, &stack.provenance, &schema)?;
+        let placeholders = self.all_placeholders();
+        let explain = build_explain(
+            &environment,
+            &config,
+            &allow,
+            &stack.provenance,
+            &schema,
+            &placeholders,
+        )?;
         let policy =
             self.evaluate_policy(&environment, &figment, &schema, &stack.provenance, &allow)?;
 
@@ -286,7 +294,14 @@ impl Loader {
             warnings.extend(self.sibling_env_warnings());
         }
         warnings.extend(unknown_waivers(&allow, &schema));
-        let rotation = self.rotation(&environment, allow, &schema, &stack.provenance, &explain);
+        let rotation = self.rotation(
+            &environment,
+            allow,
+            placeholders,
+            &schema,
+            &stack.provenance,
+            &explain,
+        );
         Ok(Loaded {
             config,
             environment,
@@ -298,6 +313,16 @@ impl Loader {
         })
     }
 
+    /// The placeholders secrets are checked against: the loader's, plus
+    /// the values of `.env.example`.
+    fn all_placeholders(&self) -> Placeholders {
+        let mut placeholders = self.placeholders.clone();
+        placeholders.extend(Placeholders::from_values(&sources::read_placeholders(
+            &self.dotenv_dir.join(".env.example"),
+        )));
+        placeholders
+    }
+
     /// What the loaded configuration keeps for [`Loaded::secret_handle`]
     /// and [`Loaded::key_ring`]: the policy inputs, every key's source and
     /// the `NAME_PREVIOUS[_FILE]` variables.
@@ -305,14 +330,11 @@ impl Loader {
         &self,
         environment: &Environment,
         allow: Vec<String>,
+        placeholders: Placeholders,
         schema: &Schema,
         provenance: &Provenance,
         explain: &Explain,
     ) -> Rotation {
-        let mut placeholders = self.placeholders.clone();
-        placeholders.extend(Placeholders::from_values(&sources::read_placeholders(
-            &self.dotenv_dir.join(".env.example"),
-        )));
         let previous_vars = self
             .vars
             .iter()
@@ -347,6 +369,7 @@ impl Loader {
             previous_vars,
             explain: explain.clone(),
             live: std::sync::Mutex::default(),
+            watches: std::sync::Mutex::default(),
         }
     }
 
@@ -811,6 +834,7 @@ fn build_explain<C: Serialize>(
     allow: &[String],
     provenance: &Provenance,
     schema: &Schema,
+    placeholders: &Placeholders,
 ) -> Result<Explain, Error> {
     let mut effective = serde_json::to_value(config).map_err(|err| Error::Invalid {
         key: String::new(),
@@ -854,7 +878,7 @@ fn build_explain<C: Serialize>(
                             .winner(&key)
                             .and_then(|layer| layer.value.as_str())
                             .unwrap_or_default();
-                        Reload::file(&key, raw, loaded_at, 0)
+                        Reload::file(shown_fingerprint(placeholders, &key, raw), loaded_at, 0)
                     }
                     _ => Reload::fixed(),
                 });

@@ -307,12 +307,15 @@ pub(crate) fn fingerprint(env: &str, entries: &[ExplainEntry]) -> String {
         hasher.update(b"=");
         hasher.update(e.value.to_string().as_bytes());
         // A reloadable secret's version counts: replicas that picked up
-        // different versions of a rotated secret print differently.
+        // different versions of a rotated secret print differently. A
+        // process-local print would make every replica differ, so it is
+        // left out.
         if let Some(Reload {
             mode: ReloadMode::File,
             fingerprint: Some(print),
             ..
         }) = &e.reload
+            && !print.starts_with(crate::rotation::LOCAL_PRINT)
         {
             hasher.update(b"@");
             hasher.update(print.as_bytes());

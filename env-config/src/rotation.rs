@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::env::Environment;
+use crate::env::{AppEnv, Environment};
 use crate::error::Error;
 use crate::placeholders::Placeholders;
 use crate::policy::{Check, Level, PolicyFinding};
@@ -90,7 +90,8 @@ pub struct Reload {
     /// When the value in use was read (RFC 3339, UTC); reloadable only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded_at: Option<String>,
-    /// [`secret_fingerprint`] of the value in use; reloadable only.
+    /// The fingerprint of the value in use ([`SecretVersion::fingerprint`]);
+    /// reloadable only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     /// How many new values were refused since startup; reloadable only.
@@ -108,11 +109,11 @@ impl Reload {
         }
     }
 
-    pub(crate) fn file(key: &str, value: &str, at: SystemTime, rejected: u64) -> Reload {
+    pub(crate) fn file(fingerprint: String, at: SystemTime, rejected: u64) -> Reload {
         Reload {
             mode: ReloadMode::File,
             loaded_at: Some(rfc3339(at)),
-            fingerprint: Some(secret_fingerprint(key, value)),
+            fingerprint: Some(fingerprint),
             rejected: Some(rejected),
         }
     }
@@ -129,9 +130,14 @@ impl fmt::Display for Reload {
 
 /// A short fingerprint of a secret's value: the first 16 hex digits of the
 /// SHA-256 of the key and the value. It tells two versions apart (and two
-/// replicas holding different versions) without showing the value; it is
-/// not a substitute for a strong secret (a guessable value can be found
-/// from its fingerprint by trying candidates).
+/// replicas holding different versions) without showing the value.
+///
+/// It is unkeyed, so a guessable value can be found from it by trying
+/// candidates. appenv therefore shows it only for a value that passes the
+/// secret rules outright (at least [`MIN_SECRET_BYTES`](crate::MIN_SECRET_BYTES),
+/// not a placeholder, not weak; for a URL, its password); any other value
+/// gets a `local-` print keyed with a random key of this process, which
+/// tells versions apart within the process and nowhere else.
 pub fn secret_fingerprint(key: &str, value: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"appenv-secret\0");
@@ -144,6 +150,38 @@ pub fn secret_fingerprint(key: &str, value: &str) -> String {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The start of a process-local print.
+pub(crate) const LOCAL_PRINT: &str = "local-";
+
+/// A fingerprint of `key`'s `value` that only this process can reproduce:
+/// `local-` and the first 16 hex digits of SHA-256 over a random key drawn
+/// at first use, the key and the value.
+fn local_fingerprint(key: &str, value: &str) -> String {
+    static PROCESS_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    let process_key = PROCESS_KEY.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: std's per-process random hash keys instead.
+            use std::hash::{BuildHasher, Hasher};
+            for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+                hasher.write_usize(i);
+                chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+            }
+        }
+        bytes
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(process_key);
+    hasher.update(b"appenv-secret\0");
+    hasher.update(key.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(value.as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{LOCAL_PRINT}{hex}")
 }
 
 fn rfc3339(at: SystemTime) -> String {
@@ -170,6 +208,8 @@ pub(crate) struct Rotation {
     pub(crate) explain: Explain,
     /// The current state of every reloadable secret a handle watches.
     pub(crate) live: Mutex<BTreeMap<String, Reload>>,
+    /// The watch of every key a handle or ring was made for.
+    pub(crate) watches: Mutex<BTreeMap<String, KeyWatch>>,
 }
 
 impl fmt::Debug for Rotation {
@@ -284,20 +324,14 @@ impl fmt::Debug for SecretVersion {
 }
 
 impl SecretVersion {
-    fn new(key: &str, value: String, loaded_at: SystemTime) -> SecretVersion {
-        SecretVersion {
-            fingerprint: secret_fingerprint(key, &value),
-            value: Arc::new(SecretString::new(value)),
-            loaded_at,
-        }
-    }
-
     /// The value (it prints as `[REDACTED]`).
     pub fn value(&self) -> &SecretString {
         &self.value
     }
 
-    /// [`secret_fingerprint`] of the value.
+    /// The fingerprint of the value: [`secret_fingerprint`] when the value
+    /// is strong, else a `local-` print that only this process can compare
+    /// (see [Rotating secrets](crate#rotating-secrets)).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -308,7 +342,7 @@ impl SecretVersion {
     }
 }
 
-/// The counters and last refusal of one watched secret.
+/// The counters and last refusal of one watched file.
 #[derive(Debug, Default)]
 struct Health {
     rejected: AtomicU64,
@@ -334,6 +368,77 @@ impl Health {
         let _ = publish(count);
         self.rejected.store(count, Ordering::Release);
     }
+
+    fn last_refusal(&self) -> Option<String> {
+        self.last_refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// What every handle and ring of one key shares. One thread polls the
+/// key's files and feeds them all, so their values, counters and `explain`
+/// agree.
+#[derive(Debug)]
+struct KeyState {
+    key: Arc<str>,
+    source: Arc<Source>,
+    mode: ReloadMode,
+    health: Health,
+    /// The previous values, once a key ring asked for them.
+    ring: Mutex<Option<RingSide>>,
+}
+
+/// A key's previous values, shared by its key rings.
+#[derive(Debug, Clone)]
+struct RingSide {
+    source: Option<Arc<Source>>,
+    mode: ReloadMode,
+    health: Arc<Health>,
+    tx: watch::Sender<PreviousVersion>,
+}
+
+/// The poller's slot for a previous-values file, filled when a key ring
+/// first asks for one.
+type PreviousSlot = Arc<Mutex<Option<PreviousFeed>>>;
+
+/// A previous-values poller and the channel it feeds.
+struct PreviousFeed {
+    poller: PreviousPoller,
+    tx: watch::Sender<PreviousVersion>,
+}
+
+/// A key's entry in [`Rotation`]'s registry of watched keys.
+pub(crate) struct KeyWatch {
+    state: Arc<KeyState>,
+    tx: watch::Sender<SecretVersion>,
+    previous: PreviousSlot,
+    /// Whether a poller thread runs for the key.
+    polled: bool,
+}
+
+impl KeyWatch {
+    /// Whether a handle, ring or receiver of the key is still alive (else
+    /// its poller is stopping and the entry is stale).
+    fn live(&self) -> bool {
+        !self.tx.is_closed() || previous_open(&self.previous)
+    }
+
+    fn handle(&self) -> SecretHandle {
+        SecretHandle {
+            state: Arc::clone(&self.state),
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// Whether a previous-values channel has receivers.
+fn previous_open(slot: &PreviousSlot) -> bool {
+    slot.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|feed| !feed.tx.is_closed())
 }
 
 /// A secret that always yields its current value. From a `NAME_FILE` it is
@@ -342,32 +447,33 @@ impl Health {
 /// new value that passes the secret's policy replaces the old one. From
 /// anywhere else it is static. Get one with [`crate::Loaded::secret_handle`].
 ///
-/// A new value is refused — the old one stays, an error is logged
-/// (`appenv_config` target, with key, source and reason, never the value)
-/// and [`SecretHandle::rejected`] counts it — when it is empty, unreadable,
-/// larger than [`MAX_SECRET_FILE_BYTES`](crate::MAX_SECRET_FILE_BYTES), not
-/// UTF-8, or fails the rules startup applies to it (see
+/// A new value is taken once two reads in a row agree, so a file caught
+/// halfway through a rewrite is never used. It is refused — the old one
+/// stays, an error is logged (`appenv_config` target, with key, source and
+/// reason, never the value) and [`SecretHandle::rejected`] counts it — when
+/// it is empty, unreadable, larger than
+/// [`MAX_SECRET_FILE_BYTES`](crate::MAX_SECRET_FILE_BYTES), not UTF-8, or
+/// fails the rules startup applies to it (see
 /// [Rotating secrets](crate#rotating-secrets)). An accepted change is logged
 /// with key, source, the new value's fingerprint and the new configuration
 /// fingerprint.
 ///
-/// Clones share the watch; the file is polled until the last clone (and
-/// every [`SecretHandle::subscribe`] receiver) is dropped.
+/// Every handle of one key (and the key's [`KeyRing`]s) shares one watch:
+/// one thread polls the file, at the interval of the first handle made,
+/// and the counters are the key's. The file is polled until the last
+/// handle and every [`SecretHandle::subscribe`] receiver is dropped.
 #[derive(Clone)]
 pub struct SecretHandle {
-    key: Arc<str>,
-    source: Arc<Source>,
-    mode: ReloadMode,
-    health: Arc<Health>,
+    state: Arc<KeyState>,
     rx: watch::Receiver<SecretVersion>,
 }
 
 impl fmt::Debug for SecretHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretHandle")
-            .field("key", &self.key)
-            .field("source", &self.source.to_string())
-            .field("mode", &self.mode)
+            .field("key", &self.state.key)
+            .field("source", &self.state.source.to_string())
+            .field("mode", &self.state.mode)
             .field("fingerprint", &self.fingerprint())
             .finish()
     }
@@ -376,17 +482,17 @@ impl fmt::Debug for SecretHandle {
 impl SecretHandle {
     /// The dotted key.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.state.key
     }
 
     /// Where the value comes from.
     pub fn source(&self) -> &Source {
-        &self.source
+        &self.state.source
     }
 
     /// Static or reloadable.
     pub fn mode(&self) -> ReloadMode {
-        self.mode
+        self.state.mode
     }
 
     /// The current value.
@@ -399,7 +505,7 @@ impl SecretHandle {
         self.rx.borrow().clone()
     }
 
-    /// [`secret_fingerprint`] of the current value.
+    /// The fingerprint of the current value ([`SecretVersion::fingerprint`]).
     pub fn fingerprint(&self) -> String {
         self.rx.borrow().fingerprint.clone()
     }
@@ -412,114 +518,201 @@ impl SecretHandle {
         rx
     }
 
-    /// How many new values were refused since the handle was made.
+    /// How many new values of the key were refused since its watch started
+    /// (the same count for every handle of the key, and in `explain`).
     pub fn rejected(&self) -> u64 {
-        self.health.rejected.load(Ordering::Acquire)
+        self.state.health.rejected.load(Ordering::Acquire)
     }
 
-    /// How many new values were accepted since the handle was made.
+    /// How many new values of the key were accepted since its watch
+    /// started.
     pub fn reloads(&self) -> u64 {
-        self.health.reloads.load(Ordering::Relaxed)
+        self.state.health.reloads.load(Ordering::Relaxed)
     }
 
     /// Why the last new value was refused (never the value).
     pub fn last_refusal(&self) -> Option<String> {
-        self.health
-            .last_refusal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state.health.last_refusal()
     }
 
     /// What `explain` says about it.
     pub fn reload(&self) -> Reload {
-        match self.mode {
+        match self.state.mode {
             ReloadMode::Static => Reload::fixed(),
             ReloadMode::File => {
                 let version = self.rx.borrow();
-                Reload {
-                    mode: ReloadMode::File,
-                    loaded_at: Some(rfc3339(version.loaded_at)),
-                    fingerprint: Some(version.fingerprint.clone()),
-                    rejected: Some(self.rejected()),
-                }
+                Reload::file(
+                    version.fingerprint.clone(),
+                    version.loaded_at,
+                    self.rejected(),
+                )
             }
         }
     }
+}
 
-    /// Makes the handle for `key` and starts watching its file.
-    pub(crate) fn start(
-        rotation: &Arc<Rotation>,
+impl Rotation {
+    /// The handle of `key`: from the key's live watch, else from a new one
+    /// (whose poller starts now for a `NAME_FILE` secret).
+    pub(crate) fn handle(
+        self: &Arc<Self>,
         key: &str,
         initial: String,
         options: ReloadOptions,
     ) -> Result<SecretHandle, Error> {
-        let (handle, poller) = SecretHandle::prepare(rotation, key, initial);
-        if let Some((poller, tx)) = poller {
-            spawn(key, handle.source(), move || {
-                poller.run(&tx, options.interval);
-            })?;
-        }
-        Ok(handle)
+        let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(self.watch_of(&mut watches, key, initial, options)?.handle())
     }
 
-    /// Makes the handle for `key`, and for a `NAME_FILE` the poller that
-    /// feeds it (not started).
-    pub(crate) fn prepare(
-        rotation: &Arc<Rotation>,
+    /// The live watch of `key` in `watches`, made (and its poller started)
+    /// when there is none.
+    fn watch_of<'w>(
+        self: &Arc<Self>,
+        watches: &'w mut BTreeMap<String, KeyWatch>,
         key: &str,
         initial: String,
-    ) -> (
-        SecretHandle,
-        Option<(FilePoller, watch::Sender<SecretVersion>)>,
-    ) {
-        let source = rotation
-            .sources
-            .get(key)
-            .cloned()
-            .unwrap_or(Source::Default);
+        options: ReloadOptions,
+    ) -> Result<&'w mut KeyWatch, Error> {
+        if !watches.get(key).is_some_and(KeyWatch::live) {
+            let (watch, poller) = self.new_watch(key, initial);
+            let mut watch = watch;
+            if let Some(current) = poller {
+                let poller = KeyPoller {
+                    rotation: Arc::clone(self),
+                    state: Arc::clone(&watch.state),
+                    current: Some(current),
+                    current_tx: watch.tx.clone(),
+                    previous: Arc::clone(&watch.previous),
+                };
+                spawn(key, &watch.state.source, move || {
+                    poller.run(options.interval);
+                })?;
+                watch.polled = true;
+            }
+            watches.insert(key.to_owned(), watch);
+        }
+        Ok(watches.get_mut(key).expect("inserted above"))
+    }
+
+    /// A new watch of `key`, and for a `NAME_FILE` the poller of its file
+    /// (not started).
+    fn new_watch(self: &Arc<Self>, key: &str, initial: String) -> (KeyWatch, Option<FilePoller>) {
+        let source = self.sources.get(key).cloned().unwrap_or(Source::Default);
         let now = SystemTime::now();
-        let health = Arc::new(Health::default());
         let Source::SecretFile { var, path } = &source else {
-            let (_tx, rx) = watch::channel(SecretVersion::new(key, initial, now));
-            let handle = SecretHandle {
+            let (tx, _rx) = watch::channel(self.version(key, initial, now));
+            let state = KeyState {
                 key: key.into(),
                 source: Arc::new(source),
                 mode: ReloadMode::Static,
-                health,
-                rx,
+                health: Health::default(),
+                ring: Mutex::new(None),
             };
-            return (handle, None);
+            let watch = KeyWatch {
+                state: Arc::new(state),
+                tx,
+                previous: PreviousSlot::default(),
+                polled: false,
+            };
+            return (watch, None);
         };
         // Re-read now: the file may have changed since the load, and the
         // handle must start from what the file holds.
         let base = var.strip_suffix("_FILE").unwrap_or(var).to_owned();
         let first = match sources::read_secret_file(&base, path) {
-            Ok(text) if rotation.refusal(key, &text, false).is_none() => text,
+            Ok(text) if self.refusal(key, &text, false).is_none() => text,
             _ => initial,
         };
-        let seen = Some(Seen::Text(digest(&first)));
-        let version = SecretVersion::new(key, first, now);
-        rotation.record(key, Reload::file(key, version.value.expose(), now, 0));
-        let (tx, rx) = watch::channel(version);
+        let settled = Settled::at(Seen::Text(digest(&first)));
+        let version = self.version(key, first, now);
+        self.record(
+            key,
+            Reload::file(version.fingerprint.clone(), version.loaded_at, 0),
+        );
+        let (tx, _rx) = watch::channel(version);
+        let state = Arc::new(KeyState {
+            key: key.into(),
+            source: Arc::new(source.clone()),
+            mode: ReloadMode::File,
+            health: Health::default(),
+            ring: Mutex::new(None),
+        });
         let poller = FilePoller {
-            rotation: Arc::clone(rotation),
-            key: key.to_owned(),
+            rotation: Arc::clone(self),
+            state: Arc::clone(&state),
             var: base,
             path: path.clone(),
-            source: source.clone(),
-            health: Arc::clone(&health),
-            seen,
+            settled,
         };
-        let handle = SecretHandle {
-            key: key.into(),
-            source: Arc::new(source),
-            mode: ReloadMode::File,
-            health,
-            rx,
+        let watch = KeyWatch {
+            state,
+            tx,
+            previous: PreviousSlot::default(),
+            polled: false,
         };
-        (handle, Some((poller, tx)))
+        (watch, Some(poller))
     }
+
+    /// A version of `key` holding `value`, with the fingerprint it may show.
+    fn version(&self, key: &str, value: String, loaded_at: SystemTime) -> SecretVersion {
+        SecretVersion {
+            fingerprint: self.print(key, &value),
+            value: Arc::new(SecretString::new(value)),
+            loaded_at,
+        }
+    }
+
+    /// A version of `key`'s previous values.
+    fn previous_version(
+        &self,
+        key: &str,
+        values: Vec<String>,
+        loaded_at: SystemTime,
+    ) -> PreviousVersion {
+        let joined = values.join("\n");
+        let fingerprint = if values.iter().all(|v| self.strong(key, v)) {
+            secret_fingerprint(key, &joined)
+        } else {
+            local_fingerprint(key, &joined)
+        };
+        PreviousVersion {
+            fingerprint,
+            values: Arc::new(values.into_iter().map(SecretString::new).collect()),
+            loaded_at,
+        }
+    }
+
+    fn print(&self, key: &str, value: &str) -> String {
+        shown_fingerprint(&self.placeholders, key, value)
+    }
+
+    fn strong(&self, key: &str, value: &str) -> bool {
+        strong(&self.placeholders, key, value)
+    }
+}
+
+/// The fingerprint `value` of `key` may show: [`secret_fingerprint`] when
+/// the value is strong, a process-local print otherwise.
+pub(crate) fn shown_fingerprint(placeholders: &Placeholders, key: &str, value: &str) -> String {
+    if strong(placeholders, key, value) {
+        secret_fingerprint(key, value)
+    } else {
+        local_fingerprint(key, value)
+    }
+}
+
+/// Whether the secret in `value` passes the secret rules outright (no
+/// finding at all, waived or not): the password of a URL that carries one,
+/// else the whole value. Only such a value is hard enough to guess for its
+/// plain fingerprint to be shown.
+fn strong(placeholders: &Placeholders, key: &str, value: &str) -> bool {
+    let password = crate::service_url::password_of(value);
+    let material = password.as_deref().unwrap_or(value);
+    let provenance = Provenance::default();
+    let mut findings: Vec<PolicyFinding> = Vec::new();
+    let mut check = Check::new(AppEnv::Production, &provenance, &mut findings);
+    rules::secret_rules(&mut check, key, material, placeholders);
+    findings.is_empty()
 }
 
 /// Starts a named polling thread.
@@ -536,7 +729,7 @@ fn spawn(key: &str, source: &Source, run: impl FnOnce() + Send + 'static) -> Res
 }
 
 /// What a file read gave, to tell "unchanged" from "changed".
-#[derive(PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
     Text([u8; 32]),
     Error(String),
@@ -546,31 +739,56 @@ fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-/// The polling loop of one reloadable secret.
-pub(crate) struct FilePoller {
-    rotation: Arc<Rotation>,
-    key: String,
-    var: String,
-    path: PathBuf,
-    source: Source,
-    health: Arc<Health>,
+/// The reads of one file, settled: a change counts once two polls in a row
+/// read the same new thing. A file caught halfway through a rewrite that is
+/// not atomic (`echo new > file` truncates, then writes) reads differently
+/// on the next poll, so it is never taken, refused or logged.
+#[derive(Debug, Default)]
+struct Settled {
+    /// The last settled read.
     seen: Option<Seen>,
+    /// A different read waiting for a second identical one.
+    candidate: Option<Seen>,
 }
 
-impl FilePoller {
-    fn run(mut self, tx: &watch::Sender<SecretVersion>, interval: Duration) {
-        loop {
-            std::thread::sleep(interval);
-            if tx.is_closed() {
-                return;
-            }
-            let current = tx.borrow().clone();
-            if let Some((version, config_fingerprint)) = self.tick(&current) {
-                self.publish(tx, version, &config_fingerprint);
-            }
+impl Settled {
+    fn at(seen: Seen) -> Settled {
+        Settled {
+            seen: Some(seen),
+            candidate: None,
         }
     }
 
+    /// Takes one read: `true` when it settles a change.
+    fn observe(&mut self, read: Seen) -> bool {
+        if self.seen.as_ref() == Some(&read) {
+            self.candidate = None;
+            return false;
+        }
+        if self.candidate.as_ref() == Some(&read) {
+            self.seen = self.candidate.take();
+            return true;
+        }
+        self.candidate = Some(read);
+        false
+    }
+
+    /// Whether a change is waiting for its second read.
+    fn unsettled(&self) -> bool {
+        self.candidate.is_some()
+    }
+}
+
+/// The polling of one reloadable secret file.
+pub(crate) struct FilePoller {
+    rotation: Arc<Rotation>,
+    state: Arc<KeyState>,
+    var: String,
+    path: PathBuf,
+    settled: Settled,
+}
+
+impl FilePoller {
     /// Sends an accepted version to the handles and logs the change.
     fn publish(
         &self,
@@ -579,32 +797,33 @@ impl FilePoller {
         config_fingerprint: &str,
     ) {
         let fingerprint = version.fingerprint.clone();
-        self.health.reloads.fetch_add(1, Ordering::Relaxed);
+        self.state.health.reloads.fetch_add(1, Ordering::Relaxed);
         tx.send_replace(version);
-        tracing::info!(target: "appenv_config", key = self.key.as_str(), source = %self.source, fingerprint = %fingerprint, config_fingerprint = %config_fingerprint, "secret reloaded");
+        tracing::info!(target: "appenv_config", key = &*self.state.key, source = %self.state.source, fingerprint = %fingerprint, config_fingerprint = %config_fingerprint, "secret reloaded");
     }
 
     /// Re-reads the file: the new version to publish (with the new
-    /// configuration fingerprint), or `None` when nothing changed or the new
-    /// value was refused.
+    /// configuration fingerprint), or `None` when nothing changed, the
+    /// change is not settled yet, or the new value was refused.
     fn tick(&mut self, current: &SecretVersion) -> Option<(SecretVersion, String)> {
         let read = sources::read_secret_file(&self.var, &self.path);
         let seen = match &read {
             Ok(text) => Seen::Text(digest(text)),
             Err(err) => Seen::Error(err.to_string()),
         };
-        if self.seen.as_ref() == Some(&seen) {
+        if !self.settled.observe(seen) {
             return None;
         }
-        self.seen = Some(seen);
-        let key = self.key.as_str();
+        let key = &*self.state.key;
+        let source = &self.state.source;
         let text = match read {
             Ok(text) => text,
             Err(err) => {
                 // The error names the file and the variable, never contents.
                 let reason = err.to_string();
-                tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
-                self.health
+                tracing::error!(target: "appenv_config", key, source = %source, reason = %reason, "secret reload refused: the old value stays in use");
+                self.state
+                    .health
                     .refuse_then(reason, |count| self.record_with(current, count));
                 return None;
             }
@@ -613,32 +832,24 @@ impl FilePoller {
             return None;
         }
         if let Some(reason) = self.rotation.refusal(key, &text, false) {
-            tracing::error!(target: "appenv_config", key, source = %self.source, reason = %reason, "secret reload refused: the old value stays in use");
-            self.health
+            tracing::error!(target: "appenv_config", key, source = %source, reason = %reason, "secret reload refused: the old value stays in use");
+            self.state
+                .health
                 .refuse_then(reason, |count| self.record_with(current, count));
             return None;
         }
-        let version = SecretVersion::new(key, text, SystemTime::now());
-        let config_fingerprint = self.record(&version);
+        let version = self.rotation.version(key, text, SystemTime::now());
+        let config_fingerprint =
+            self.record_with(&version, self.state.health.rejected.load(Ordering::Acquire));
         Some((version, config_fingerprint))
     }
 
-    /// Records `version` as the key's live state; the new configuration
-    /// fingerprint.
-    fn record(&self, version: &SecretVersion) -> String {
-        self.record_with(version, self.health.rejected.load(Ordering::Acquire))
-    }
-
-    /// As [`record`](Self::record), with `rejected` refusals so far.
+    /// Records `version` as the key's live state, with `rejected` refusals
+    /// so far; the new configuration fingerprint.
     fn record_with(&self, version: &SecretVersion, rejected: u64) -> String {
         self.rotation.record(
-            &self.key,
-            Reload::file(
-                &self.key,
-                version.value.expose(),
-                version.loaded_at,
-                rejected,
-            ),
+            &self.state.key,
+            Reload::file(version.fingerprint.clone(), version.loaded_at, rejected),
         )
     }
 }
@@ -661,20 +872,13 @@ impl fmt::Debug for PreviousVersion {
 }
 
 impl PreviousVersion {
-    fn new(key: &str, values: Vec<String>, loaded_at: SystemTime) -> PreviousVersion {
-        PreviousVersion {
-            fingerprint: secret_fingerprint(key, &values.join("\n")),
-            values: Arc::new(values.into_iter().map(SecretString::new).collect()),
-            loaded_at,
-        }
-    }
-
     /// The previous values, in the order given.
     pub fn values(&self) -> &[SecretString] {
         &self.values
     }
 
-    /// [`secret_fingerprint`] of the list.
+    /// The fingerprint of the list: [`secret_fingerprint`] when every value
+    /// is strong, else a `local-` print.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -706,13 +910,12 @@ pub(crate) fn split_previous(text: &str) -> Vec<String> {
 /// values are `JWT_SECRET_PREVIOUS[_FILE]`). Each passes the secret rules
 /// and none equals the current value; a list that does not is refused as a
 /// new value of the secret is (the old list stays). Neither variable set:
-/// no previous values. Get one with [`crate::Loaded::key_ring`].
+/// no previous values. Get one with [`crate::Loaded::key_ring`]; the rings
+/// and handles of one key share one watch.
 #[derive(Clone)]
 pub struct KeyRing {
     current: SecretHandle,
-    previous_source: Option<Arc<Source>>,
-    previous_mode: ReloadMode,
-    previous_health: Arc<Health>,
+    side: RingSide,
     previous: watch::Receiver<PreviousVersion>,
 }
 
@@ -722,7 +925,7 @@ impl fmt::Debug for KeyRing {
             .field("current", &self.current)
             .field(
                 "previous_source",
-                &self.previous_source.as_ref().map(ToString::to_string),
+                &self.side.source.as_ref().map(ToString::to_string),
             )
             .field("previous", &*self.previous.borrow())
             .finish()
@@ -762,12 +965,12 @@ impl KeyRing {
 
     /// Where the previous values come from (`None`: no variable set them).
     pub fn previous_source(&self) -> Option<&Source> {
-        self.previous_source.as_deref()
+        self.side.source.as_deref()
     }
 
     /// Whether the previous values are re-read while the service runs.
     pub fn previous_mode(&self) -> ReloadMode {
-        self.previous_mode
+        self.side.mode
     }
 
     /// The current previous-values version.
@@ -777,16 +980,12 @@ impl KeyRing {
 
     /// How many new previous-value lists were refused.
     pub fn previous_rejected(&self) -> u64 {
-        self.previous_health.rejected.load(Ordering::Relaxed)
+        self.side.health.rejected.load(Ordering::Relaxed)
     }
 
     /// Why the last previous-value list was refused (never a value).
     pub fn previous_last_refusal(&self) -> Option<String> {
-        self.previous_health
-            .last_refusal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.side.health.last_refusal()
     }
 
     /// A receiver that wakes when the previous values change.
@@ -796,17 +995,59 @@ impl KeyRing {
         rx
     }
 
-    /// The ring of `current` (whose file, if any, `poller` watches). With a
-    /// previous-values file, one thread polls both files, so a rotation
-    /// that changes both at once (one Kubernetes secret update) is taken in
-    /// one step: the new previous list is published before the new current
-    /// value, and at no moment is the old key missing from the ring.
+    /// The ring of `key`, sharing the key's watch. The first ring of a key
+    /// reads its previous values; with a previous-values file, the key's
+    /// one poller thread polls both files, so a rotation that changes both
+    /// at once (one Kubernetes secret update) is taken in one step: the new
+    /// previous list is published before the new current value, and at no
+    /// moment is the old key missing from the ring.
     pub(crate) fn start(
         rotation: &Arc<Rotation>,
-        current: SecretHandle,
-        poller: Option<(FilePoller, watch::Sender<SecretVersion>)>,
+        key: &str,
+        initial: String,
         options: ReloadOptions,
     ) -> Result<KeyRing, Error> {
+        let mut watches = rotation
+            .watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let watch = rotation.watch_of(&mut watches, key, initial, options)?;
+        let current = watch.handle();
+        let known = watch
+            .state
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let side = match known {
+            Some(side) => side,
+            None => {
+                let side = KeyRing::attach(rotation, watch, &current, options)?;
+                *watch
+                    .state
+                    .ring
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(side.clone());
+                side
+            }
+        };
+        let previous = side.tx.subscribe();
+        Ok(KeyRing {
+            current,
+            side,
+            previous,
+        })
+    }
+
+    /// Reads the previous values of `watch`'s key and, for a file, gives
+    /// the key's poller (started here when the current value is static) its
+    /// file to poll.
+    fn attach(
+        rotation: &Arc<Rotation>,
+        watch: &mut KeyWatch,
+        current: &SecretHandle,
+        options: ReloadOptions,
+    ) -> Result<RingSide, Error> {
         let key = current.key().to_owned();
         let base = rotation.var_base(&key, current.source());
         let value_var = format!("{base}{PREVIOUS_SUFFIX}");
@@ -814,7 +1055,6 @@ impl KeyRing {
         let value = rotation.previous_vars.get(&value_var);
         let file = rotation.previous_vars.get(&file_var);
         let now = SystemTime::now();
-        let health = Arc::new(Health::default());
         let check = |origin: &Source, values: &[String]| -> Result<(), Error> {
             match previous_refusal(rotation, &key, values, &current.current()) {
                 Some(message) => Err(Error::Invalid {
@@ -825,33 +1065,26 @@ impl KeyRing {
                 None => Ok(()),
             }
         };
-        let (previous_source, previous_mode, previous) = match (value, file) {
-            (Some((value_origin, _)), Some((file_origin, _))) => {
-                return Err(Error::Conflict {
-                    var: value_var.clone(),
-                    value_origin: Box::new(value_origin.clone()),
-                    file_origin: Box::new(file_origin.clone()),
-                });
+        let fixed = |source: Option<Arc<Source>>, values: Vec<String>| {
+            let (tx, _rx) = watch::channel(rotation.previous_version(&key, values, now));
+            RingSide {
+                source,
+                mode: ReloadMode::Static,
+                health: Arc::default(),
+                tx,
             }
-            (None, None) => {
-                let (_tx, rx) = watch::channel(PreviousVersion::new(&key, Vec::new(), now));
-                if let Some((poller, tx)) = poller {
-                    spawn(&key, current.source(), move || {
-                        poller.run(&tx, options.interval);
-                    })?;
-                }
-                (None, ReloadMode::Static, rx)
-            }
+        };
+        match (value, file) {
+            (Some((value_origin, _)), Some((file_origin, _))) => Err(Error::Conflict {
+                var: value_var.clone(),
+                value_origin: Box::new(value_origin.clone()),
+                file_origin: Box::new(file_origin.clone()),
+            }),
+            (None, None) => Ok(fixed(None, Vec::new())),
             (Some((origin, text)), None) => {
                 let values = split_previous(text.expose());
                 check(origin, &values)?;
-                let (_tx, rx) = watch::channel(PreviousVersion::new(&key, values, now));
-                if let Some((poller, tx)) = poller {
-                    spawn(&key, current.source(), move || {
-                        poller.run(&tx, options.interval);
-                    })?;
-                }
-                (Some(Arc::new(origin.clone())), ReloadMode::Static, rx)
+                Ok(fixed(Some(Arc::new(origin.clone())), values))
             }
             (None, Some((_, path))) => {
                 let path = PathBuf::from(path.expose());
@@ -862,39 +1095,44 @@ impl KeyRing {
                 let text = sources::read_secret_file(&value_var, &path)?;
                 let values = split_previous(&text);
                 check(&source, &values)?;
-                let (tx, rx) = watch::channel(PreviousVersion::new(&key, values, now));
-                let previous = PreviousPoller {
+                let (tx, _rx) = watch::channel(rotation.previous_version(&key, values, now));
+                let health = Arc::new(Health::default());
+                let poller = PreviousPoller {
                     rotation: Arc::clone(rotation),
                     key: key.clone(),
                     var: value_var,
                     path,
                     source: source.clone(),
                     health: Arc::clone(&health),
-                    seen: Some(Seen::Text(digest(&text))),
+                    settled: Settled::at(Seen::Text(digest(&text))),
                     pending: false,
                 };
-                let (current_poller, current_tx) = match poller {
-                    Some((poller, tx)) => (Some(poller), Some(tx)),
-                    None => (None, None),
-                };
-                let ring = RingPoller {
-                    current: current_poller,
-                    current_tx,
-                    static_current: current.current(),
-                    previous,
-                    previous_tx: tx,
-                };
-                spawn(&key, &source, move || ring.run(options.interval))?;
-                (Some(Arc::new(source)), ReloadMode::File, rx)
+                *watch
+                    .previous
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(PreviousFeed {
+                    poller,
+                    tx: tx.clone(),
+                });
+                if !watch.polled {
+                    let poller = KeyPoller {
+                        rotation: Arc::clone(rotation),
+                        state: Arc::clone(&watch.state),
+                        current: None,
+                        current_tx: watch.tx.clone(),
+                        previous: Arc::clone(&watch.previous),
+                    };
+                    spawn(&key, &source, move || poller.run(options.interval))?;
+                    watch.polled = true;
+                }
+                Ok(RingSide {
+                    source: Some(Arc::new(source)),
+                    mode: ReloadMode::File,
+                    health,
+                    tx,
+                })
             }
-        };
-        Ok(KeyRing {
-            current,
-            previous_source,
-            previous_mode,
-            previous_health: health,
-            previous,
-        })
+        }
     }
 }
 
@@ -929,7 +1167,7 @@ struct PreviousPoller {
     path: PathBuf,
     source: Source,
     health: Arc<Health>,
-    seen: Option<Seen>,
+    settled: Settled,
     /// The file holds a list that was refused.
     pending: bool,
 }
@@ -948,9 +1186,9 @@ impl PreviousPoller {
             Ok(text) => Seen::Text(digest(text)),
             Err(err) => Seen::Error(err.to_string()),
         };
-        let file_changed = self.seen.as_ref() != Some(&seen);
-        self.seen = Some(seen);
-        if !(file_changed || (current_moved && self.pending)) {
+        let file_changed = self.settled.observe(seen);
+        let recheck = current_moved && self.pending && !self.settled.unsettled();
+        if !(file_changed || recheck) {
             return None;
         }
         let key = self.key.as_str();
@@ -973,62 +1211,81 @@ impl PreviousPoller {
             return None;
         }
         self.pending = false;
-        let version = PreviousVersion::new(key, values, SystemTime::now());
-        (version.fingerprint != in_use.fingerprint).then_some(version)
+        let version = self
+            .rotation
+            .previous_version(key, values, SystemTime::now());
+        (version.values != in_use.values).then_some(version)
     }
 }
 
-/// One thread for a key ring's two files.
-struct RingPoller {
+/// The one thread of a key: it polls the current value's file (when it has
+/// one) and the previous-values file (once a key ring gave it one).
+struct KeyPoller {
+    rotation: Arc<Rotation>,
+    state: Arc<KeyState>,
     current: Option<FilePoller>,
-    current_tx: Option<watch::Sender<SecretVersion>>,
-    /// The current value when it is static.
-    static_current: SecretString,
-    previous: PreviousPoller,
-    previous_tx: watch::Sender<PreviousVersion>,
+    current_tx: watch::Sender<SecretVersion>,
+    previous: PreviousSlot,
 }
 
-impl RingPoller {
+impl KeyPoller {
     fn run(mut self, interval: Duration) {
         loop {
             std::thread::sleep(interval);
-            let current_closed = self
-                .current_tx
-                .as_ref()
-                .is_none_or(watch::Sender::is_closed);
-            if current_closed && self.previous_tx.is_closed() {
-                return;
+            if self.unwatched() {
+                // Decided under the registry's lock, so a handle made at the
+                // same moment either keeps this poller or gets a new one.
+                let mut watches = self
+                    .rotation
+                    .watches
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if self.unwatched() {
+                    let ours = watches
+                        .get(&*self.state.key)
+                        .is_some_and(|w| Arc::ptr_eq(&w.state, &self.state));
+                    if ours {
+                        watches.remove(&*self.state.key);
+                    }
+                    return;
+                }
             }
             self.tick();
         }
     }
 
+    /// No handle, ring or receiver of the key is left.
+    fn unwatched(&self) -> bool {
+        self.current_tx.is_closed() && !previous_open(&self.previous)
+    }
+
     fn tick(&mut self) {
-        let in_use = self.current_tx.as_ref().map(|tx| tx.borrow().clone());
-        let next = match (&mut self.current, &in_use) {
-            (Some(poller), Some(in_use)) => poller.tick(in_use),
-            _ => None,
+        let in_use = self.current_tx.borrow().clone();
+        let next = self
+            .current
+            .as_mut()
+            .and_then(|poller| poller.tick(&in_use));
+        let candidate = match &next {
+            Some((version, _)) => SecretString::clone(&version.value),
+            None => SecretString::clone(&in_use.value),
         };
-        let candidate = match (&next, &in_use) {
-            (Some((version, _)), _) => SecretString::clone(&version.value),
-            (None, Some(in_use)) => SecretString::clone(&in_use.value),
-            (None, None) => self.static_current.clone(),
-        };
-        let previous_in_use = self.previous_tx.borrow().clone();
-        if let Some(list) = self
-            .previous
-            .tick(&candidate, next.is_some(), &previous_in_use)
-        {
-            let count = list.values.len();
-            let fingerprint = list.fingerprint.clone();
-            self.previous.health.reloads.fetch_add(1, Ordering::Relaxed);
-            self.previous_tx.send_replace(list);
-            tracing::info!(target: "appenv_config", key = self.previous.key.as_str(), source = %self.previous.source, previous = count, fingerprint = %fingerprint, "previous secret values reloaded");
+        let mut slot = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(feed) = slot.as_mut() {
+            let previous_in_use = feed.tx.borrow().clone();
+            if let Some(list) = feed
+                .poller
+                .tick(&candidate, next.is_some(), &previous_in_use)
+            {
+                let count = list.values.len();
+                let fingerprint = list.fingerprint.clone();
+                feed.poller.health.reloads.fetch_add(1, Ordering::Relaxed);
+                feed.tx.send_replace(list);
+                tracing::info!(target: "appenv_config", key = feed.poller.key.as_str(), source = %feed.poller.source, previous = count, fingerprint = %fingerprint, "previous secret values reloaded");
+            }
         }
-        if let (Some(poller), Some(tx), Some((version, config_fingerprint))) =
-            (&self.current, &self.current_tx, next)
-        {
-            poller.publish(tx, version, &config_fingerprint);
+        drop(slot);
+        if let (Some(poller), Some((version, config_fingerprint))) = (&self.current, next) {
+            poller.publish(&self.current_tx, version, &config_fingerprint);
         }
     }
 }
@@ -1042,6 +1299,111 @@ mod tests {
         assert_eq!(split_previous(""), Vec::<String>::new());
         assert_eq!(split_previous("\n\n"), Vec::<String>::new());
         assert_eq!(split_previous("a, b\nc\r\n\n,d"), vec!["a", "b", "c", "d"]);
+    }
+
+    fn text(seen: &str) -> Seen {
+        Seen::Text(digest(seen))
+    }
+
+    #[test]
+    fn a_change_counts_once_two_reads_in_a_row_agree() {
+        let mut settled = Settled::at(text("old"));
+        assert!(!settled.observe(text("old")), "unchanged");
+        assert!(!settled.observe(text("half")), "first read of a change");
+        assert!(!settled.observe(text("new")), "it moved on: not settled");
+        assert!(settled.observe(text("new")), "two reads agree");
+        assert!(!settled.observe(text("new")), "reported once");
+        // A blip that goes back to the settled value is never reported.
+        assert!(!settled.observe(Seen::Error("missing".into())));
+        assert!(!settled.observe(text("new")));
+        assert!(!settled.unsettled());
+        assert!(!settled.observe(Seen::Error("missing".into())));
+        assert!(settled.observe(Seen::Error("missing".into())));
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Signing {
+        jwt_secret: Option<SecretString>,
+    }
+
+    impl crate::Section for Signing {
+        fn defaults(_: AppEnv) -> Self {
+            Signing { jwt_secret: None }
+        }
+        fn register(reg: &mut crate::Registry<'_, Self>) {
+            reg.secret("jwt_secret");
+        }
+    }
+
+    const WHOLE: &str = "whole-Qm4Zx8Lp2Wn6Kt0Rb3Vy7Hd-Jf5Nc9Ts1Xg3Pk7Mw2Ae6Ub";
+
+    #[test]
+    fn a_file_caught_halfway_through_a_rewrite_is_never_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jwt");
+        let first = "first-Ae6Ub2Mw7Pk3Xg1Ts9Nc5Jf-Hd7Vy3Rb0Kt6Wn2Lp8Zx4Qm";
+        std::fs::write(&file, first).unwrap();
+        let loaded = crate::Loader::hermetic([
+            ("APP_ENV", "local"),
+            ("JWT_SECRET_FILE", file.to_str().unwrap()),
+        ])
+        .config_dir(dir.path().join("none"))
+        .dotenv_dir(dir.path())
+        .load::<Signing>()
+        .unwrap();
+        let (watch, poller) = loaded.rotation.new_watch("jwt_secret", first.to_owned());
+        let mut poller = poller.expect("a file secret is polled");
+        let in_use = watch.tx.borrow().clone();
+
+        // A writer that is not atomic: the first 40 bytes land, a poll reads
+        // them (a value that would pass every rule), then the rest lands.
+        let torn = &WHOLE[..40];
+        std::fs::write(&file, torn).unwrap();
+        assert!(poller.tick(&in_use).is_none(), "one read decides nothing");
+        std::fs::write(&file, WHOLE).unwrap();
+        assert!(poller.tick(&in_use).is_none(), "the file moved on");
+        let (version, _) = poller.tick(&in_use).expect("two reads agree");
+        assert_eq!(version.value().expose(), WHOLE);
+        assert_eq!(poller.state.health.rejected.load(Ordering::Acquire), 0);
+
+        // Truncated to nothing for a moment (`echo new > file`): no refusal
+        // is counted or logged for what was never there to take.
+        std::fs::write(&file, "").unwrap();
+        assert!(poller.tick(&version).is_none());
+        std::fs::write(&file, WHOLE).unwrap();
+        assert!(poller.tick(&version).is_none());
+        assert!(poller.tick(&version).is_none());
+        assert_eq!(poller.state.health.rejected.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn the_password_of_a_url_is_what_decides_its_fingerprint() {
+        let placeholders = Placeholders::default();
+        let strong_url = format!("postgres://app:{WHOLE}@db:5432/app");
+        assert!(strong(&placeholders, "database.url", &strong_url));
+        assert!(!strong(
+            &placeholders,
+            "database.url",
+            "postgres://app:hunter2@db:5432/app-with-a-long-name"
+        ));
+        assert!(!strong(&placeholders, "jwt_secret", "changeme"));
+        assert!(strong(&placeholders, "jwt_secret", WHOLE));
+        let weak = shown_fingerprint(&placeholders, "database.url", "postgres://app:pw@db/app");
+        assert!(weak.starts_with(LOCAL_PRINT), "{weak}");
+        assert_eq!(
+            weak,
+            shown_fingerprint(&placeholders, "database.url", "postgres://app:pw@db/app"),
+            "stable within the process"
+        );
+        assert_eq!(
+            crate::service_url::password_of("redis://:p%40ss@cache:6379").as_deref(),
+            Some("p@ss")
+        );
+        assert_eq!(
+            crate::service_url::password_of("postgres://app@db/app"),
+            None
+        );
+        assert_eq!(crate::service_url::password_of("not a url"), None);
     }
 
     #[test]

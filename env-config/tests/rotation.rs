@@ -472,3 +472,114 @@ fn previous_values_from_a_variable_are_static_and_checked_at_startup() {
         .to_string();
     assert!(err.contains("both JWT_SECRET_PREVIOUS"), "{err}");
 }
+
+#[test]
+fn every_handle_of_a_key_shares_one_watch_and_its_counts() {
+    logs();
+    let s = Scratch::new();
+    let file = s.write("jwt", SENTINEL);
+    let vars = production_with(&s, &file, &[]);
+    let loaded = load(&s, &vars);
+    let first = handle(&loaded);
+    let second = handle(&loaded);
+    let ring = ring(&loaded);
+
+    std::fs::write(&file, SHORT).unwrap();
+    eventually("the short value is refused", || first.rejected() == 1);
+    // One poller refused it once: every handle, the ring and explain agree.
+    for (what, count) in [
+        ("the second handle", second.rejected()),
+        ("the ring's handle", ring.handle().rejected()),
+    ] {
+        assert_eq!(count, 1, "{what}");
+    }
+    let reload = loaded
+        .current_explain()
+        .get("jwt_secret")
+        .unwrap()
+        .reload
+        .clone()
+        .unwrap();
+    assert_eq!(reload.rejected, Some(1));
+
+    std::fs::write(&file, ROTATED).unwrap();
+    eventually("the new value is in use", || {
+        first.current().expose() == ROTATED
+    });
+    assert_eq!(second.current().expose(), ROTATED);
+    assert_eq!(exposed(ring.keys()), vec![ROTATED]);
+    assert_eq!((first.reloads(), second.reloads()), (1, 1));
+    let reloaded = log_lines_about("jwt_secret")
+        .iter()
+        .filter(|l| l.contains("secret reloaded") && l.contains(file.to_str().unwrap()))
+        .count();
+    assert_eq!(reloaded, 1, "one poller, one log line per change");
+
+    // With every handle gone the watch stops; a handle made afterwards
+    // starts a new one and follows the file again.
+    drop((first, second, ring));
+    std::thread::sleep(FAST * 5);
+    let again = handle(&loaded);
+    assert_eq!(again.current().expose(), ROTATED);
+    std::fs::write(&file, ROTATED_AGAIN).unwrap();
+    eventually("a new handle follows the file", || {
+        again.current().expose() == ROTATED_AGAIN
+    });
+    assert_logs_clean();
+}
+
+#[test]
+fn only_a_strong_value_shows_a_fingerprint_other_processes_can_compare() {
+    logs();
+    let s = Scratch::new();
+    let jwt = s.write("jwt", SENTINEL);
+    // A database password far too short to hide behind an unkeyed hash.
+    let url = s.write(
+        "db",
+        "postgres://app:SENTINEL-pw@db.internal:5432/events?sslmode=require",
+    );
+    let mut vars = production_with(&s, &jwt, &[("DATABASE_URL_FILE", url.to_str().unwrap())]);
+    vars.retain(|(k, _)| k != "DATABASE_URL");
+    let loaded = load(&s, &vars);
+    let before = loaded.current_explain().fingerprint;
+    let jwt = handle(&loaded);
+    let db = loaded
+        .secret_handle_with("database.url", ReloadOptions::default().interval(FAST))
+        .unwrap();
+    assert_eq!(
+        jwt.fingerprint(),
+        appenv_config::secret_fingerprint("jwt_secret", SENTINEL),
+        "a strong secret's fingerprint is the same in every process"
+    );
+    let print = db.fingerprint();
+    assert!(print.starts_with("local-"), "{print}");
+    assert_ne!(
+        print,
+        appenv_config::secret_fingerprint(
+            "database.url",
+            "postgres://app:SENTINEL-pw@db.internal:5432/events?sslmode=require"
+        )
+    );
+    let explain = loaded.current_explain();
+    let reload = explain.get("database.url").unwrap().reload.clone().unwrap();
+    assert_eq!(reload.fingerprint.as_deref(), Some(print.as_str()));
+    // The configuration fingerprint leaves the process-local print out, so
+    // replicas with the same configuration still print alike; the strong
+    // secret's version is in it.
+    assert_eq!(
+        explain.fingerprint,
+        loaded.explain().fingerprint,
+        "making handles changes no version"
+    );
+    assert_eq!(before, explain.fingerprint);
+
+    // A strong database password gets the comparable print.
+    let strong = format!("postgres://app:{ROTATED}@db.internal:5432/events?sslmode=require");
+    std::fs::write(&url, &strong).unwrap();
+    eventually("the new URL is in use", || db.current().expose() == &strong);
+    assert_eq!(
+        db.fingerprint(),
+        appenv_config::secret_fingerprint("database.url", &strong)
+    );
+    assert_logs_clean();
+}

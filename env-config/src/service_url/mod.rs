@@ -417,6 +417,29 @@ impl ServiceUrl {
     }
 }
 
+/// The percent-decoded password of a `scheme://user:password@host…` URL;
+/// `None` when `raw` is not such a URL or carries no password. For deciding
+/// how a secret's fingerprint may be shown; never for display.
+pub(crate) fn password_of(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.trim().split_once(':')?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    let after = rest.strip_prefix("//")?;
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| {
+        percent_encoding::percent_decode_str(password)
+            .decode_utf8_lossy()
+            .into_owned()
+    })
+}
+
 fn parse_sqlite(scheme: String, rest: &str, redacted: String) -> ServiceUrl {
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
