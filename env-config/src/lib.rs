@@ -52,7 +52,8 @@ pub use policy::{Check, Level, PolicyFinding, PolicyReport};
 pub use provenance::{Explain, ExplainEntry, Shadowed, Source};
 pub use rotation::{
     DEFAULT_RELOAD_INTERVAL, KeyRing, LiveExplain, PREVIOUS_SUFFIX, PreviousVersion, Reload,
-    ReloadMode, ReloadOptions, SecretHandle, SecretVersion, secret_fingerprint,
+    ReloadMode, ReloadOptions, SecretHandle, SecretVersion, credentials_summary,
+    secret_fingerprint,
 };
 pub use rules::MIN_SECRET_BYTES;
 pub use secret::{REDACTED, Secret, SecretString, SecretUrl, Zeroize};

@@ -152,6 +152,28 @@ pub fn secret_fingerprint(key: &str, value: &str) -> String {
         .collect()
 }
 
+/// How an audit record names the credentials in `url` without showing
+/// them: `user=app fingerprint=3fa1b2c3d4e5f607` when the password passes the
+/// secret rules outright (the [`secret_fingerprint`] of user and password
+/// under the key `credentials`, the same on every machine, so an operator
+/// holding a candidate password can check it), `user=app password=none`
+/// without a password, and `user=app fingerprint=withheld` when the
+/// password is too weak for an unkeyed fingerprint to hide it. `None` when
+/// the URL names no user (SQLite, a URL that does not parse).
+pub fn credentials_summary(url: &str) -> Option<String> {
+    let parsed = crate::ServiceUrl::parse(url).ok()?;
+    let user: String = parsed.user()?.chars().take(128).collect();
+    let Some(password) = crate::service_url::password_of(url) else {
+        return Some(format!("user={user} password=none"));
+    };
+    if strong(&Placeholders::default(), "password", &password) {
+        let print = secret_fingerprint("credentials", &format!("{user}\0{password}"));
+        Some(format!("user={user} fingerprint={print}"))
+    } else {
+        Some(format!("user={user} fingerprint=withheld"))
+    }
+}
+
 /// The start of a process-local print.
 pub(crate) const LOCAL_PRINT: &str = "local-";
 
@@ -1404,6 +1426,34 @@ mod tests {
             None
         );
         assert_eq!(crate::service_url::password_of("not a url"), None);
+    }
+
+    #[test]
+    fn credentials_are_summarised_without_the_password() {
+        let strong_url = format!("postgres://app:{WHOLE}@db:5432/app");
+        let summary = credentials_summary(&strong_url).unwrap();
+        assert_eq!(
+            summary,
+            format!(
+                "user=app fingerprint={}",
+                secret_fingerprint("credentials", &format!("app\0{WHOLE}"))
+            )
+        );
+        assert_eq!(
+            credentials_summary("mysql://root:hunter2@db/app").as_deref(),
+            Some("user=root fingerprint=withheld")
+        );
+        assert_eq!(
+            credentials_summary("postgres://app@db/app").as_deref(),
+            Some("user=app password=none")
+        );
+        assert_eq!(credentials_summary("sqlite://data/app.db"), None);
+        for text in [
+            summary,
+            credentials_summary("mysql://root:hunter2@db/app").unwrap(),
+        ] {
+            assert!(!text.contains(WHOLE) && !text.contains("hunter2"), "{text}");
+        }
     }
 
     #[test]

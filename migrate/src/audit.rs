@@ -129,6 +129,8 @@ pub(crate) struct Record<'a> {
     pub(crate) lock_wait: Duration,
     pub(crate) outcome: &'a str,
     pub(crate) error: Option<String>,
+    /// [`Database::credentials`](crate::Database): user and fingerprint.
+    pub(crate) credentials: Option<String>,
 }
 
 fn create_sql(conn: &Conn) -> &'static str {
@@ -148,7 +150,8 @@ fn create_sql(conn: &Conn) -> &'static str {
                 finished_at TIMESTAMPTZ NOT NULL,
                 lock_wait_ms BIGINT NOT NULL,
                 outcome VARCHAR(32) NOT NULL,
-                error TEXT)"
+                error TEXT,
+                credentials VARCHAR(255))"
         }
         DatabaseKind::MySql => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
@@ -165,7 +168,8 @@ fn create_sql(conn: &Conn) -> &'static str {
                 finished_at DATETIME(6) NOT NULL,
                 lock_wait_ms BIGINT NOT NULL,
                 outcome VARCHAR(32) NOT NULL,
-                error TEXT)"
+                error TEXT,
+                credentials VARCHAR(255))"
         }
         DatabaseKind::Sqlite => {
             "CREATE TABLE IF NOT EXISTS appenv_migration_audit (
@@ -182,7 +186,8 @@ fn create_sql(conn: &Conn) -> &'static str {
                 finished_at TEXT NOT NULL,
                 lock_wait_ms INTEGER NOT NULL,
                 outcome TEXT NOT NULL,
-                error TEXT)"
+                error TEXT,
+                credentials TEXT)"
         }
     }
 }
@@ -207,15 +212,96 @@ fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
     }
 }
 
+/// The column added after the first release; a table made before it lacks
+/// it until a role allowed to alter the table adds it.
+const CREDENTIALS_COLUMN: &str = "credentials";
+
+/// Whether the missing `credentials` column was already reported (once
+/// per process: every run would say the same).
+static COLUMN_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the audit table looks like: absent, or present with or without
+/// the `credentials` column. One query on every backend.
+async fn shape(conn: &mut Conn) -> Result<Option<bool>, Error> {
+    let err = Error::db("checking for appenv_migration_audit");
+    let (columns, credentials): (i64, i64) = match conn {
+        #[cfg(feature = "postgres")]
+        Conn::Postgres(c) => sqlx::query_as(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE a.attname = $2) \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+        )
+        .bind(AUDIT_TABLE)
+        .bind(CREDENTIALS_COLUMN)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(err)?,
+        #[cfg(feature = "mysql")]
+        Conn::MySql(c) => sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(column_name = ?), 0) AS SIGNED) \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(CREDENTIALS_COLUMN)
+        .bind(AUDIT_TABLE)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(err)?,
+        #[cfg(feature = "sqlite")]
+        Conn::Sqlite(c) => {
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(name = ?), 0) FROM pragma_table_info(?)")
+                .bind(CREDENTIALS_COLUMN)
+                .bind(AUDIT_TABLE)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(err)?
+        }
+    };
+    Ok((columns > 0).then_some(credentials > 0))
+}
+
+/// Adds the `credentials` column to a table made before it existed;
+/// `false` when the role may not (a role with DML rights alone), which is
+/// logged once per process and costs the rows nothing else.
+async fn add_credentials_column(conn: &mut Conn) -> bool {
+    let column_type = match conn.backend() {
+        DatabaseKind::Sqlite => "TEXT",
+        _ => "VARCHAR(255)",
+    };
+    let sql = format!("ALTER TABLE {AUDIT_TABLE} ADD COLUMN {CREDENTIALS_COLUMN} {column_type}");
+    match conn.run(&sql).await {
+        Ok(()) => true,
+        // Another replica added it a moment ago.
+        Err(_) if matches!(shape(conn).await, Ok(Some(true))) => true,
+        Err(err) => {
+            if !COLUMN_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "appenv_migrate",
+                    error = %redact_url(&err.to_string()),
+                    fix = %format!("run `{sql}` as the table's owner"),
+                    "{AUDIT_TABLE} has no {CREDENTIALS_COLUMN} column and this role cannot add it: audit rows are written without the credentials' fingerprint"
+                );
+            }
+            false
+        }
+    }
+}
+
 /// Writes `record`, creating the table only when it is absent (so a role
 /// with DML rights alone can verify and apply, and a verify of an
-/// up-to-date database runs no DDL).
+/// up-to-date database runs no DDL). A table from before the `credentials`
+/// column gets it added; a role that may not add it writes rows without it.
 pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Error> {
-    if !conn.table_exists(AUDIT_TABLE).await? {
-        conn.run(create_sql(conn))
-            .await
-            .map_err(Error::db("creating appenv_migration_audit"))?;
-    }
+    let with_credentials = match shape(conn).await? {
+        None => {
+            conn.run(create_sql(conn))
+                .await
+                .map_err(Error::db("creating appenv_migration_audit"))?;
+            true
+        }
+        Some(true) => true,
+        Some(false) => add_credentials_column(conn).await,
+    };
     let join = |v: &[String]| v.join(",");
     let versions = join(
         &record
@@ -229,19 +315,27 @@ pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Er
     let finished = timestamp(conn, record.finished);
     let lock_wait = i64::try_from(record.lock_wait.as_millis()).unwrap_or(i64::MAX);
     let error = record.error.as_deref().map(|e| redact_url(e).into_owned());
-    let insert = match conn.backend() {
-        DatabaseKind::Postgres => {
+    let insert = match (conn.backend(), with_credentials) {
+        (DatabaseKind::Postgres, true) => {
+            "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error, credentials) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), $11, $12, $13, $14)"
+        }
+        (DatabaseKind::Postgres, false) => {
             "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), $11, $12, $13)"
         }
-        _ => {
+        (_, true) => {
+            "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error, credentials) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        }
+        (_, false) => {
             "INSERT INTO appenv_migration_audit (action, app_env, versions, checksums, actor, host, binary_version, git_sha, started_at, finished_at, lock_wait_ms, outcome, error) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         }
     };
     macro_rules! bind_all {
-        ($c:expr) => {
-            sqlx::query(AssertSqlSafe(insert))
+        ($c:expr) => {{
+            let query = sqlx::query(AssertSqlSafe(insert))
                 .bind(record.action)
                 .bind(record.env.as_str())
                 .bind(&versions)
@@ -254,11 +348,14 @@ pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Er
                 .bind(&finished)
                 .bind(lock_wait)
                 .bind(record.outcome)
-                .bind(error.as_deref())
-                .execute(&mut *$c)
-                .await
-                .map(|_| ())
-        };
+                .bind(error.as_deref());
+            let query = if with_credentials {
+                query.bind(record.credentials.as_deref())
+            } else {
+                query
+            };
+            query.execute(&mut *$c).await.map(|_| ())
+        }};
     }
     let outcome = match conn {
         #[cfg(feature = "postgres")]

@@ -210,6 +210,23 @@ impl Database {
         })
     }
 
+    /// The audit row's summary of the credentials a run connects with now
+    /// ([`appenv_config::credentials_summary`] of the current options: the
+    /// user and, for a strong password, its fingerprint); `None` for SQLite.
+    pub(crate) fn credentials(&self) -> Option<String> {
+        let current = self.live.as_ref().map(Live::options);
+        #[allow(unreachable_code, unused_variables)] // a SQLite-only build
+        let url = match current.as_ref().unwrap_or(&self.options) {
+            #[cfg(feature = "postgres")]
+            Options::Postgres(o) => o.to_url_lossy(),
+            #[cfg(feature = "mysql")]
+            Options::MySql(o) => o.to_url_lossy(),
+            #[cfg(feature = "sqlite")]
+            Options::Sqlite(_) => return None,
+        };
+        appenv_config::credentials_summary(url.as_str())
+    }
+
     /// The SQLite database file, when this is a file-backed SQLite database.
     pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match &self.options {

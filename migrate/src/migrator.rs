@@ -433,6 +433,7 @@ impl Migrator {
             lock_wait,
             outcome,
             error: result.err().map(ToString::to_string),
+            credentials: self.database.credentials(),
         };
         let mut written = audit::write(conn, &record).await;
         if written.is_err() {

@@ -58,6 +58,7 @@ per_backend!(
     failed_migration_is_reported_and_audited,
     flagged_migrations_are_refused_in_every_env_unless_allowed,
     baseline_adopts_an_existing_database,
+    the_audit_row_names_the_credentials_never_the_password,
 );
 
 async fn up_applies_once_then_verify_passes(kind: Kind) {
@@ -843,4 +844,121 @@ async fn postgres_dml_only_role_verifies_and_applies_and_verify_runs_no_ddl() {
         .execute(&mut c)
         .await
         .unwrap();
+}
+
+/// A password that passes the secret rules: the audit row shows its
+/// fingerprint.
+const STRONG_DB_PASSWORD: &str = "SENTINEL-Qm4Zx8Lp2Wn6Kt0Rb3Vy7Hd-Jf5Nc9Ts1Xg";
+
+/// `url` with `password` in its user information (the URL must have none).
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, host) = rest.split_once('@').unwrap();
+    assert!(!user.contains(':'), "the test URL already has a password");
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+async fn credentials_of(db: &TestDb, action: &str) -> Vec<String> {
+    db.query_strings(&format!(
+        "SELECT credentials FROM appenv_migration_audit WHERE action = '{action}' ORDER BY id"
+    ))
+    .await
+}
+
+async fn the_audit_row_names_the_credentials_never_the_password(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let m = migrator(&db, migrations(1), AppEnv::Local);
+    m.up().await.unwrap();
+    let expected = appenv_config::credentials_summary(&db.url).unwrap_or_default();
+    assert_eq!(credentials_of(&db, "up").await, vec![expected.clone()]);
+    match kind {
+        // SQLite has no credentials: the column stays empty.
+        Kind::Sqlite => assert_eq!(expected, ""),
+        // The shared servers take no password.
+        _ => assert!(expected.ends_with(" password=none"), "{expected}"),
+    }
+    if kind != Kind::Postgres {
+        return;
+    }
+    // The shared PostgreSQL trusts local connections, so any password
+    // connects: a strong one is fingerprinted, a weak one withheld.
+    for (password, shown) in [
+        (STRONG_DB_PASSWORD, "fingerprint="),
+        ("hunter2", "fingerprint=withheld"),
+    ] {
+        let url = with_password(&db.url, password);
+        Migrator::new(url.as_str(), migrations(1), AppEnv::Local)
+            .unwrap()
+            .verify()
+            .await
+            .unwrap();
+        let row = credentials_of(&db, "verify").await.pop().unwrap();
+        assert!(row.starts_with("user=") && row.contains(shown), "{row}");
+        assert!(
+            !row.contains(password),
+            "the audit row shows the password: {row}"
+        );
+        assert_eq!(Some(row), appenv_config::credentials_summary(&url));
+    }
+    let rows = credentials_of(&db, "verify").await;
+    assert_ne!(
+        rows[0],
+        credentials_of(&db, "up").await[0],
+        "another password, another print"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
+    let Some(db) = TestDb::new(Kind::Postgres).await else {
+        return;
+    };
+    migrator(&db, migrations(1), AppEnv::Local)
+        .up()
+        .await
+        .unwrap();
+    // A table from before the column, and a role that may write rows but
+    // not alter tables.
+    let role = format!("appenv_dml_{}", std::process::id());
+    db.exec(&format!(
+        "ALTER TABLE appenv_migration_audit DROP COLUMN credentials;
+         CREATE ROLE {role} LOGIN;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};"
+    ))
+    .await;
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let dml_url = format!("{scheme}://{role}@{host}");
+    let verified = Migrator::new(dml_url.as_str(), migrations(1), AppEnv::Production)
+        .unwrap()
+        .verify()
+        .await;
+    let written = count(&db, "appenv_migration_audit WHERE action = 'verify'").await;
+    let column = count(
+        &db,
+        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
+    )
+    .await;
+    // The owner's next run adds the column.
+    migrator(&db, migrations(1), AppEnv::Local)
+        .verify()
+        .await
+        .unwrap();
+    let added = count(
+        &db,
+        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
+    )
+    .await;
+    let last = credentials_of(&db, "verify").await.pop().unwrap();
+    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
+
+    verified.unwrap();
+    assert_eq!(written, 1, "the DML-only role still writes its audit row");
+    assert_eq!(column, 0, "and leaves the table as it is");
+    assert_eq!(added, 1);
+    assert!(last.starts_with("user="), "{last}");
 }
