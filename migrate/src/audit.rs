@@ -291,8 +291,18 @@ async fn add_credentials_column(conn: &mut Conn) -> bool {
 /// with DML rights alone can verify and apply, and a verify of an
 /// up-to-date database runs no DDL). A table from before the `credentials`
 /// column gets it added; a role that may not add it writes rows without it.
-pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>) -> Result<(), Error> {
-    let with_credentials = match shape(conn).await? {
+/// `known` is the table's shape when the caller just read it
+/// ([`Conn::probe`](crate::backend::Conn)), saving the query.
+pub(crate) async fn write(
+    conn: &mut Conn,
+    record: &Record<'_>,
+    known: Option<Option<bool>>,
+) -> Result<(), Error> {
+    let found = match known {
+        Some(found) => found,
+        None => shape(conn).await?,
+    };
+    let with_credentials = match found {
         None => {
             conn.run(create_sql(conn))
                 .await

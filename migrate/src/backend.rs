@@ -434,6 +434,20 @@ impl IntoDatabase for &Pool<Sqlite> {
     }
 }
 
+/// What [`Conn::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probe {
+    /// refinery's history table exists.
+    pub(crate) history: bool,
+    /// appenv's dirty-state table exists.
+    pub(crate) state: bool,
+    /// The audit table: absent, or present with or without `credentials`.
+    pub(crate) audit: Option<bool>,
+    /// Some index on the search path is not valid (Postgres; it may be one
+    /// a concurrent build is still making).
+    pub(crate) invalid_indexes: bool,
+}
+
 /// The dedicated connection of one run.
 #[derive(Debug)]
 pub(crate) enum Conn {
@@ -484,6 +498,70 @@ impl Conn {
         if let Err(err) = outcome {
             tracing::debug!(error = %err, "closing the migration connection failed");
         }
+    }
+
+    /// What a status read needs to know before reading anything, in one
+    /// query: which of appenv's tables exist, the audit table's shape and
+    /// (Postgres) whether any index is invalid. A fresh connection pays a
+    /// round trip or two per distinct statement, so the up-to-date startup
+    /// verify asks once instead of four times.
+    pub(crate) async fn probe(&mut self) -> Result<Probe, Error> {
+        let err = Error::db("checking for appenv's tables");
+        let row: (i64, i64, i64, i64, i64) = match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => sqlx::query_as(
+                "SELECT \
+                   (SELECT COUNT(*) FROM pg_catalog.pg_tables \
+                    WHERE tablename = 'refinery_schema_history' AND schemaname = ANY(current_schemas(false))), \
+                   (SELECT COUNT(*) FROM pg_catalog.pg_tables \
+                    WHERE tablename = 'appenv_migration_state' AND schemaname = ANY(current_schemas(false))), \
+                   (SELECT COUNT(*) FROM pg_catalog.pg_attribute \
+                    WHERE attrelid = to_regclass('appenv_migration_audit') AND attnum > 0 AND NOT attisdropped), \
+                   (SELECT COUNT(*) FROM pg_catalog.pg_attribute \
+                    WHERE attrelid = to_regclass('appenv_migration_audit') AND attname = 'credentials' AND NOT attisdropped), \
+                   (SELECT COUNT(*) FROM pg_catalog.pg_index i \
+                    JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid \
+                    JOIN pg_catalog.pg_namespace n ON n.oid = ci.relnamespace \
+                    WHERE NOT i.indisvalid AND n.nspname = ANY(current_schemas(false)))",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(err)?,
+            #[cfg(feature = "mysql")]
+            Conn::MySql(c) => sqlx::query_as(
+                "SELECT \
+                   (SELECT COUNT(*) FROM information_schema.tables \
+                    WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'), \
+                   (SELECT COUNT(*) FROM information_schema.tables \
+                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_state'), \
+                   (SELECT COUNT(*) FROM information_schema.columns \
+                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit'), \
+                   (SELECT COUNT(*) FROM information_schema.columns \
+                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit' AND column_name = 'credentials'), \
+                   0",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(err)?,
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => sqlx::query_as(
+                "SELECT \
+                   (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'), \
+                   (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
+                   (SELECT COUNT(*) FROM pragma_table_info('appenv_migration_audit')), \
+                   (SELECT COUNT(*) FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials'), \
+                   0",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(err)?,
+        };
+        Ok(Probe {
+            history: row.0 > 0,
+            state: row.1 > 0,
+            audit: (row.2 > 0).then_some(row.3 > 0),
+            invalid_indexes: row.4 > 0,
+        })
     }
 
     /// Whether refinery's history table exists.

@@ -112,12 +112,8 @@ pub(crate) async fn ensure(conn: &mut Conn) -> Result<(), Error> {
         .map_err(Error::db("creating appenv_migration_state"))
 }
 
-/// The markers left behind, oldest version first (none when the table does
-/// not exist).
-pub(crate) async fn read(conn: &mut Conn) -> Result<Vec<DirtyMigration>, Error> {
-    if !conn.table_exists(STATE_TABLE).await? {
-        return Ok(Vec::new());
-    }
+/// The markers of an existing state table, oldest version first.
+pub(crate) async fn read_rows(conn: &mut Conn) -> Result<Vec<DirtyMigration>, Error> {
     let sql = "SELECT version, file, action, statement, statements, line, started_at, error \
                FROM appenv_migration_state ORDER BY version";
     type Row = (i64, String, String, i64, i64, i64, String, Option<String>);

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::apply::{self, Script};
 use crate::audit::{self, Actor, Record};
-use crate::backend::{Conn, Database, DatabaseKind, IntoDatabase};
+use crate::backend::{Conn, Database, DatabaseKind, IntoDatabase, Probe};
 use crate::config::DatabaseConfig;
 use crate::dirty;
 use crate::driver::Driver;
@@ -239,7 +239,13 @@ impl Migrator {
     /// over from a run that stopped. Otherwise a mark whose migrator still
     /// holds the lock is a run in progress, not a partial apply.
     async fn read_status(&self, conn: &mut Conn, locked: bool) -> Result<Status, Error> {
-        let exists = conn.history_exists().await?;
+        Ok(self.probe_status(conn, locked).await?.0)
+    }
+
+    /// [`read_status`](Self::read_status) and what the probe found.
+    async fn probe_status(&self, conn: &mut Conn, locked: bool) -> Result<(Status, Probe), Error> {
+        let probe = conn.probe().await?;
+        let exists = probe.history;
         let applied = if exists {
             let mut driver = Driver::new(conn);
             driver
@@ -251,8 +257,12 @@ impl Migrator {
         };
         let mut status =
             Status::compare(self.database.backend(), exists, &self.migrations, &applied);
-        status.dirty = dirty::read(conn).await?;
-        status.invalid_indexes = dirty::invalid_indexes(conn).await?;
+        if probe.state {
+            status.dirty = dirty::read_rows(conn).await?;
+        }
+        if probe.invalid_indexes {
+            status.invalid_indexes = dirty::invalid_indexes(conn).await?;
+        }
         if !locked && !status.dirty.is_empty() {
             let sqlite_file = self.database.sqlite_file();
             if lock::held_elsewhere(conn, sqlite_file.as_deref()).await? {
@@ -262,7 +272,7 @@ impl Migrator {
                 status.invalid_indexes.clear();
             }
         }
-        Ok(status)
+        Ok((status, probe))
     }
 
     /// Reads the history and compares it with this binary's migrations,
@@ -355,7 +365,10 @@ impl Migrator {
     pub async fn verify(&self) -> Result<Status, Error> {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
-        let result = self.read_status(&mut conn, false).await.and_then(|status| {
+        let probed = self.probe_status(&mut conn, false).await;
+        // Nothing was written since the probe: the audit table is as found.
+        let audit_shape = probed.as_ref().ok().map(|(_, probe)| probe.audit);
+        let result = probed.and_then(|(status, _)| {
             for w in status.warnings() {
                 tracing::warn!("{w}");
             }
@@ -374,10 +387,10 @@ impl Migrator {
         self.audit(
             &mut conn,
             "verify",
-            started,
-            Duration::ZERO,
+            (started, Duration::ZERO),
             (versions, checksums),
             result.as_ref().map(|_| ()),
+            audit_shape,
         )
         .await;
         conn.close().await;
@@ -393,10 +406,10 @@ impl Migrator {
                 self.audit(
                     &mut conn,
                     action,
-                    started,
-                    Duration::ZERO,
+                    (started, Duration::ZERO),
                     (Vec::new(), Vec::new()),
                     Err(err),
+                    None,
                 )
                 .await;
                 conn.close().await;
@@ -409,10 +422,10 @@ impl Migrator {
         &self,
         conn: &mut Conn,
         action: &str,
-        started: OffsetDateTime,
-        lock_wait: Duration,
+        (started, lock_wait): (OffsetDateTime, Duration),
         (versions, checksums): (Vec<i64>, Vec<String>),
         result: Result<(), &Error>,
+        shape: Option<Option<bool>>,
     ) {
         if !self.audit {
             return;
@@ -435,12 +448,12 @@ impl Migrator {
             error: result.err().map(ToString::to_string),
             credentials: self.database.credentials(),
         };
-        let mut written = audit::write(conn, &record).await;
+        let mut written = audit::write(conn, &record, shape).await;
         if written.is_err() {
             // Replicas creating the table at once race on Postgres; the
             // second try finds it.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            written = audit::write(conn, &record).await;
+            written = audit::write(conn, &record, None).await;
         }
         if let Err(err) = written {
             tracing::warn!(error = %err, "could not write the migration audit row");
@@ -558,10 +571,10 @@ impl Migrator {
                 self.audit(
                     &mut conn,
                     action,
-                    started,
-                    waited,
+                    (started, waited),
                     (Vec::new(), Vec::new()),
                     Err(&err),
+                    None,
                 )
                 .await;
                 conn.close().await;
@@ -605,10 +618,10 @@ impl Migrator {
         self.audit(
             &mut conn,
             action,
-            started,
-            lock_wait,
+            (started, lock_wait),
             (versions, checksums),
             result.as_ref().map(|_| ()),
+            None,
         )
         .await;
         let released = lock::release(&mut conn, held).await;
