@@ -94,7 +94,8 @@ pub struct Reload {
     /// reloadable only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
-    /// How many new values were refused since startup; reloadable only.
+    /// How many new values were refused since the key's watch started;
+    /// reloadable only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<u64>,
 }
@@ -163,7 +164,13 @@ pub fn secret_fingerprint(key: &str, value: &str) -> String {
 pub fn credentials_summary(url: &str) -> Option<String> {
     let parsed = crate::ServiceUrl::parse(url).ok()?;
     let user: String = parsed.user()?.chars().take(128).collect();
-    let Some(password) = crate::service_url::password_of(url) else {
+    let password = crate::service_url::password_of(url);
+    let redactions = crate::redact_url(url).matches(crate::REDACTED).count();
+    if redactions > usize::from(password.is_some()) {
+        // A password in a query parameter: not judged, never printed.
+        return Some(format!("user={user} fingerprint=withheld"));
+    }
+    let Some(password) = password else {
         return Some(format!("user={user} password=none"));
     };
     if strong(&Placeholders::default(), "password", &password) {
@@ -410,6 +417,9 @@ struct KeyState {
     health: Health,
     /// The previous values, once a key ring asked for them.
     ring: Mutex<Option<RingSide>>,
+    /// The previous-values channel of a file, to see whether it has
+    /// receivers without taking the poller's lock (held across file reads).
+    previous_tx: OnceLock<watch::Sender<PreviousVersion>>,
 }
 
 /// A key's previous values, shared by its key rings.
@@ -444,7 +454,7 @@ impl KeyWatch {
     /// Whether a handle, ring or receiver of the key is still alive (else
     /// its poller is stopping and the entry is stale).
     fn live(&self) -> bool {
-        !self.tx.is_closed() || previous_open(&self.previous)
+        !self.tx.is_closed() || previous_open(&self.state)
     }
 
     fn handle(&self) -> SecretHandle {
@@ -455,12 +465,9 @@ impl KeyWatch {
     }
 }
 
-/// Whether a previous-values channel has receivers.
-fn previous_open(slot: &PreviousSlot) -> bool {
-    slot.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()
-        .is_some_and(|feed| !feed.tx.is_closed())
+/// Whether the key's previous-values file channel has receivers.
+fn previous_open(state: &KeyState) -> bool {
+    state.previous_tx.get().is_some_and(|tx| !tx.is_closed())
 }
 
 /// A secret that always yields its current value. From a `NAME_FILE` it is
@@ -469,8 +476,8 @@ fn previous_open(slot: &PreviousSlot) -> bool {
 /// new value that passes the secret's policy replaces the old one. From
 /// anywhere else it is static. Get one with [`crate::Loaded::secret_handle`].
 ///
-/// A new value is taken once two reads in a row agree, so a file caught
-/// halfway through a rewrite is never used. It is refused — the old one
+/// A new value is taken once two reads in a row (one interval apart) agree,
+/// so a file caught halfway through a quick rewrite is not used. It is refused — the old one
 /// stays, an error is logged (`appenv_config` target, with key, source and
 /// reason, never the value) and [`SecretHandle::rejected`] counts it — when
 /// it is empty, unreadable, larger than
@@ -629,6 +636,7 @@ impl Rotation {
                 mode: ReloadMode::Static,
                 health: Health::default(),
                 ring: Mutex::new(None),
+                previous_tx: OnceLock::new(),
             };
             let watch = KeyWatch {
                 state: Arc::new(state),
@@ -658,6 +666,7 @@ impl Rotation {
             mode: ReloadMode::File,
             health: Health::default(),
             ring: Mutex::new(None),
+            previous_tx: OnceLock::new(),
         });
         let poller = FilePoller {
             rotation: Arc::clone(self),
@@ -729,6 +738,13 @@ pub(crate) fn shown_fingerprint(placeholders: &Placeholders, key: &str, value: &
 /// plain fingerprint to be shown.
 fn strong(placeholders: &Placeholders, key: &str, value: &str) -> bool {
     let password = crate::service_url::password_of(value);
+    // A URL with a secret anywhere but its user information (`?password=`,
+    // `sslpassword=`, a token parameter) cannot be judged by its parts: an
+    // unkeyed print of it would let its secret be guessed.
+    let redactions = crate::redact_url(value).matches(crate::REDACTED).count();
+    if redactions > usize::from(password.is_some()) {
+        return false;
+    }
     let material = password.as_deref().unwrap_or(value);
     let provenance = Provenance::default();
     let mut findings: Vec<PolicyFinding> = Vec::new();
@@ -1136,6 +1152,7 @@ impl KeyRing {
                     poller,
                     tx: tx.clone(),
                 });
+                let _ = watch.state.previous_tx.set(tx.clone());
                 if !watch.polled {
                     let poller = KeyPoller {
                         rotation: Arc::clone(rotation),
@@ -1278,7 +1295,7 @@ impl KeyPoller {
 
     /// No handle, ring or receiver of the key is left.
     fn unwatched(&self) -> bool {
-        self.current_tx.is_closed() && !previous_open(&self.previous)
+        self.current_tx.is_closed() && !previous_open(&self.state)
     }
 
     fn tick(&mut self) {
@@ -1409,6 +1426,18 @@ mod tests {
             "postgres://app:hunter2@db:5432/app-with-a-long-name"
         ));
         assert!(!strong(&placeholders, "jwt_secret", "changeme"));
+        // The password is in the query: the URL as a whole is long and
+        // varied, but its secret is `hunter2`.
+        assert!(!strong(
+            &placeholders,
+            "database.url",
+            "postgres://app@db.internal:5432/app?password=hunter2&sslmode=require"
+        ));
+        assert!(!strong(
+            &placeholders,
+            "database.url",
+            &format!("postgres://app:{WHOLE}@db/app?sslpassword=hunter2")
+        ));
         assert!(strong(&placeholders, "jwt_secret", WHOLE));
         let weak = shown_fingerprint(&placeholders, "database.url", "postgres://app:pw@db/app");
         assert!(weak.starts_with(LOCAL_PRINT), "{weak}");
@@ -1448,6 +1477,11 @@ mod tests {
             Some("user=app password=none")
         );
         assert_eq!(credentials_summary("sqlite://data/app.db"), None);
+        assert_eq!(
+            credentials_summary(&format!("postgres://app@db/app?password={WHOLE}")).as_deref(),
+            Some("user=app fingerprint=withheld"),
+            "a password in the query is not taken for no password"
+        );
         for text in [
             summary,
             credentials_summary("mysql://root:hunter2@db/app").unwrap(),

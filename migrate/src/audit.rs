@@ -212,6 +212,19 @@ fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
     }
 }
 
+/// What the writer of an audit row knows of the table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    /// Not read yet. `alter`: the run holds the migration lock with its
+    /// session's lock and statement timeouts, so it may add the
+    /// `credentials` column to an older table (an `ALTER TABLE` takes the
+    /// table's strongest lock; a startup verify never waits on that).
+    Unknown { alter: bool },
+    /// As [`Conn::probe`](crate::backend::Conn) just found it: absent, or
+    /// present with or without `credentials`. Never altered.
+    Known(Option<bool>),
+}
+
 /// The column added after the first release; a table made before it lacks
 /// it until a role allowed to alter the table adds it.
 const CREDENTIALS_COLUMN: &str = "credentials";
@@ -291,16 +304,12 @@ async fn add_credentials_column(conn: &mut Conn) -> bool {
 /// with DML rights alone can verify and apply, and a verify of an
 /// up-to-date database runs no DDL). A table from before the `credentials`
 /// column gets it added; a role that may not add it writes rows without it.
-/// `known` is the table's shape when the caller just read it
-/// ([`Conn::probe`](crate::backend::Conn)), saving the query.
-pub(crate) async fn write(
-    conn: &mut Conn,
-    record: &Record<'_>,
-    known: Option<Option<bool>>,
-) -> Result<(), Error> {
-    let found = match known {
-        Some(found) => found,
-        None => shape(conn).await?,
+/// `table` says what the caller knows of the table and whether it may
+/// alter it.
+pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>, table: Table) -> Result<(), Error> {
+    let (found, alter) = match table {
+        Table::Known(found) => (found, false),
+        Table::Unknown { alter } => (shape(conn).await?, alter),
     };
     let with_credentials = match found {
         None => {
@@ -310,7 +319,8 @@ pub(crate) async fn write(
             true
         }
         Some(true) => true,
-        Some(false) => add_credentials_column(conn).await,
+        Some(false) if alter => add_credentials_column(conn).await,
+        Some(false) => false,
     };
     let join = |v: &[String]| v.join(",");
     let versions = join(

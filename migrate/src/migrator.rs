@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::apply::{self, Script};
-use crate::audit::{self, Actor, Record};
+use crate::audit::{self, Actor, Record, Table};
 use crate::backend::{Conn, Database, DatabaseKind, IntoDatabase, Probe};
 use crate::config::DatabaseConfig;
 use crate::dirty;
@@ -367,7 +367,11 @@ impl Migrator {
         let mut conn = self.database.connect().await?;
         let probed = self.probe_status(&mut conn, false).await;
         // Nothing was written since the probe: the audit table is as found.
-        let audit_shape = probed.as_ref().ok().map(|(_, probe)| probe.audit);
+        let audit_table = probed
+            .as_ref()
+            .map_or(Table::Unknown { alter: false }, |(_, probe)| {
+                Table::Known(probe.audit)
+            });
         let result = probed.and_then(|(status, _)| {
             for w in status.warnings() {
                 tracing::warn!("{w}");
@@ -390,7 +394,7 @@ impl Migrator {
             (started, Duration::ZERO),
             (versions, checksums),
             result.as_ref().map(|_| ()),
-            audit_shape,
+            audit_table,
         )
         .await;
         conn.close().await;
@@ -409,7 +413,7 @@ impl Migrator {
                     (started, Duration::ZERO),
                     (Vec::new(), Vec::new()),
                     Err(err),
-                    None,
+                    Table::Unknown { alter: false },
                 )
                 .await;
                 conn.close().await;
@@ -425,7 +429,7 @@ impl Migrator {
         (started, lock_wait): (OffsetDateTime, Duration),
         (versions, checksums): (Vec<i64>, Vec<String>),
         result: Result<(), &Error>,
-        shape: Option<Option<bool>>,
+        table: Table,
     ) {
         if !self.audit {
             return;
@@ -448,12 +452,16 @@ impl Migrator {
             error: result.err().map(ToString::to_string),
             credentials: self.database.credentials(),
         };
-        let mut written = audit::write(conn, &record, shape).await;
+        let mut written = audit::write(conn, &record, table).await;
         if written.is_err() {
             // Replicas creating the table at once race on Postgres; the
             // second try finds it.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            written = audit::write(conn, &record, None).await;
+            let again = match table {
+                Table::Known(_) => Table::Unknown { alter: false },
+                unknown => unknown,
+            };
+            written = audit::write(conn, &record, again).await;
         }
         if let Err(err) = written {
             tracing::warn!(error = %err, "could not write the migration audit row");
@@ -574,7 +582,7 @@ impl Migrator {
                     (started, waited),
                     (Vec::new(), Vec::new()),
                     Err(&err),
-                    None,
+                    Table::Unknown { alter: false },
                 )
                 .await;
                 conn.close().await;
@@ -615,13 +623,21 @@ impl Migrator {
             }
             Err(_) => (Vec::new(), Vec::new()),
         };
+        if result.is_err() && conn.backend() == DatabaseKind::MySql {
+            // A body that failed inside a transaction it opened (baseline,
+            // repair) must not have it committed by what comes next: on
+            // MySQL any DDL, such as adding the audit table's column,
+            // commits it. The lock is a session lock and stays held.
+            // (Postgres and SQLite run DDL inside the open transaction.)
+            let _ = conn.run("ROLLBACK").await;
+        }
         self.audit(
             &mut conn,
             action,
             (started, lock_wait),
             (versions, checksums),
             result.as_ref().map(|_| ()),
-            None,
+            Table::Unknown { alter: true },
         )
         .await;
         let released = lock::release(&mut conn, held).await;

@@ -942,9 +942,19 @@ async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
         "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
     )
     .await;
-    // The owner's next run adds the column.
+    // A verify never alters the table, not even as its owner: it takes
+    // no lock and no lock timeout. The owner's next `up` adds the column.
     migrator(&db, migrations(1), AppEnv::Local)
         .verify()
+        .await
+        .unwrap();
+    let after_verify = count(
+        &db,
+        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
+    )
+    .await;
+    migrator(&db, migrations(1), AppEnv::Local)
+        .up()
         .await
         .unwrap();
     let added = count(
@@ -952,13 +962,14 @@ async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
         "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
     )
     .await;
-    let last = credentials_of(&db, "verify").await.pop().unwrap();
+    let last = credentials_of(&db, "up").await.pop().unwrap();
     db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
         .await;
 
     verified.unwrap();
     assert_eq!(written, 1, "the DML-only role still writes its audit row");
     assert_eq!(column, 0, "and leaves the table as it is");
+    assert_eq!(after_verify, 0, "a verify runs no DDL on an existing table");
     assert_eq!(added, 1);
     assert!(last.starts_with("user="), "{last}");
 }
