@@ -884,7 +884,20 @@ impl FilePoller {
 
     /// Records `version` as the key's live state, with `rejected` refusals
     /// so far; the new configuration fingerprint.
+    /// A poller whose key got a new watch after its last handle went (it
+    /// is about to stop) records nothing: `explain` follows the new watch.
     fn record_with(&self, version: &SecretVersion, rejected: u64) -> String {
+        let watches = self
+            .rotation
+            .watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ours = watches
+            .get(&*self.state.key)
+            .is_some_and(|w| Arc::ptr_eq(&w.state, &self.state));
+        if !ours {
+            return self.rotation.current_explain().fingerprint;
+        }
         self.rotation.record(
             &self.state.key,
             Reload::file(version.fingerprint.clone(), version.loaded_at, rejected),
@@ -1144,6 +1157,7 @@ impl KeyRing {
                     health: Arc::clone(&health),
                     settled: Settled::at(Seen::Text(digest(&text))),
                     pending: false,
+                    recheck: false,
                 };
                 *watch
                     .previous
@@ -1209,6 +1223,8 @@ struct PreviousPoller {
     settled: Settled,
     /// The file holds a list that was refused.
     pending: bool,
+    /// The current value moved while `pending`: re-check once settled.
+    recheck: bool,
 }
 
 impl PreviousPoller {
@@ -1226,10 +1242,14 @@ impl PreviousPoller {
             Err(err) => Seen::Error(err.to_string()),
         };
         let file_changed = self.settled.observe(seen);
-        let recheck = current_moved && self.pending && !self.settled.unsettled();
+        // A move of the current value is remembered until the file holds
+        // still, so a blip at that moment cannot lose the re-check.
+        self.recheck |= current_moved && self.pending;
+        let recheck = self.recheck && !self.settled.unsettled();
         if !(file_changed || recheck) {
             return None;
         }
+        self.recheck = false;
         let key = self.key.as_str();
         let text = match read {
             Ok(text) => text,
