@@ -234,43 +234,9 @@ const CREDENTIALS_COLUMN: &str = "credentials";
 static COLUMN_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// What the audit table looks like: absent, or present with or without
-/// the `credentials` column. One query on every backend.
+/// the `credentials` column ([`Conn::probe`](crate::backend::Conn)).
 async fn shape(conn: &mut Conn) -> Result<Option<bool>, Error> {
-    let err = Error::db("checking for appenv_migration_audit");
-    let (columns, credentials): (i64, i64) = match conn {
-        #[cfg(feature = "postgres")]
-        Conn::Postgres(c) => sqlx::query_as(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE a.attname = $2) \
-             FROM pg_catalog.pg_attribute a \
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-        )
-        .bind(AUDIT_TABLE)
-        .bind(CREDENTIALS_COLUMN)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(err)?,
-        #[cfg(feature = "mysql")]
-        Conn::MySql(c) => sqlx::query_as(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(column_name = ?), 0) AS SIGNED) \
-             FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ?",
-        )
-        .bind(CREDENTIALS_COLUMN)
-        .bind(AUDIT_TABLE)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(err)?,
-        #[cfg(feature = "sqlite")]
-        Conn::Sqlite(c) => {
-            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(name = ?), 0) FROM pragma_table_info(?)")
-                .bind(CREDENTIALS_COLUMN)
-                .bind(AUDIT_TABLE)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(err)?
-        }
-    };
-    Ok((columns > 0).then_some(credentials > 0))
+    Ok(conn.probe().await?.audit)
 }
 
 /// Adds the `credentials` column to a table made before it existed;

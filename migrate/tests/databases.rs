@@ -912,6 +912,7 @@ async fn the_audit_row_names_the_credentials_never_the_password(kind: Kind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
+    const CREDENTIALS_COLUMN: &str = "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'";
     let Some(db) = TestDb::new(Kind::Postgres).await else {
         return;
     };
@@ -937,31 +938,19 @@ async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
         .verify()
         .await;
     let written = count(&db, "appenv_migration_audit WHERE action = 'verify'").await;
-    let column = count(
-        &db,
-        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
-    )
-    .await;
+    let column = count(&db, CREDENTIALS_COLUMN).await;
     // A verify never alters the table, not even as its owner: it takes
     // no lock and no lock timeout. The owner's next `up` adds the column.
     migrator(&db, migrations(1), AppEnv::Local)
         .verify()
         .await
         .unwrap();
-    let after_verify = count(
-        &db,
-        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
-    )
-    .await;
+    let after_verify = count(&db, CREDENTIALS_COLUMN).await;
     migrator(&db, migrations(1), AppEnv::Local)
         .up()
         .await
         .unwrap();
-    let added = count(
-        &db,
-        "information_schema.columns WHERE table_name = 'appenv_migration_audit' AND column_name = 'credentials'",
-    )
-    .await;
+    let added = count(&db, CREDENTIALS_COLUMN).await;
     let last = credentials_of(&db, "up").await.pop().unwrap();
     db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
         .await;
