@@ -215,16 +215,14 @@ impl Database {
     /// user and, for a strong password, its fingerprint); `None` for SQLite.
     pub(crate) fn credentials(&self) -> Option<String> {
         let current = self.live.as_ref().map(Live::options);
-        #[allow(unreachable_code, unused_variables)] // a SQLite-only build
-        let url = match current.as_ref().unwrap_or(&self.options) {
+        match current.as_ref().unwrap_or(&self.options) {
             #[cfg(feature = "postgres")]
-            Options::Postgres(o) => o.to_url_lossy(),
+            Options::Postgres(o) => appenv_config::credentials_summary(o.to_url_lossy().as_str()),
             #[cfg(feature = "mysql")]
-            Options::MySql(o) => o.to_url_lossy(),
+            Options::MySql(o) => appenv_config::credentials_summary(o.to_url_lossy().as_str()),
             #[cfg(feature = "sqlite")]
-            Options::Sqlite(_) => return None,
-        };
-        appenv_config::credentials_summary(url.as_str())
+            Options::Sqlite(_) => None,
+        }
     }
 
     /// The SQLite database file, when this is a file-backed SQLite database.
