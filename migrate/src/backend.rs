@@ -505,22 +505,24 @@ impl Conn {
     /// verify asks once instead of four times.
     pub(crate) async fn probe(&mut self) -> Result<Probe, Error> {
         let err = Error::db("checking for appenv's tables");
-        let row: (i64, i64, i64, i64, i64) = match self {
+        // Postgres: `to_regclass` resolves a name through the search path
+        // with one catalog-cache lookup, where the `pg_tables` view scans
+        // `pg_class`; on a fresh backend, whose catalog caches are cold,
+        // that is most of a startup verify's own time. The invalid-index
+        // scan reads `pg_index` alone unless some index is invalid.
+        let row: (bool, bool, bool, bool, bool) = match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => sqlx::query_as(
                 "SELECT \
-                   (SELECT COUNT(*) FROM pg_catalog.pg_tables \
-                    WHERE tablename = 'refinery_schema_history' AND schemaname = ANY(current_schemas(false))), \
-                   (SELECT COUNT(*) FROM pg_catalog.pg_tables \
-                    WHERE tablename = 'appenv_migration_state' AND schemaname = ANY(current_schemas(false))), \
-                   (SELECT COUNT(*) FROM pg_catalog.pg_attribute \
-                    WHERE attrelid = to_regclass('appenv_migration_audit') AND attnum > 0 AND NOT attisdropped), \
-                   (SELECT COUNT(*) FROM pg_catalog.pg_attribute \
+                   to_regclass('refinery_schema_history') IS NOT NULL, \
+                   to_regclass('appenv_migration_state') IS NOT NULL, \
+                   to_regclass('appenv_migration_audit') IS NOT NULL, \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
                     WHERE attrelid = to_regclass('appenv_migration_audit') AND attname = 'credentials' AND NOT attisdropped), \
-                   (SELECT COUNT(*) FROM pg_catalog.pg_index i \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
                     JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid \
-                    JOIN pg_catalog.pg_namespace n ON n.oid = ci.relnamespace \
-                    WHERE NOT i.indisvalid AND n.nspname = ANY(current_schemas(false)))",
+                    WHERE NOT i.indisvalid AND ci.relnamespace IN \
+                     (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(false))))",
             )
             .fetch_one(&mut *c)
             .await
@@ -528,15 +530,15 @@ impl Conn {
             #[cfg(feature = "mysql")]
             Conn::MySql(c) => sqlx::query_as(
                 "SELECT \
-                   (SELECT COUNT(*) FROM information_schema.tables \
+                   EXISTS (SELECT 1 FROM information_schema.tables \
                     WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'), \
-                   (SELECT COUNT(*) FROM information_schema.tables \
+                   EXISTS (SELECT 1 FROM information_schema.tables \
                     WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_state'), \
-                   (SELECT COUNT(*) FROM information_schema.columns \
+                   EXISTS (SELECT 1 FROM information_schema.tables \
                     WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit'), \
-                   (SELECT COUNT(*) FROM information_schema.columns \
+                   EXISTS (SELECT 1 FROM information_schema.columns \
                     WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit' AND column_name = 'credentials'), \
-                   0",
+                   FALSE",
             )
             .fetch_one(&mut *c)
             .await
@@ -544,21 +546,21 @@ impl Conn {
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => sqlx::query_as(
                 "SELECT \
-                   (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'), \
-                   (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
-                   (SELECT COUNT(*) FROM pragma_table_info('appenv_migration_audit')), \
-                   (SELECT COUNT(*) FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials'), \
-                   0",
+                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'), \
+                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
+                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_audit'), \
+                   EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials'), \
+                   FALSE",
             )
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
         };
         Ok(Probe {
-            history: row.0 > 0,
-            state: row.1 > 0,
-            audit: (row.2 > 0).then_some(row.3 > 0),
-            invalid_indexes: row.4 > 0,
+            history: row.0,
+            state: row.1,
+            audit: row.2.then_some(row.3),
+            invalid_indexes: row.4,
         })
     }
 

@@ -58,6 +58,7 @@ pub const RULE_URL_REQUIRED: &str = "database.url-required";
 /// | `migrate_lock_wait_ms` | 30000 | 120000 | 300000 |
 /// | `migrate_lock_timeout_ms` (Postgres `lock_timeout`, 0 = off) | 0 | 10000 | 5000 |
 /// | `migrate_statement_timeout_ms` (Postgres `statement_timeout`, 0 = off) | 0 | 900000 | 900000 |
+/// | `migrate_audit_verify` (`DATABASE_MIGRATE_AUDIT_VERIFY`) | false | false | false |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DatabaseConfig {
@@ -85,6 +86,12 @@ pub struct DatabaseConfig {
     pub migrate_lock_timeout_ms: u64,
     /// Postgres `statement_timeout` for migration statements (0 = off).
     pub migrate_statement_timeout_ms: u64,
+    /// Audit every startup verify, not only a refused one (default off in
+    /// every environment): with it each replica start writes a row, so the
+    /// table also records which binary started when; without it an
+    /// up-to-date start writes nothing and runs in the time of sqlx's no-op
+    /// run. `up`, `down`, `baseline` and `repair` are always audited.
+    pub migrate_audit_verify: bool,
 }
 
 impl DatabaseConfig {
@@ -230,6 +237,7 @@ impl Section for DatabaseConfig {
             migrate_lock_wait_ms: wait,
             migrate_lock_timeout_ms: lock,
             migrate_statement_timeout_ms: statement,
+            migrate_audit_verify: false,
         }
     }
 

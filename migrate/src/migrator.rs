@@ -122,6 +122,7 @@ pub struct Migrator {
     pg_statement_timeout: Duration,
     actor: Actor,
     audit: bool,
+    audit_verify: bool,
 }
 
 impl Migrator {
@@ -152,6 +153,7 @@ impl Migrator {
             pg_statement_timeout: Duration::from_millis(config.migrate_statement_timeout_ms),
             actor: Actor::from_env(env!("CARGO_PKG_VERSION")),
             audit: true,
+            audit_verify: config.migrate_audit_verify,
         })
     }
 
@@ -188,6 +190,14 @@ impl Migrator {
     /// Turns writing `appenv_migration_audit` rows on (default) or off.
     pub fn with_audit(mut self, audit: bool) -> Migrator {
         self.audit = audit;
+        self
+    }
+
+    /// Whether a [`verify`](Migrator::verify) that passes writes an audit
+    /// row too (default: `database.migrate_audit_verify`, off); a refused
+    /// verify always does.
+    pub fn with_verify_audit(mut self, every_verify: bool) -> Migrator {
+        self.audit_verify = every_verify;
         self
     }
 
@@ -360,8 +370,11 @@ impl Migrator {
 
     /// Fails with [`Error::Verify`] when migrations are pending, divergent,
     /// missing or dirty; migrations newer than this binary are allowed with
-    /// a warning. Writes one audit row (best effort: a read-only role still
-    /// verifies) and no DDL unless the audit table is missing.
+    /// a warning. A refused verify writes one audit row (best effort: a
+    /// read-only role still verifies), and so does a passing one with
+    /// [`with_verify_audit`](Migrator::with_verify_audit); an up-to-date
+    /// verify otherwise only reads. No DDL unless a row is written and the
+    /// audit table is missing.
     pub async fn verify(&self) -> Result<Status, Error> {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
@@ -381,22 +394,24 @@ impl Migrator {
                 None => Ok(status),
             }
         });
-        let (versions, checksums) = match &result {
-            Ok(s) => (
-                s.applied.iter().map(|a| a.version).collect(),
-                s.applied.iter().map(|a| a.checksum.clone()).collect(),
-            ),
-            Err(_) => (Vec::new(), Vec::new()),
-        };
-        self.audit(
-            &mut conn,
-            "verify",
-            (started, Duration::ZERO),
-            (versions, checksums),
-            result.as_ref().map(|_| ()),
-            audit_table,
-        )
-        .await;
+        if result.is_err() || self.audit_verify {
+            let (versions, checksums) = match &result {
+                Ok(s) => (
+                    s.applied.iter().map(|a| a.version).collect(),
+                    s.applied.iter().map(|a| a.checksum.clone()).collect(),
+                ),
+                Err(_) => (Vec::new(), Vec::new()),
+            };
+            self.audit(
+                &mut conn,
+                "verify",
+                (started, Duration::ZERO),
+                (versions, checksums),
+                result.as_ref().map(|_| ()),
+                audit_table,
+            )
+            .await;
+        }
         conn.close().await;
         result
     }

@@ -90,12 +90,19 @@ async fn up_applies_once_then_verify_passes(kind: Kind) {
         1
     );
     assert_eq!(
+        count(&db, "appenv_migration_audit WHERE action = 'verify'").await,
+        0,
+        "a verify that passes writes no row by default"
+    );
+    m.clone().with_verify_audit(true).verify().await.unwrap();
+    assert_eq!(
         count(
             &db,
             "appenv_migration_audit WHERE action = 'verify' AND outcome = 'success'"
         )
         .await,
-        1
+        1,
+        "with every verify audited it writes one"
     );
 }
 
@@ -795,9 +802,16 @@ async fn postgres_dml_only_role_verifies_and_applies_and_verify_runs_no_ddl() {
     let host = rest.split_once('@').map_or(rest, |(_, h)| h);
     let dml_url = format!("{scheme}://{role}@{host}");
 
-    // Startup verify of an up-to-date database: no DDL, one audit row.
+    // Startup verify of an up-to-date database: no DDL and no row by
+    // default, one row with every verify audited.
     let before = count(&db, "appenv_migration_audit").await;
-    let prod = DatabaseConfig::defaults(AppEnv::Production);
+    let mut prod = DatabaseConfig::defaults(AppEnv::Production);
+    let outcome = run_startup(AppEnv::Production, &prod, dml_url.as_str(), migrations(1))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, StartupOutcome::Verified(ref s) if s.is_current()));
+    assert_eq!(count(&db, "appenv_migration_audit").await, before);
+    prod.migrate_audit_verify = true;
     let outcome = run_startup(AppEnv::Production, &prod, dml_url.as_str(), migrations(1))
         .await
         .unwrap();
@@ -891,6 +905,7 @@ async fn the_audit_row_names_the_credentials_never_the_password(kind: Kind) {
         let url = with_password(&db.url, password);
         Migrator::new(url.as_str(), migrations(1), AppEnv::Local)
             .unwrap()
+            .with_verify_audit(true)
             .verify()
             .await
             .unwrap();
@@ -935,6 +950,7 @@ async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
     let dml_url = format!("{scheme}://{role}@{host}");
     let verified = Migrator::new(dml_url.as_str(), migrations(1), AppEnv::Production)
         .unwrap()
+        .with_verify_audit(true)
         .verify()
         .await;
     let written = count(&db, "appenv_migration_audit WHERE action = 'verify'").await;
@@ -942,6 +958,7 @@ async fn a_role_with_dml_rights_alone_audits_without_the_new_column() {
     // A verify never alters the table, not even as its owner: it takes
     // no lock and no lock timeout. The owner's next `up` adds the column.
     migrator(&db, migrations(1), AppEnv::Local)
+        .with_verify_audit(true)
         .verify()
         .await
         .unwrap();
