@@ -12,7 +12,7 @@ use crate::backend::{DatabaseKind, IntoDatabase};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, exit};
 use crate::lint::{self, LintFinding};
-use crate::migrator::Migrator;
+use crate::migrator::{Migrator, Plan};
 use crate::repair::RepairAction;
 use crate::source::Migrations;
 
@@ -216,6 +216,9 @@ impl MigrateArgs {
             .await
     }
 
+    /// The command's steps: what runs without a database (`new`, `lint
+    /// --dialect`), the migrator with this invocation's overrides, the
+    /// production confirmation, then the command itself.
     async fn run_inner<D: IntoDatabase>(
         &self,
         env: AppEnv,
@@ -224,163 +227,130 @@ impl MigrateArgs {
         migrations: Migrations,
     ) -> i32 {
         let name = self.command_name();
+        if let Some(code) = self.run_offline(name, &migrations) {
+            return code;
+        }
+        let Some(database) = database else {
+            return self.fail(name, &Error::MissingDatabaseUrl);
+        };
+        let migrator = match self.migrator(env, config, database, migrations) {
+            Ok(m) => m,
+            Err(err) => return self.fail(name, &err),
+        };
+        if let Some(yes) = self.confirmed_by_flag()
+            && let Err(err) = self.confirm_if_production(env, yes, &migrator).await
+        {
+            return self.fail(name, &err);
+        }
+        self.run_online(name, &migrator).await
+    }
+
+    /// `new` and `lint --dialect`, which need no database; `None` for
+    /// every other command.
+    fn run_offline(&self, name: &str, migrations: &Migrations) -> Option<i32> {
         match &self.command {
             MigrateCommand::New { name: new_name } => {
-                return match new_migration(&self.dir, new_name) {
+                Some(match new_migration(&self.dir, new_name) {
                     Ok(path) => self.ok(
                         name,
                         json!({"file": path.display().to_string()}),
                         format!("created {}", path.display()),
                     ),
                     Err(err) => self.fail(name, &err),
-                };
+                })
             }
             MigrateCommand::Lint {
                 dialect: Some(backend),
-            } => return self.lint(*backend, &migrations),
-            _ => {}
+            } => Some(self.lint(*backend, migrations)),
+            _ => None,
         }
-        let Some(database) = database else {
-            return self.fail(name, &Error::MissingDatabaseUrl);
-        };
-        let migrator = match Migrator::with_config(database, migrations, env, config) {
-            Ok(m) => m,
-            Err(err) => return self.fail(name, &err),
-        };
-        let migrator = match self.lock_wait_ms {
-            Some(ms) => migrator.with_lock_wait(Duration::from_millis(ms)),
-            None => migrator,
-        };
-        let migrator = if self.lock_timeout_ms.is_some() || self.statement_timeout_ms.is_some() {
+    }
+
+    /// The migrator of `config` with this invocation's lock wait and
+    /// session timeouts.
+    fn migrator(
+        &self,
+        env: AppEnv,
+        config: &DatabaseConfig,
+        database: impl IntoDatabase,
+        migrations: Migrations,
+    ) -> Result<Migrator, Error> {
+        let mut migrator = Migrator::with_config(database, migrations, env, config)?;
+        if let Some(ms) = self.lock_wait_ms {
+            migrator = migrator.with_lock_wait(Duration::from_millis(ms));
+        }
+        if self.lock_timeout_ms.is_some() || self.statement_timeout_ms.is_some() {
             let lock = self
                 .lock_timeout_ms
                 .unwrap_or(config.migrate_lock_timeout_ms);
             let statement = self
                 .statement_timeout_ms
                 .unwrap_or(config.migrate_statement_timeout_ms);
-            migrator.with_session_timeouts(
+            migrator = migrator.with_session_timeouts(
                 Duration::from_millis(lock),
                 Duration::from_millis(statement),
-            )
-        } else {
-            migrator
-        };
+            );
+        }
+        Ok(migrator)
+    }
+
+    /// `--yes` of the commands that change a production database; `None`
+    /// for the others.
+    fn confirmed_by_flag(&self) -> Option<bool> {
         match &self.command {
-            MigrateCommand::Status => match migrator.status().await {
-                Ok(s) => {
-                    let text = status_text(&s);
-                    let code = exit::OK;
-                    self.emit(
-                        name,
-                        true,
-                        code,
-                        serde_json::to_value(&s).unwrap_or_default(),
-                        &text,
-                    )
-                }
-                Err(err) => self.fail(name, &err),
-            },
+            MigrateCommand::Up { yes }
+            | MigrateCommand::Baseline { yes, .. }
+            | MigrateCommand::Repair { yes, .. }
+            | MigrateCommand::Down { yes, .. } => Some(*yes),
+            _ => None,
+        }
+    }
+
+    /// Runs a command that needs the database and prints its result.
+    async fn run_online(&self, name: &str, migrator: &Migrator) -> i32 {
+        match &self.command {
+            MigrateCommand::Status => self.report(name, migrator.status().await, status_text),
             MigrateCommand::Plan => match migrator.plan().await {
                 Ok(plan) => {
-                    let mut text = status_text(&plan.status);
-                    for m in &plan.migrations {
-                        text.push_str(&format!(
-                            "\n-- {}{}{}\n{}",
-                            m.file,
-                            if m.no_transaction {
-                                " (no transaction)"
-                            } else {
-                                ""
-                            },
-                            if m.refused { " REFUSED by lint" } else { "" },
-                            m.sql.trim_end()
-                        ));
-                        for f in &m.findings {
-                            text.push_str(&format!("\n  lint: {f}"));
-                        }
-                    }
-                    match &plan.refusal {
-                        Some(r) => text.push_str(&format!("\n`up` would refuse: {}", r.message)),
-                        None if plan.migrations.is_empty() => text.push_str("\nnothing to apply"),
-                        None => {}
-                    }
                     let code = plan.exit_code();
                     let payload = serde_json::to_value(&plan).unwrap_or_default();
-                    self.emit(name, code == exit::OK, code, payload, &text)
+                    self.emit(name, code == exit::OK, code, payload, &plan_text(&plan))
                 }
                 Err(err) => self.fail(name, &err),
             },
-            MigrateCommand::Verify => match migrator.verify().await {
-                Ok(s) => {
-                    let text = format!("migrations are current\n{}", status_text(&s));
-                    self.ok(name, serde_json::to_value(&s).unwrap_or_default(), text)
+            MigrateCommand::Verify => self.report(name, migrator.verify().await, |s| {
+                format!("migrations are current\n{}", status_text(s))
+            }),
+            MigrateCommand::Up { .. } => self.report(name, migrator.up().await, |r| {
+                if r.applied.is_empty() {
+                    "nothing to apply".to_owned()
+                } else {
+                    format!("applied {}", r.files.join(", "))
                 }
-                Err(err) => self.fail(name, &err),
-            },
-            MigrateCommand::Up { yes } => {
-                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
-                    return self.fail(name, &err);
-                }
-                match migrator.up().await {
-                    Ok(r) => {
-                        let text = if r.applied.is_empty() {
-                            "nothing to apply".to_owned()
-                        } else {
-                            format!("applied {}", r.files.join(", "))
-                        };
-                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
-                    }
-                    Err(err) => self.fail(name, &err),
-                }
+            }),
+            MigrateCommand::Baseline { version, .. } => {
+                self.report(name, migrator.baseline(*version).await, |r| {
+                    format!("recorded as applied: {}", r.files.join(", "))
+                })
             }
-            MigrateCommand::Baseline { version, yes } => {
-                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
-                    return self.fail(name, &err);
-                }
-                match migrator.baseline(*version).await {
-                    Ok(r) => {
-                        let text = format!("recorded as applied: {}", r.files.join(", "));
-                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
+            MigrateCommand::Repair { action, .. } => {
+                self.report(name, migrator.repair(*action).await, |r| match action {
+                    RepairAction::MarkApplied => {
+                        format!("recorded as finished: {}", r.files.join(", "))
                     }
-                    Err(err) => self.fail(name, &err),
-                }
+                    _ => format!(
+                        "dirty mark cleared (the migration is pending again): {}",
+                        r.files.join(", ")
+                    ),
+                })
             }
-            MigrateCommand::Repair { action, yes } => {
-                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
-                    return self.fail(name, &err);
+            MigrateCommand::Down { to, .. } => self.report(name, migrator.down(*to).await, |r| {
+                if r.reverted.is_empty() {
+                    "nothing to revert".to_owned()
+                } else {
+                    format!("reverted {}", r.files.join(", "))
                 }
-                match migrator.repair(*action).await {
-                    Ok(r) => {
-                        let text = match action {
-                            RepairAction::MarkApplied => {
-                                format!("recorded as finished: {}", r.files.join(", "))
-                            }
-                            _ => format!(
-                                "dirty mark cleared (the migration is pending again): {}",
-                                r.files.join(", ")
-                            ),
-                        };
-                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
-                    }
-                    Err(err) => self.fail(name, &err),
-                }
-            }
-            MigrateCommand::Down { to, yes } => {
-                if let Err(err) = self.confirm_if_production(env, *yes, &migrator).await {
-                    return self.fail(name, &err);
-                }
-                match migrator.down(*to).await {
-                    Ok(r) => {
-                        let text = if r.reverted.is_empty() {
-                            "nothing to revert".to_owned()
-                        } else {
-                            format!("reverted {}", r.files.join(", "))
-                        };
-                        self.ok(name, serde_json::to_value(&r).unwrap_or_default(), text)
-                    }
-                    Err(err) => self.fail(name, &err),
-                }
-            }
+            }),
             MigrateCommand::Lint { .. } => match migrator.lint_pending().await {
                 Ok(findings) => self.report_lint(
                     migrator.database().backend(),
@@ -389,7 +359,23 @@ impl MigrateArgs {
                 ),
                 Err(err) => self.fail(name, &err),
             },
-            MigrateCommand::New { .. } => unreachable!("handled above"),
+            MigrateCommand::New { .. } => unreachable!("`new` runs without a database"),
+        }
+    }
+
+    /// Prints a command's result: its JSON form, or `text` of it; exit 0.
+    fn report<T: serde::Serialize>(
+        &self,
+        name: &str,
+        result: Result<T, Error>,
+        text: impl FnOnce(&T) -> String,
+    ) -> i32 {
+        match result {
+            Ok(value) => {
+                let text = text(&value);
+                self.ok(name, serde_json::to_value(&value).unwrap_or_default(), text)
+            }
+            Err(err) => self.fail(name, &err),
         }
     }
 
@@ -581,6 +567,34 @@ impl MigrateArgs {
 /// canonical name, exactly (surrounding white space aside).
 fn confirmed(env: AppEnv, answer: &str) -> bool {
     answer.trim() == env.as_str()
+}
+
+/// The text form of `plan`: the status, each pending migration's SQL and
+/// lint, and what `up` would refuse with.
+fn plan_text(plan: &Plan) -> String {
+    let mut text = status_text(&plan.status);
+    for m in &plan.migrations {
+        let mode = if m.no_transaction {
+            " (no transaction)"
+        } else {
+            ""
+        };
+        let refused = if m.refused { " REFUSED by lint" } else { "" };
+        text.push_str(&format!(
+            "\n-- {}{mode}{refused}\n{}",
+            m.file,
+            m.sql.trim_end()
+        ));
+        for f in &m.findings {
+            text.push_str(&format!("\n  lint: {f}"));
+        }
+    }
+    match &plan.refusal {
+        Some(r) => text.push_str(&format!("\n`up` would refuse: {}", r.message)),
+        None if plan.migrations.is_empty() => text.push_str("\nnothing to apply"),
+        None => {}
+    }
+    text
 }
 
 fn status_text(s: &crate::status::Status) -> String {

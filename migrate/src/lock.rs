@@ -57,6 +57,67 @@ pub fn sqlite_lock_path(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The wait of one `acquire`: its deadline and the holder's periodic report.
+struct Wait {
+    start: Instant,
+    deadline: Instant,
+    timeout: Duration,
+    poll: Duration,
+    last_report: Option<Instant>,
+}
+
+impl Wait {
+    fn new(timeout: Duration, poll: Duration) -> Wait {
+        let start = Instant::now();
+        Wait {
+            start,
+            deadline: start + timeout,
+            timeout,
+            poll,
+            last_report: None,
+        }
+    }
+
+    /// The lock, taken now.
+    fn held(&self, mysql_name: Option<String>, sqlite_file: Option<std::fs::File>) -> Held {
+        Held {
+            waited: self.start.elapsed(),
+            mysql_name,
+            sqlite_file,
+        }
+    }
+
+    /// After a failed try: fails with [`Error::LockTimeout`] naming the
+    /// holder once the deadline has passed; otherwise reports the holder
+    /// (at most every [`REPORT_EVERY`]) and, when `sleep`, waits one poll
+    /// interval (never past the deadline).
+    async fn retry(&mut self, holder: Option<String>, sleep: bool) -> Result<(), Error> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Error::LockTimeout {
+                waited: now - self.start,
+                holder,
+            });
+        }
+        if self
+            .last_report
+            .is_none_or(|t| now.duration_since(t) >= REPORT_EVERY)
+        {
+            self.last_report = Some(now);
+            tracing::warn!(
+                holder = holder.as_deref().unwrap_or("unknown"),
+                waited_ms = now.duration_since(self.start).as_millis() as u64,
+                timeout_ms = self.timeout.as_millis() as u64,
+                "waiting for the migration lock held by another migrator"
+            );
+        }
+        if sleep {
+            tokio::time::sleep(self.poll.min(self.deadline - now)).await;
+        }
+        Ok(())
+    }
+}
+
 #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
 pub(crate) async fn acquire(
     conn: &mut Conn,
@@ -64,162 +125,122 @@ pub(crate) async fn acquire(
     timeout: Duration,
     poll: Duration,
 ) -> Result<Held, Error> {
-    let start = Instant::now();
-    let deadline = start + timeout;
-    let mut last_report: Option<Instant> = None;
-    let mut report = |holder: &Option<String>, now: Instant| {
-        if last_report.is_none_or(|t| now.duration_since(t) >= REPORT_EVERY) {
-            last_report = Some(now);
-            tracing::warn!(
-                holder = holder.as_deref().unwrap_or("unknown"),
-                waited_ms = now.duration_since(start).as_millis() as u64,
-                timeout_ms = timeout.as_millis() as u64,
-                "waiting for the migration lock held by another migrator"
-            );
-        }
-    };
+    let wait = Wait::new(timeout, poll);
     match conn {
         #[cfg(feature = "postgres")]
-        Conn::Postgres(c) => loop {
-            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(PG_LOCK_KEY)
-                .fetch_one(&mut *c)
-                .await
-                .map_err(Error::db("taking the migration advisory lock"))?;
-            if got {
-                return Ok(Held {
-                    waited: start.elapsed(),
-                    mysql_name: None,
-                    sqlite_file: None,
-                });
-            }
-            let holder = pg_holder(c).await;
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::LockTimeout {
-                    waited: now - start,
-                    holder,
-                });
-            }
-            report(&holder, now);
-            tokio::time::sleep(poll.min(deadline - now)).await;
-        },
+        Conn::Postgres(c) => acquire_postgres(c, wait).await,
         #[cfg(feature = "mysql")]
-        Conn::MySql(c) => {
-            let name: String =
-                sqlx::query_scalar("SELECT CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))")
-                    .fetch_one(&mut *c)
-                    .await
-                    .map_err(Error::db("naming the migration lock"))?;
-            loop {
-                let now = Instant::now();
-                let remaining = deadline.saturating_duration_since(now);
-                // GET_LOCK waits in whole seconds; wait in slices so the
-                // holder can be reported, and never less than a try.
-                let slice = remaining.min(Duration::from_secs(5)).as_secs();
-                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
-                    .bind(&name)
-                    .bind(slice as i64)
-                    .fetch_one(&mut *c)
-                    .await
-                    .map_err(Error::db("taking the migration lock with GET_LOCK"))?;
-                match got {
-                    Some(1) => {
-                        return Ok(Held {
-                            waited: start.elapsed(),
-                            mysql_name: Some(name),
-                            sqlite_file: None,
-                        });
-                    }
-                    Some(_) => {}
-                    None => {
-                        return Err(Error::LockLost {
-                            detail: format!("GET_LOCK('{name}') returned NULL"),
-                        });
-                    }
-                }
-                let holder = mysql_holder(c, &name).await;
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(Error::LockTimeout {
-                        waited: now - start,
-                        holder,
-                    });
-                }
-                report(&holder, now);
-                if slice == 0 {
-                    tokio::time::sleep(poll.min(deadline - now)).await;
-                }
-            }
-        }
+        Conn::MySql(c) => acquire_mysql(c, wait).await,
         #[cfg(feature = "sqlite")]
-        Conn::Sqlite(c) => {
-            // Writers of the running service may hold SQLite's write lock
-            // briefly; wait for them as long as for another migrator.
-            let busy = timeout.as_millis().clamp(100, i32::MAX as u128);
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {busy}")))
-                .execute(&mut *c)
-                .await
-                .map_err(Error::db("setting the SQLite busy timeout"))?;
-            let Some(db_path) = sqlite_file else {
-                return Ok(Held {
-                    waited: start.elapsed(),
-                    mysql_name: None,
-                    sqlite_file: None,
+        Conn::Sqlite(c) => acquire_sqlite(c, sqlite_file, wait).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn acquire_postgres(c: &mut sqlx::PgConnection, mut wait: Wait) -> Result<Held, Error> {
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(PG_LOCK_KEY)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::db("taking the migration advisory lock"))?;
+        if got {
+            return Ok(wait.held(None, None));
+        }
+        wait.retry(pg_holder(c).await, true).await?;
+    }
+}
+
+#[cfg(feature = "mysql")]
+async fn acquire_mysql(c: &mut sqlx::MySqlConnection, mut wait: Wait) -> Result<Held, Error> {
+    let name: String =
+        sqlx::query_scalar("SELECT CONCAT('appenv_migrate:', COALESCE(DATABASE(), ''))")
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::db("naming the migration lock"))?;
+    loop {
+        let remaining = wait.deadline.saturating_duration_since(Instant::now());
+        // GET_LOCK waits in whole seconds; wait in slices so the holder can
+        // be reported, and never less than a try.
+        let slice = remaining.min(Duration::from_secs(5)).as_secs();
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&name)
+            .bind(slice as i64)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(Error::db("taking the migration lock with GET_LOCK"))?;
+        match got {
+            Some(1) => return Ok(wait.held(Some(name), None)),
+            Some(_) => {}
+            None => {
+                return Err(Error::LockLost {
+                    detail: format!("GET_LOCK('{name}') returned NULL"),
                 });
-            };
-            let path = sqlite_lock_path(db_path);
-            let io = |source| Error::Io {
-                path: path.clone(),
-                source,
-            };
-            let mut file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io)?;
-            loop {
-                match file.try_lock() {
-                    Ok(()) => {
-                        let me = format!(
-                            "pid {} on host {}",
-                            std::process::id(),
-                            crate::audit::host_name()
-                        );
-                        file.set_len(0).map_err(io)?;
-                        file.rewind().map_err(io)?;
-                        file.write_all(me.as_bytes()).map_err(io)?;
-                        return Ok(Held {
-                            waited: start.elapsed(),
-                            mysql_name: None,
-                            sqlite_file: Some(file),
-                        });
-                    }
-                    Err(std::fs::TryLockError::WouldBlock) => {
-                        let mut text = String::new();
-                        let _ = std::fs::File::open(&path)
-                            .and_then(|mut f| f.read_to_string(&mut text));
-                        let holder = Some(if text.trim().is_empty() {
-                            format!("another migrator (lock file {})", path.display())
-                        } else {
-                            format!("{} (lock file {})", text.trim(), path.display())
-                        });
-                        let now = Instant::now();
-                        if now >= deadline {
-                            return Err(Error::LockTimeout {
-                                waited: now - start,
-                                holder,
-                            });
-                        }
-                        report(&holder, now);
-                        tokio::time::sleep(poll.min(deadline - now)).await;
-                    }
-                    Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
-                }
             }
         }
+        // A try that waited a slice already spent it.
+        wait.retry(mysql_holder(c, &name).await, slice == 0).await?;
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn acquire_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    sqlite_file: Option<&Path>,
+    mut wait: Wait,
+) -> Result<Held, Error> {
+    // Writers of the running service may hold SQLite's write lock briefly;
+    // wait for them as long as for another migrator.
+    let busy = wait.timeout.as_millis().clamp(100, i32::MAX as u128);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {busy}")))
+        .execute(&mut *c)
+        .await
+        .map_err(Error::db("setting the SQLite busy timeout"))?;
+    let Some(db_path) = sqlite_file else {
+        return Ok(wait.held(None, None));
+    };
+    let path = sqlite_lock_path(db_path);
+    let io = |source| Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                let me = format!(
+                    "pid {} on host {}",
+                    std::process::id(),
+                    crate::audit::host_name()
+                );
+                file.set_len(0).map_err(io)?;
+                file.rewind().map_err(io)?;
+                file.write_all(me.as_bytes()).map_err(io)?;
+                return Ok(wait.held(None, Some(file)));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                wait.retry(Some(sqlite_holder(&path)), true).await?;
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+    }
+}
+
+/// Who holds a SQLite database's lock file, as its holder wrote it.
+#[cfg(feature = "sqlite")]
+fn sqlite_holder(path: &Path) -> String {
+    let mut text = String::new();
+    let _ = std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text));
+    if text.trim().is_empty() {
+        format!("another migrator (lock file {})", path.display())
+    } else {
+        format!("{} (lock file {})", text.trim(), path.display())
     }
 }
 

@@ -578,13 +578,7 @@ impl Migrator {
     {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
-        let sqlite_file = self.database.sqlite_file();
-        let result = async {
-            self.session(&mut conn).await?;
-            lock::acquire(&mut conn, sqlite_file.as_deref(), self.lock_wait, self.poll).await
-        }
-        .await;
-        let held = match result {
+        let held = match self.take_lock(&mut conn).await {
             Ok(held) => held,
             Err(err) => {
                 let waited = match &err {
@@ -613,31 +607,7 @@ impl Migrator {
             r.lock_wait_ms = u64::try_from(lock_wait.as_millis()).unwrap_or(u64::MAX);
             r
         });
-        let (versions, checksums) = match &result {
-            Ok(r) => {
-                let versions: Vec<i64> = r.applied.iter().chain(&r.reverted).copied().collect();
-                let checksums = versions
-                    .iter()
-                    .filter_map(|v| self.migrations.get(*v))
-                    .map(|m| m.checksum().to_string())
-                    .collect();
-                (versions, checksums)
-            }
-            Err(Error::MigrationFailed { file, .. }) => {
-                let failed = self
-                    .migrations
-                    .iter()
-                    .find(|m| m.file() == file || m.undo_file() == *file);
-                (
-                    failed.map(|m| m.version()).into_iter().collect(),
-                    failed
-                        .map(|m| m.checksum().to_string())
-                        .into_iter()
-                        .collect(),
-                )
-            }
-            Err(_) => (Vec::new(), Vec::new()),
-        };
+        let (versions, checksums) = self.audited_versions(&result);
         if result.is_err() && conn.backend() == DatabaseKind::MySql {
             // A body that failed inside a transaction it opened (baseline,
             // repair) must not have it committed by what comes next: on
@@ -662,6 +632,40 @@ impl Migrator {
             tracing::warn!(error = %err, "releasing the migration lock failed; closing the connection released it");
         }
         Ok(report)
+    }
+
+    /// The session settings, then the cross-replica lock.
+    async fn take_lock(&self, conn: &mut Conn) -> Result<lock::Held, Error> {
+        self.session(conn).await?;
+        let sqlite_file = self.database.sqlite_file();
+        lock::acquire(conn, sqlite_file.as_deref(), self.lock_wait, self.poll).await
+    }
+
+    /// The versions and checksums a locked run's audit row names: what it
+    /// applied or reverted, or the migration that failed.
+    fn audited_versions(&self, result: &Result<UpReport, Error>) -> (Vec<i64>, Vec<String>) {
+        let touched: Vec<&MigrationFile> = match result {
+            Ok(r) => r
+                .applied
+                .iter()
+                .chain(&r.reverted)
+                .filter_map(|v| self.migrations.get(*v))
+                .collect(),
+            Err(Error::MigrationFailed { file, .. }) => self
+                .migrations
+                .iter()
+                .find(|m| m.file() == file || m.undo_file() == *file)
+                .into_iter()
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let versions = match result {
+            // A version this binary has no file for is still named.
+            Ok(r) => r.applied.iter().chain(&r.reverted).copied().collect(),
+            Err(_) => touched.iter().map(|m| m.version()).collect(),
+        };
+        let checksums = touched.iter().map(|m| m.checksum().to_string()).collect();
+        (versions, checksums)
     }
 
     async fn apply(&self, conn: &mut Conn, status: Status) -> Result<UpReport, Error> {
