@@ -8,7 +8,9 @@
 
 use refinery_core::Migration;
 use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction};
-use sqlx::{AssertSqlSafe, Connection, Row};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use sqlx::Row;
+use sqlx::{AssertSqlSafe, Connection};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -84,27 +86,185 @@ fn to_migration(
 
 impl AsyncQuery<Vec<Migration>> for Driver<'_> {
     async fn query<'a>(&'a mut self, query: &'a str) -> Result<Vec<Migration>, Self::Error> {
-        // Read through a subquery so every backend hands back the same
-        // column types, whatever integer width the history table uses.
-        let rows = on_conn!(&mut *self.conn, c => {
-            let rows = raw(query).fetch_all(&mut *c).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                let version: i64 = match row.try_get::<i64, _>(0) {
-                    Ok(v) => v,
-                    Err(_) => i64::from(row.try_get::<i32, _>(0)?),
-                };
-                let name: Option<String> = row.try_get(1)?;
-                let applied_on: Option<String> = row.try_get(2)?;
-                let checksum: Option<String> = row.try_get(3)?;
-                out.push((version, name.unwrap_or_default(), applied_on.unwrap_or_default(), checksum.unwrap_or_default()));
-            }
-            out
-        });
+        let rows = match &mut *self.conn {
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => sqlite_rows(c, query).await?,
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => rows_of(raw(query).fetch_all(&mut *c).await?)?,
+            #[cfg(feature = "mysql")]
+            Conn::MySql(c) => rows_of(raw(query).fetch_all(&mut *c).await?)?,
+        };
         rows.into_iter()
             .map(|(v, n, a, c)| to_migration(v, n, a, c))
             .collect()
     }
 }
 
+/// One history row as read: version, name, applied_on, checksum.
+type HistoryRow = (i64, String, String, String);
+
+/// The rows of refinery's query, whatever integer width the history
+/// table's version column has.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn rows_of<R: Row>(rows: Vec<R>) -> Result<Vec<HistoryRow>, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
+    i32: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
+    String: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
+{
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let version: i64 = match row.try_get::<i64, _>(0) {
+            Ok(v) => v,
+            Err(_) => i64::from(row.try_get::<i32, _>(0)?),
+        };
+        let name: Option<String> = row.try_get(1)?;
+        let applied_on: Option<String> = row.try_get(2)?;
+        let checksum: Option<String> = row.try_get(3)?;
+        out.push((
+            version,
+            name.unwrap_or_default(),
+            applied_on.unwrap_or_default(),
+            checksum.unwrap_or_default(),
+        ));
+    }
+    Ok(out)
+}
+
+/// refinery's query on SQLite, its rows folded into one JSON array.
+///
+/// sqlx hands each SQLite row from its worker thread to the caller with
+/// several allocations per column, which made reading a history of 500
+/// rows most of a startup verify's time; one row of JSON costs a fraction
+/// of that. The rows are refinery's own (its query is the subquery), put
+/// back in version order here.
+#[cfg(feature = "sqlite")]
+async fn sqlite_rows(
+    c: &mut sqlx::SqliteConnection,
+    query: &str,
+) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    let doc: String = sqlx::query_scalar(AssertSqlSafe(fold_sqlite(query)))
+        .fetch_one(&mut *c)
+        .await?;
+    rows_of_json(&doc)
+}
+
+/// `query` as one row: a JSON array of its rows.
+#[cfg(feature = "sqlite")]
+fn fold_sqlite(query: &str) -> String {
+    format!(
+        "SELECT json_group_array(json_array(version, name, applied_on, checksum)) FROM ({})",
+        query.trim().trim_end_matches(';')
+    )
+}
+
+/// The startup verify's one statement on SQLite: the probe's answers and
+/// the history together. `None` when it fails (no history table yet, for
+/// one), and the caller takes the two-step path, which reports any error.
+#[cfg(feature = "sqlite")]
+pub(crate) async fn sqlite_probe_and_history(
+    c: &mut sqlx::SqliteConnection,
+) -> Option<(crate::backend::Probe, Vec<Migration>)> {
+    let sql = format!(
+        "SELECT ({}), \
+           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
+           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_audit'), \
+           EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials')",
+        fold_sqlite(&format!(
+            "SELECT version, name, applied_on, checksum FROM {} ORDER BY version ASC",
+            crate::history::HISTORY_TABLE
+        ))
+    );
+    let (doc, state, audit, credentials): (String, bool, bool, bool) =
+        sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_one(&mut *c)
+            .await
+            .ok()?;
+    let applied = rows_of_json(&doc)
+        .ok()?
+        .into_iter()
+        .map(|(v, n, a, c)| to_migration(v, n, a, c))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    let probe = crate::backend::Probe {
+        history: true,
+        state,
+        audit: audit.then_some(credentials),
+        invalid_indexes: false,
+    };
+    Some((probe, applied))
+}
+
+/// The rows of a [`fold_sqlite`] document, in version order.
+#[cfg(feature = "sqlite")]
+fn rows_of_json(doc: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    // refinery writes text for every column but the version; a table
+    // written by hand may hold numbers there, read through `Value`.
+    type Typed = (i64, Option<String>, Option<String>, Option<String>);
+    if let Ok(typed) = serde_json::from_str::<Vec<Typed>>(doc) {
+        let mut rows: Vec<HistoryRow> = typed
+            .into_iter()
+            .map(|(v, n, a, c)| {
+                (
+                    v,
+                    n.unwrap_or_default(),
+                    a.unwrap_or_default(),
+                    c.unwrap_or_default(),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        return Ok(rows);
+    }
+    let values: Vec<[serde_json::Value; 4]> = serde_json::from_str(doc)
+        .map_err(|err| decode_err(format!("refinery_schema_history as JSON: {err}")))?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut rows = Vec::with_capacity(values.len());
+    for [version, name, applied_on, checksum] in &values {
+        let version = version.as_i64().ok_or_else(|| {
+            decode_err(format!(
+                "refinery_schema_history: version {version} is not an integer"
+            ))
+        })?;
+        rows.push((version, text(name), text(applied_on), text(checksum)));
+    }
+    rows.sort_by_key(|r| r.0);
+    Ok(rows)
+}
+
 impl AsyncMigrate for Driver<'_> {}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::rows_of_json;
+
+    #[test]
+    fn a_history_document_reads_in_version_order_whatever_its_column_types() {
+        let written_by_refinery =
+            r#"[[2,"b","2026-12-01T00:00:00Z","7"],[1,"a","2026-11-30T00:00:00Z","5"]]"#;
+        let rows = rows_of_json(written_by_refinery).unwrap();
+        assert_eq!(rows[0].0, 1);
+        assert_eq!(rows[1].1, "b");
+        // A hand-made table with a numeric checksum and a NULL name.
+        let by_hand = r#"[[3,null,"2026-12-01T00:00:00Z",12345678901234567]]"#;
+        let rows = rows_of_json(by_hand).unwrap();
+        assert_eq!(
+            rows[0],
+            (
+                3,
+                String::new(),
+                "2026-12-01T00:00:00Z".to_owned(),
+                "12345678901234567".to_owned()
+            )
+        );
+        let err = rows_of_json(r#"[["x","a","t","1"]]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version \"x\" is not an integer"), "{err}");
+    }
+}

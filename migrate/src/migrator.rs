@@ -254,17 +254,8 @@ impl Migrator {
 
     /// [`read_status`](Self::read_status) and what the probe found.
     async fn probe_status(&self, conn: &mut Conn, locked: bool) -> Result<(Status, Probe), Error> {
-        let probe = conn.probe().await?;
+        let (probe, applied) = read_history(conn).await?;
         let exists = probe.history;
-        let applied = if exists {
-            let mut driver = Driver::new(conn);
-            driver
-                .get_applied_migrations(HISTORY_TABLE)
-                .await
-                .map_err(|e| Error::Refinery(Box::new(e)))?
-        } else {
-            Vec::new()
-        };
         let mut status =
             Status::compare(self.database.backend(), exists, &self.migrations, &applied);
         if probe.state {
@@ -706,6 +697,29 @@ impl Migrator {
         }
         Ok(report)
     }
+}
+
+/// The probe's answers and refinery's history rows: on SQLite in one
+/// statement when the history table exists (each statement there is a
+/// round trip to sqlx's worker thread), else the probe, then refinery's
+/// query if the table exists.
+async fn read_history(conn: &mut Conn) -> Result<(Probe, Vec<refinery_core::Migration>), Error> {
+    #[cfg(feature = "sqlite")]
+    if let Conn::Sqlite(c) = conn
+        && let Some(read) = crate::driver::sqlite_probe_and_history(c).await
+    {
+        return Ok(read);
+    }
+    let probe = conn.probe().await?;
+    let applied = if probe.history {
+        Driver::new(conn)
+            .get_applied_migrations(HISTORY_TABLE)
+            .await
+            .map_err(|e| Error::Refinery(Box::new(e)))?
+    } else {
+        Vec::new()
+    };
+    Ok((probe, applied))
 }
 
 /// The startup call: apply pending migrations when

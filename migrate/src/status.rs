@@ -115,16 +115,16 @@ impl Status {
         local: &Migrations,
         applied: &[Migration],
     ) -> Status {
-        let applied: Vec<AppliedMigration> = applied
-            .iter()
-            .map(AppliedMigration::from_refinery)
-            .collect();
         let newest_local = local.iter().map(|m| m.version()).max();
-        let newest_applied = applied.iter().map(|m| m.version).max();
+        let newest_applied = applied.iter().map(|m| i64::from(m.version())).max();
+        let by_version: std::collections::HashMap<i64, &crate::source::MigrationFile> =
+            local.iter().map(|f| (f.version(), f)).collect();
+        let applied_versions: std::collections::HashSet<i64> =
+            applied.iter().map(|m| i64::from(m.version())).collect();
         let mut status = Status {
             backend,
             history_table,
-            applied: applied.clone(),
+            applied: Vec::with_capacity(applied.len()),
             pending: Vec::new(),
             divergent: Vec::new(),
             missing: Vec::new(),
@@ -133,10 +133,11 @@ impl Status {
             invalid_indexes: Vec::new(),
             in_progress: Vec::new(),
         };
-        for row in &applied {
-            match local.get(row.version) {
+        for m in applied {
+            let row = AppliedMigration::from_refinery(m);
+            match by_version.get(&row.version) {
                 Some(file) => {
-                    if file.name() != row.name || file.checksum().to_string() != row.checksum {
+                    if file.name() != row.name || file.checksum() != m.checksum() {
                         status.divergent.push(DivergentMigration {
                             version: row.version,
                             file: file.file().to_owned(),
@@ -151,9 +152,10 @@ impl Status {
                 }
                 None => status.missing.push(row.clone()),
             }
+            status.applied.push(row);
         }
         for file in local.iter() {
-            if !applied.iter().any(|a| a.version == file.version()) {
+            if !applied_versions.contains(&file.version()) {
                 status.pending.push(PendingMigration {
                     version: file.version(),
                     file: file.file().to_owned(),
