@@ -1,7 +1,8 @@
 //! refinery-core's async traits implemented over a sqlx connection.
 //!
 //! appenv reads refinery's history through these traits (refinery's own
-//! queries, so both read the same rows) and applies migrations itself
+//! queries, so both read the same rows; on SQLite the query's rows come
+//! back folded into one JSON row, see `sqlite_rows`) and applies migrations itself
 //! (see `apply`), statement by statement, writing the history rows in
 //! refinery's format. `execute` runs what it is given in one transaction,
 //! as refinery expects of a driver.
