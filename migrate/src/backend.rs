@@ -85,6 +85,10 @@ pub struct Database {
     /// ([`Pool::set_connect_options`], see [`CredentialRotation`](crate::CredentialRotation))
     /// reach the migration lock, audit and readiness connections too.
     live: Option<Live>,
+    /// A SQLite file [`Database::from_url`] may create: its directory is
+    /// created too, when the run connects (never while only validating).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    creates_sqlite_dir: bool,
 }
 
 #[derive(Clone)]
@@ -151,7 +155,10 @@ impl Database {
                 .map_err(invalid),
             #[cfg(feature = "sqlite")]
             DatabaseKind::Sqlite => SqliteConnectOptions::from_str(url)
-                .map(|o| Database::from(o.create_if_missing(true)))
+                .map(|o| Database {
+                    creates_sqlite_dir: true,
+                    ..Database::from(o.create_if_missing(true))
+                })
                 .map_err(invalid),
             #[allow(unreachable_patterns)] // a build with every driver
             _ => Err(Error::BackendNotCompiled {
@@ -204,6 +211,9 @@ impl Database {
             }
             #[cfg(feature = "sqlite")]
             Options::Sqlite(o) => {
+                if self.creates_sqlite_dir {
+                    create_sqlite_dir(o)?;
+                }
                 let o = o.clone().disable_statement_logging();
                 Conn::Sqlite(SqliteConnection::connect_with(&o).await.map_err(err)?)
             }
@@ -256,6 +266,7 @@ impl From<PgConnectOptions> for Database {
             options: Options::Postgres(o),
             label,
             live: None,
+            creates_sqlite_dir: false,
         }
     }
 }
@@ -273,6 +284,7 @@ impl From<MySqlConnectOptions> for Database {
             options: Options::MySql(o),
             label,
             live: None,
+            creates_sqlite_dir: false,
         }
     }
 }
@@ -285,6 +297,7 @@ impl From<SqliteConnectOptions> for Database {
             options: Options::Sqlite(o),
             label,
             live: None,
+            creates_sqlite_dir: false,
         }
     }
 }
@@ -317,6 +330,27 @@ fn invalid_url(url: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     move |source| Error::InvalidUrl {
         url: redact_url(url).into_owned(),
         source,
+    }
+}
+
+/// Creates the directory of a SQLite file that may be created, so
+/// `sqlite://data/app.db` works on a fresh checkout (for the pool and the
+/// migrator alike).
+#[cfg(feature = "sqlite")]
+fn create_sqlite_dir(options: &SqliteConnectOptions) -> Result<(), Error> {
+    let file = options.get_filename();
+    match file.parent() {
+        Some(dir)
+            if !dir.as_os_str().is_empty()
+                && !file.to_string_lossy().starts_with(':')
+                && !dir.exists() =>
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -355,16 +389,7 @@ impl LazyPool for Sqlite {
         url: &str,
     ) -> Result<Pool<Self>, Error> {
         let connect = SqliteConnectOptions::from_str(url).map_err(invalid_url(url))?;
-        let file = connect.get_filename();
-        if let Some(dir) = file.parent()
-            && !dir.as_os_str().is_empty()
-            && !file.to_string_lossy().starts_with(':')
-        {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        create_sqlite_dir(&connect)?;
         Ok(options.connect_lazy_with(connect.create_if_missing(true)))
     }
 }

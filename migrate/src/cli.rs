@@ -216,6 +216,47 @@ impl MigrateArgs {
             .await
     }
 
+    /// [`run`](MigrateArgs::run) for a service that ships migrations per
+    /// backend (`migrations/{postgres,mysql,sqlite}/`): `migrations` gives
+    /// the set of a backend. The set of the backend the command connects
+    /// to is used (`database`, or `database.migrate_url` when set), and
+    /// `lint --dialect D` lints the set of `D` without a database, so the
+    /// service needs no special case for it.
+    ///
+    /// ```no_run
+    /// # async fn cli(args: appenv_migrate::MigrateArgs, config: appenv_migrate::DatabaseConfig) -> i32 {
+    /// use appenv_migrate::{DatabaseKind, Migrations};
+    /// // A service embeds each set with `appenv_migrate::embed_migrations!`.
+    /// fn migrations(kind: DatabaseKind) -> Result<Migrations, appenv_migrate::Error> {
+    ///     Migrations::from_dir(format!("migrations/{}", kind.as_str()))
+    /// }
+    /// let env = appenv_config::AppEnv::Local;
+    /// args.run_per_backend(env, &config, config.url.expose(), migrations).await
+    /// # }
+    /// ```
+    pub async fn run_per_backend(
+        &self,
+        env: AppEnv,
+        config: &DatabaseConfig,
+        database: impl IntoDatabase,
+        migrations: impl Fn(DatabaseKind) -> Result<Migrations, Error>,
+    ) -> i32 {
+        let env = self.env.unwrap_or(env);
+        let name = self.command_name();
+        if let Some(code) = self.run_offline(name, &migrations) {
+            return code;
+        }
+        let database = match crate::migrator::migration_database(config, database) {
+            Ok(database) => database,
+            Err(err) => return self.fail(name, &err),
+        };
+        let set = match migrations(database.backend()) {
+            Ok(set) => set,
+            Err(err) => return self.fail(name, &err),
+        };
+        self.run_inner(env, config, Some(database), set).await
+    }
+
     /// The command's steps: what runs without a database (`new`, `lint
     /// --dialect`), the migrator with this invocation's overrides, the
     /// production confirmation, then the command itself.
@@ -227,7 +268,7 @@ impl MigrateArgs {
         migrations: Migrations,
     ) -> i32 {
         let name = self.command_name();
-        if let Some(code) = self.run_offline(name, &migrations) {
+        if let Some(code) = self.run_offline(name, &|_| Ok(migrations.clone())) {
             return code;
         }
         let Some(database) = database else {
@@ -247,7 +288,11 @@ impl MigrateArgs {
 
     /// `new` and `lint --dialect`, which need no database; `None` for
     /// every other command.
-    fn run_offline(&self, name: &str, migrations: &Migrations) -> Option<i32> {
+    fn run_offline(
+        &self,
+        name: &str,
+        migrations: &dyn Fn(DatabaseKind) -> Result<Migrations, Error>,
+    ) -> Option<i32> {
         match &self.command {
             MigrateCommand::New { name: new_name } => {
                 Some(match new_migration(&self.dir, new_name) {
@@ -261,7 +306,10 @@ impl MigrateArgs {
             }
             MigrateCommand::Lint {
                 dialect: Some(backend),
-            } => Some(self.lint(*backend, migrations)),
+            } => Some(match migrations(*backend) {
+                Ok(set) => self.lint(*backend, &set),
+                Err(err) => self.fail(name, &err),
+            }),
             _ => None,
         }
     }
@@ -275,6 +323,7 @@ impl MigrateArgs {
         database: impl IntoDatabase,
         migrations: Migrations,
     ) -> Result<Migrator, Error> {
+        let database = crate::migrator::migration_database(config, database)?;
         let mut migrator = Migrator::with_config(database, migrations, env, config)?;
         if let Some(ms) = self.lock_wait_ms {
             migrator = migrator.with_lock_wait(Duration::from_millis(ms));

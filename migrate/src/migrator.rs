@@ -699,6 +699,19 @@ impl Migrator {
     }
 }
 
+/// The database migrations run against: `config.migrate_url` when set (a
+/// direct URL beside a transaction-pooling proxy), else `database`. The
+/// startup call and [`MigrateArgs`](crate::MigrateArgs) both read it here.
+pub(crate) fn migration_database(
+    config: &DatabaseConfig,
+    database: impl IntoDatabase,
+) -> Result<Database, Error> {
+    match &config.migrate_url {
+        Some(url) if !url.is_empty() => url.into_database(),
+        _ => database.into_database(),
+    }
+}
+
 /// The probe's answers and refinery's history rows: on SQLite in one
 /// statement when the history table exists (each statement there is a
 /// round trip to sqlx's worker thread), else the probe, then refinery's
@@ -740,10 +753,12 @@ pub async fn run_startup(
     database: impl IntoDatabase,
     migrations: Migrations,
 ) -> Result<StartupOutcome, Error> {
-    let migrator = match &config.migrate_url {
-        Some(url) if !url.is_empty() => Migrator::with_config(url, migrations, env, config)?,
-        _ => Migrator::with_config(database, migrations, env, config)?,
-    };
+    let migrator = Migrator::with_config(
+        migration_database(config, database)?,
+        migrations,
+        env,
+        config,
+    )?;
     if config.migrate_on_startup {
         if env.is_production() {
             tracing::warn!(

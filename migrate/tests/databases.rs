@@ -728,6 +728,94 @@ async fn run_startup_applies_in_local_and_verifies_elsewhere() {
     pool.close().await;
 }
 
+/// The mounted command runs migrations against `database.migrate_url` when
+/// it is set (a direct URL beside a transaction pooler), as startup does;
+/// the service's own URL is never touched. Per-backend sets follow the
+/// backend of the URL the command connects to, and `lint --dialect` needs
+/// no database at all.
+#[tokio::test]
+async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_backend() {
+    use appenv_config::{SecretUrl, Section};
+    use appenv_migrate::{DatabaseKind, MigrateArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+    #[derive(clap::Subcommand)]
+    enum Command {
+        Migrate(MigrateArgs),
+    }
+    fn args(argv: &[&str]) -> MigrateArgs {
+        let Command::Migrate(args) = Cli::parse_from(argv).command;
+        args
+    }
+
+    let Some(db) = TestDb::new(Kind::Sqlite).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The service's own URL: a SQLite file in a directory nothing creates
+    // unless a run connects to it.
+    let service_dir = dir.path().join("service");
+    let service_url = format!("sqlite://{}/app.db", service_dir.display());
+    let mut config = appenv_migrate::DatabaseConfig::defaults(AppEnv::Local);
+    config.migrate_url = Some(SecretUrl::new(db.url.clone()));
+    let asked = std::sync::Mutex::new(Vec::new());
+    let per_backend = |kind: DatabaseKind| {
+        asked.lock().unwrap().push(kind);
+        Ok(migrations(2))
+    };
+
+    let up = args(&["svc", "migrate", "up"]);
+    assert_eq!(
+        up.run_per_backend(AppEnv::Local, &config, service_url.as_str(), per_backend)
+            .await,
+        exit::OK
+    );
+    assert_eq!(count(&db, "refinery_schema_history").await, 2);
+    assert!(!service_dir.exists(), "the service's database was touched");
+    assert_eq!(*asked.lock().unwrap(), vec![DatabaseKind::Sqlite]);
+
+    // `run` with one set reads migrate_url the same way.
+    let verify = args(&["svc", "migrate", "verify"]);
+    assert_eq!(
+        verify
+            .run(
+                AppEnv::Production,
+                &config,
+                service_url.as_str(),
+                migrations(3)
+            )
+            .await,
+        exit::PENDING
+    );
+    assert!(!service_dir.exists(), "the service's database was touched");
+
+    // lint --dialect lints that backend's set and connects nowhere, even
+    // with no URL at all.
+    asked.lock().unwrap().clear();
+    config.migrate_url = None;
+    let lint = args(&["svc", "migrate", "lint", "--dialect", "postgres"]);
+    assert_eq!(
+        lint.run_per_backend(AppEnv::Staging, &config, "", per_backend)
+            .await,
+        exit::OK
+    );
+    assert_eq!(*asked.lock().unwrap(), vec![DatabaseKind::Postgres]);
+
+    // Without migrate_url the service's URL is used, and a SQLite file's
+    // missing directory is created when the run connects.
+    assert_eq!(
+        up.run_per_backend(AppEnv::Local, &config, service_url.as_str(), per_backend)
+            .await,
+        exit::OK
+    );
+    assert!(service_dir.join("app.db").exists());
+}
+
 #[tokio::test]
 async fn migrate_subcommand_mounts_in_a_service_cli() {
     use appenv_config::Section;

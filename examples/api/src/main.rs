@@ -22,7 +22,7 @@ mod problem;
 use std::process::ExitCode;
 
 use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded, ServerConfig};
-use appenv_migrate::{CredentialRotation, MigrateArgs, MigrateCommand, Migrator, StartupOutcome};
+use appenv_migrate::{CredentialRotation, MigrateArgs, Migrator, StartupOutcome};
 use appenv_observability::{
     DatabaseIdentity, Health, HttpTelemetryLayer, REQUEST_ID_HEADER, TelemetryBuilder,
     TelemetryGuard,
@@ -134,47 +134,16 @@ async fn main() -> ExitCode {
 
 /// Loads nothing more than the database section needs: the release step
 /// runs `migrate up` without the service's other settings being final.
+/// The migrations are those of the backend the URL names (`lint --dialect
+/// D` lints those of D without a database).
 async fn migrate(loaded: Loaded<Config>, args: MigrateArgs) -> ExitCode {
     let env = loaded.env();
     let config = loaded.into_config();
-    // `lint --dialect D` needs no database: lint the migrations of D.
-    if let MigrateCommand::Lint {
-        dialect: Some(backend),
-    } = &args.command
-    {
-        let migrations = match db::migrations(*backend) {
-            Ok(migrations) => migrations,
-            Err(err) => {
-                eprintln!("error: {err}");
-                return exit(err.exit_code());
-            }
-        };
-        let url = config.database.url.expose();
-        return exit(args.run(env, &config.database, url, migrations).await);
-    }
-    let db = match Db::connect_lazy(&config.database, &CredentialRotation::new()) {
-        Ok(db) => db,
-        Err(err) => {
-            eprintln!("error: database.url: {err}");
-            return exit(EXIT_CONFIG);
-        }
-    };
-    let migrations = match db::migrations(db.backend()) {
-        Ok(migrations) => migrations,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return exit(err.exit_code());
-        }
-    };
-    let code = match db.database() {
-        Ok(database) => args.run(env, &config.database, database, migrations).await,
-        Err(err) => {
-            eprintln!("error: {err}");
-            err.exit_code()
-        }
-    };
-    db.close().await;
-    exit(code)
+    let url = config.database.url.expose();
+    exit(
+        args.run_per_backend(env, &config.database, url, db::migrations)
+            .await,
+    )
 }
 
 async fn serve(loaded: Loaded<Config>) -> ExitCode {
