@@ -34,6 +34,15 @@ impl ExitCoded for crate::Error {
     }
 }
 
+/// An I/O error (a port that cannot be bound, a file that cannot be read)
+/// is a plain failure: 1. So `?` on `TcpListener::bind` works in a `run`
+/// returning [`Failure`].
+impl ExitCoded for std::io::Error {
+    fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
 /// Any error with its exit status, for a service's `run` function: `?`
 /// converts every appenv error into it (keeping its code), and
 /// [`Failure::new`] wraps anything else with the code it should have.

@@ -1,5 +1,5 @@
 //! The smallest correct embedding of appenv. Run: `cargo run -p example-minimal`
-use appenv_config::{Section, ServerConfig};
+use appenv_config::{Failure, Section, ServerConfig};
 use appenv_observability::{Health, LifecycleConfig, TelemetryConfig};
 use appenv_rate_limit::{RateLimitConfig, RateLimitLayer};
 use axum::{Router, routing::get};
@@ -17,18 +17,22 @@ struct Config {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let loaded = appenv_config::load::<Config>().inspect_err(|e| eprintln!("{e}"));
-    let loaded = loaded.unwrap_or_else(|e| std::process::exit(e.exit_code()));
+async fn main() -> std::process::ExitCode {
+    appenv_config::exit(run().await)
+}
+
+async fn run() -> Result<(), Failure> {
+    let loaded = appenv_config::load::<Config>()?;
     let config = loaded.config();
     let telemetry = appenv_observability::init(loaded.env(), &config.telemetry)?;
     loaded.log_startup();
+    let client = config.server.client_addr();
+    let rate_limit = RateLimitLayer::builder(&config.rate_limit).client_addr(client.clone());
     let health = Health::new();
-    let rate_limit = RateLimitLayer::builder(&config.rate_limit).client_addr(config.server.client_addr()).build()?;
     let app = Router::new()
         .route("/", get(|| async { "hello\n" }))
-        .layer(rate_limit)
-        .layer(telemetry.http_layer().with_client_addr(config.server.client_addr()))
+        .layer(rate_limit.build()?)
+        .layer(telemetry.http_layer().with_client_addr(client))
         .merge(health.clone().router());
     let listener = tokio::net::TcpListener::bind(config.server.bind_addr()).await?;
     appenv_observability::serve(listener, app, telemetry, &health, &config.lifecycle).await?;
