@@ -1,5 +1,6 @@
-//! The `appenv_migration_audit` table: one row per `up`, `verify`,
-//! `baseline`, `repair` and `down` run, written on failure and on a refused
+//! The `appenv_migration_audit` table: one row per `up`, `baseline`,
+//! `repair` and `down` run and per refused `verify` (per passing one too
+//! with `migrate_audit_verify`), written on failure and on a refused
 //! confirmation too.
 
 use std::time::Duration;

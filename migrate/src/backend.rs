@@ -533,15 +533,20 @@ impl Conn {
         // Postgres: `to_regclass` resolves a name through the search path
         // with one catalog-cache lookup, where the `pg_tables` view scans
         // `pg_class`; on a fresh backend, whose catalog caches are cold,
-        // that is most of a startup verify's own time. The invalid-index
+        // that is most of a startup verify's own time. A relation of that
+        // name counts only when it is a table (a view named like refinery's
+        // history is not one), as with `pg_tables`. The invalid-index
         // scan reads `pg_index` alone unless some index is invalid.
         let row: (bool, bool, bool, bool, bool) = match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => sqlx::query_as(
                 "SELECT \
-                   to_regclass('refinery_schema_history') IS NOT NULL, \
-                   to_regclass('appenv_migration_state') IS NOT NULL, \
-                   to_regclass('appenv_migration_audit') IS NOT NULL, \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                    WHERE oid = to_regclass('refinery_schema_history') AND relkind IN ('r', 'p')), \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                    WHERE oid = to_regclass('appenv_migration_state') AND relkind IN ('r', 'p')), \
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                    WHERE oid = to_regclass('appenv_migration_audit') AND relkind IN ('r', 'p')), \
                    EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
                     WHERE attrelid = to_regclass('appenv_migration_audit') AND attname = 'credentials' AND NOT attisdropped), \
                    EXISTS (SELECT 1 FROM pg_catalog.pg_index i \

@@ -156,6 +156,10 @@ pub struct MigrateArgs {
     /// milliseconds (0 = off; default per environment).
     #[arg(long = "statement-timeout-ms", global = true)]
     pub statement_timeout_ms: Option<u64>,
+    /// Audit a `verify` that passes too (default: only a refused one;
+    /// `database.migrate_audit_verify` in a service's configuration).
+    #[arg(long = "audit-verify", global = true)]
+    pub audit_verify: bool,
     /// The command.
     #[command(subcommand)]
     pub command: MigrateCommand,
@@ -327,6 +331,9 @@ impl MigrateArgs {
         let mut migrator = Migrator::with_config(database, migrations, env, config)?;
         if let Some(ms) = self.lock_wait_ms {
             migrator = migrator.with_lock_wait(Duration::from_millis(ms));
+        }
+        if self.audit_verify {
+            migrator = migrator.with_verify_audit(true);
         }
         if self.lock_timeout_ms.is_some() || self.statement_timeout_ms.is_some() {
             let lock = self

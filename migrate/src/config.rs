@@ -86,11 +86,11 @@ pub struct DatabaseConfig {
     pub migrate_lock_timeout_ms: u64,
     /// Postgres `statement_timeout` for migration statements (0 = off).
     pub migrate_statement_timeout_ms: u64,
-    /// Audit every startup verify, not only a refused one (default off in
-    /// every environment): with it each replica start writes a row, so the
-    /// table also records which binary started when; without it an
-    /// up-to-date start writes nothing and runs in the time of sqlx's no-op
-    /// run. `up`, `down`, `baseline` and `repair` are always audited.
+    /// Audit every verify, not only a refused one (default off in every
+    /// environment): with it each replica start writes a row, so the table
+    /// also records which binary started when; without it a verify of an
+    /// up-to-date database only reads. `up`, `down`, `baseline` and
+    /// `repair` are always audited.
     pub migrate_audit_verify: bool,
 }
 

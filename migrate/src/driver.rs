@@ -160,41 +160,49 @@ fn fold_sqlite(query: &str) -> String {
     )
 }
 
-/// The startup verify's one statement on SQLite: the probe's answers and
-/// the history together. `None` when it fails (no history table yet, for
-/// one), and the caller takes the two-step path, which reports any error.
+/// The status read's one statement on SQLite: the probe's answers and the
+/// history together. `Ok(None)` when refinery's history is not a table
+/// (absent, or a view of that name): the caller then takes the two-step
+/// path. Every other error is returned as it is, so a busy database is
+/// waited for once, not again by a fallback.
 #[cfg(feature = "sqlite")]
 pub(crate) async fn sqlite_probe_and_history(
     c: &mut sqlx::SqliteConnection,
-) -> Option<(crate::backend::Probe, Vec<Migration>)> {
+) -> Result<Option<(crate::backend::Probe, Vec<Migration>)>, sqlx::Error> {
+    let table = crate::history::HISTORY_TABLE;
     let sql = format!(
         "SELECT ({}), \
+           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'), \
            EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
            EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_audit'), \
            EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials')",
         fold_sqlite(&format!(
-            "SELECT version, name, applied_on, checksum FROM {} ORDER BY version ASC",
-            crate::history::HISTORY_TABLE
+            "SELECT version, name, applied_on, checksum FROM {table} ORDER BY version ASC"
         ))
     );
-    let (doc, state, audit, credentials): (String, bool, bool, bool) =
-        sqlx::query_as(AssertSqlSafe(sql))
-            .fetch_one(&mut *c)
-            .await
-            .ok()?;
-    let applied = rows_of_json(&doc)
-        .ok()?
+    let read: Result<(String, bool, bool, bool, bool), sqlx::Error> =
+        sqlx::query_as(AssertSqlSafe(sql)).fetch_one(&mut *c).await;
+    let (doc, history, state, audit, credentials) = match read {
+        Ok(row) => row,
+        Err(sqlx::Error::Database(err)) if err.message().starts_with("no such table") => {
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    if !history {
+        return Ok(None);
+    }
+    let applied = rows_of_json(&doc)?
         .into_iter()
         .map(|(v, n, a, c)| to_migration(v, n, a, c))
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let probe = crate::backend::Probe {
-        history: true,
+        history,
         state,
         audit: audit.then_some(credentials),
         invalid_indexes: false,
     };
-    Some((probe, applied))
+    Ok(Some((probe, applied)))
 }
 
 /// The rows of a [`fold_sqlite`] document, in version order.
@@ -220,10 +228,15 @@ fn rows_of_json(doc: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
     }
     let values: Vec<[serde_json::Value; 4]> = serde_json::from_str(doc)
         .map_err(|err| decode_err(format!("refinery_schema_history as JSON: {err}")))?;
+    // Integers only: a REAL (a checksum above 2^63 in a NUMERIC column)
+    // would round to another number and read as an edited migration.
     let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(decode_err(format!(
+            "refinery_schema_history: {other} is neither text nor an integer"
+        ))),
     };
     let mut rows = Vec::with_capacity(values.len());
     for [version, name, applied_on, checksum] in &values {
@@ -232,7 +245,7 @@ fn rows_of_json(doc: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
                 "refinery_schema_history: version {version} is not an integer"
             ))
         })?;
-        rows.push((version, text(name), text(applied_on), text(checksum)));
+        rows.push((version, text(name)?, text(applied_on)?, text(checksum)?));
     }
     rows.sort_by_key(|r| r.0);
     Ok(rows)
@@ -267,5 +280,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("version \"x\" is not an integer"), "{err}");
+        // A rounded REAL is refused, not read as another checksum.
+        let real = r#"[[4,"d","t",1.2345678901234567e19]]"#;
+        let err = rows_of_json(real).unwrap_err().to_string();
+        assert!(err.contains("neither text nor an integer"), "{err}");
+        // Quotes and non-ASCII names survive the JSON fold.
+        let quoted = r#"[[5,"it's \"ü\"","t","9"]]"#;
+        assert_eq!(rows_of_json(quoted).unwrap()[0].1, "it's \"ü\"");
     }
 }

@@ -719,7 +719,9 @@ pub(crate) fn migration_database(
 async fn read_history(conn: &mut Conn) -> Result<(Probe, Vec<refinery_core::Migration>), Error> {
     #[cfg(feature = "sqlite")]
     if let Conn::Sqlite(c) = conn
-        && let Some(read) = crate::driver::sqlite_probe_and_history(c).await
+        && let Some(read) = crate::driver::sqlite_probe_and_history(c)
+            .await
+            .map_err(Error::db("reading refinery_schema_history"))?
     {
         return Ok(read);
     }

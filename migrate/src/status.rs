@@ -117,8 +117,12 @@ impl Status {
     ) -> Status {
         let newest_local = local.iter().map(|m| m.version()).max();
         let newest_applied = applied.iter().map(|m| i64::from(m.version())).max();
-        let by_version: std::collections::HashMap<i64, &crate::source::MigrationFile> =
-            local.iter().map(|f| (f.version(), f)).collect();
+        // The first file of a version, as `Migrations::get` finds it.
+        let mut by_version: std::collections::HashMap<i64, &crate::source::MigrationFile> =
+            std::collections::HashMap::with_capacity(local.len());
+        for f in local.iter() {
+            by_version.entry(f.version()).or_insert(f);
+        }
         let applied_versions: std::collections::HashSet<i64> =
             applied.iter().map(|m| i64::from(m.version())).collect();
         let mut status = Status {

@@ -779,6 +779,27 @@ async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_b
     assert!(!service_dir.exists(), "the service's database was touched");
     assert_eq!(*asked.lock().unwrap(), vec![DatabaseKind::Sqlite]);
 
+    // A passing verify writes its row only when asked to.
+    for flags in [
+        &["svc", "migrate", "verify"][..],
+        &["svc", "migrate", "--audit-verify", "verify"],
+    ] {
+        assert_eq!(
+            args(flags)
+                .run_per_backend(AppEnv::Local, &config, service_url.as_str(), per_backend)
+                .await,
+            exit::OK
+        );
+    }
+    assert_eq!(
+        count(
+            &db,
+            "appenv_migration_audit WHERE action = 'verify' AND outcome = 'success'"
+        )
+        .await,
+        1
+    );
+
     // `run` with one set reads migrate_url the same way.
     let verify = args(&["svc", "migrate", "verify"]);
     assert_eq!(
