@@ -221,9 +221,6 @@ pub(crate) enum Table {
     /// `credentials` column to an older table (an `ALTER TABLE` takes the
     /// table's strongest lock; a startup verify never waits on that).
     Unknown { alter: bool },
-    /// As [`Conn::probe`](crate::backend::Conn) just found it: absent, or
-    /// present with or without `credentials`. Never altered.
-    Known(Option<bool>),
 }
 
 /// The column added after the first release; a table made before it lacks
@@ -233,12 +230,6 @@ const CREDENTIALS_COLUMN: &str = "credentials";
 /// Whether the missing `credentials` column was already reported (once
 /// per process: every run would say the same).
 static COLUMN_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// What the audit table looks like: absent, or present with or without
-/// the `credentials` column ([`Conn::probe`](crate::backend::Conn)).
-async fn shape(conn: &mut Conn) -> Result<Option<bool>, Error> {
-    Ok(conn.probe().await?.audit)
-}
 
 /// Adds the `credentials` column to a table made before it existed;
 /// `false` when the role may not (a role with DML rights alone), which is
@@ -252,7 +243,7 @@ async fn add_credentials_column(conn: &mut Conn) -> bool {
     match conn.run(&sql).await {
         Ok(()) => true,
         // Another replica added it a moment ago.
-        Err(_) if matches!(shape(conn).await, Ok(Some(true))) => true,
+        Err(_) if matches!(conn.audit_shape().await, Ok(Some(true))) => true,
         Err(err) => {
             if !COLUMN_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 tracing::warn!(
@@ -274,10 +265,8 @@ async fn add_credentials_column(conn: &mut Conn) -> bool {
 /// `table` says what the caller knows of the table and whether it may
 /// alter it.
 pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>, table: Table) -> Result<(), Error> {
-    let (found, alter) = match table {
-        Table::Known(found) => (found, false),
-        Table::Unknown { alter } => (shape(conn).await?, alter),
-    };
+    let Table::Unknown { alter } = table;
+    let found = conn.audit_shape().await?;
     let with_credentials = match found {
         None => {
             conn.run(create_sql(conn))

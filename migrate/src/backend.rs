@@ -464,10 +464,9 @@ pub(crate) struct Probe {
     pub(crate) history: bool,
     /// appenv's dirty-state table exists.
     pub(crate) state: bool,
-    /// The audit table: absent, or present with or without `credentials`.
-    pub(crate) audit: Option<bool>,
-    /// Some index on the search path is not valid (Postgres; it may be one
-    /// a concurrent build is still making).
+    /// Indexes may have been left invalid (Postgres, once appenv has run a
+    /// migration without a transaction, which creates the state table
+    /// first): the status read lists them.
     pub(crate) invalid_indexes: bool,
 }
 
@@ -524,35 +523,74 @@ impl Conn {
     }
 
     /// What a status read needs to know before reading anything, in one
-    /// query: which of appenv's tables exist, the audit table's shape and
-    /// (Postgres) whether any index is invalid. A fresh connection pays a
-    /// round trip or two per distinct statement, so the up-to-date startup
-    /// verify asks once instead of four times.
+    /// query: which of appenv's tables exist.
+    ///
+    /// Postgres: `to_regclass` resolves each name through the search path
+    /// as the queries that follow will (so a view named like refinery's
+    /// history is read as the history, as refinery reads it). The query
+    /// names no catalog table: on a fresh backend, planning one (its
+    /// statistics and indexes into cold caches) cost more than the rest of
+    /// an up-to-date verify. Invalid indexes are looked for only where
+    /// appenv ran a migration without a transaction, the only kind that
+    /// can leave one: the state table exists from its first such run on.
     pub(crate) async fn probe(&mut self) -> Result<Probe, Error> {
         let err = Error::db("checking for appenv's tables");
-        // Postgres: `to_regclass` resolves a name through the search path
-        // with one catalog-cache lookup, where the `pg_tables` view scans
-        // `pg_class`; on a fresh backend, whose catalog caches are cold,
-        // that is most of a startup verify's own time. A relation of that
-        // name counts only when it is a table (a view named like refinery's
-        // history is not one), as with `pg_tables`. The invalid-index
-        // scan reads `pg_index` alone unless some index is invalid.
-        let row: (bool, bool, bool, bool, bool) = match self {
+        let (history, state, may_have_invalid_indexes): (bool, bool, bool) = match self {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(c) => {
+                let (history, state): (bool, bool) = sqlx::query_as(
+                    "SELECT to_regclass('refinery_schema_history') IS NOT NULL, \
+                            to_regclass('appenv_migration_state') IS NOT NULL",
+                )
+                .fetch_one(&mut *c)
+                .await
+                .map_err(err)?;
+                (history, state, state)
+            }
+            #[cfg(feature = "mysql")]
+            Conn::MySql(c) => {
+                let (history, state): (bool, bool) = sqlx::query_as(
+                    "SELECT \
+                       EXISTS (SELECT 1 FROM information_schema.tables \
+                        WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'), \
+                       EXISTS (SELECT 1 FROM information_schema.tables \
+                        WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_state')",
+                )
+                .fetch_one(&mut *c)
+                .await
+                .map_err(err)?;
+                (history, state, false)
+            }
+            #[cfg(feature = "sqlite")]
+            Conn::Sqlite(c) => {
+                let (history, state): (bool, bool) = sqlx::query_as(
+                    "SELECT \
+                       EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'), \
+                       EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state')",
+                )
+                .fetch_one(&mut *c)
+                .await
+                .map_err(err)?;
+                (history, state, false)
+            }
+        };
+        Ok(Probe {
+            history,
+            state,
+            invalid_indexes: may_have_invalid_indexes,
+        })
+    }
+
+    /// The audit table's shape, read by the writer of a row: absent, or
+    /// present with or without the `credentials` column.
+    pub(crate) async fn audit_shape(&mut self) -> Result<Option<bool>, Error> {
+        let err = Error::db("checking for appenv_migration_audit");
+        let (exists, credentials): (bool, bool) = match self {
             #[cfg(feature = "postgres")]
             Conn::Postgres(c) => sqlx::query_as(
-                "SELECT \
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
-                    WHERE oid = to_regclass('refinery_schema_history') AND relkind IN ('r', 'p')), \
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
-                    WHERE oid = to_regclass('appenv_migration_state') AND relkind IN ('r', 'p')), \
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_class \
-                    WHERE oid = to_regclass('appenv_migration_audit') AND relkind IN ('r', 'p')), \
+                "SELECT to_regclass('appenv_migration_audit') IS NOT NULL, \
                    EXISTS (SELECT 1 FROM pg_catalog.pg_attribute \
-                    WHERE attrelid = to_regclass('appenv_migration_audit') AND attname = 'credentials' AND NOT attisdropped), \
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
-                    JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid \
-                    WHERE NOT i.indisvalid AND ci.relnamespace IN \
-                     (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(current_schemas(false))))",
+                    WHERE attrelid = to_regclass('appenv_migration_audit') AND attname = 'credentials' AND NOT attisdropped)",
             )
             .fetch_one(&mut *c)
             .await
@@ -561,14 +599,9 @@ impl Conn {
             Conn::MySql(c) => sqlx::query_as(
                 "SELECT \
                    EXISTS (SELECT 1 FROM information_schema.tables \
-                    WHERE table_schema = DATABASE() AND table_name = 'refinery_schema_history'), \
-                   EXISTS (SELECT 1 FROM information_schema.tables \
-                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_state'), \
-                   EXISTS (SELECT 1 FROM information_schema.tables \
                     WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit'), \
                    EXISTS (SELECT 1 FROM information_schema.columns \
-                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit' AND column_name = 'credentials'), \
-                   FALSE",
+                    WHERE table_schema = DATABASE() AND table_name = 'appenv_migration_audit' AND column_name = 'credentials')",
             )
             .fetch_one(&mut *c)
             .await
@@ -576,22 +609,14 @@ impl Conn {
             #[cfg(feature = "sqlite")]
             Conn::Sqlite(c) => sqlx::query_as(
                 "SELECT \
-                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'), \
-                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
                    EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_audit'), \
-                   EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials'), \
-                   FALSE",
+                   EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials')",
             )
             .fetch_one(&mut *c)
             .await
             .map_err(err)?,
         };
-        Ok(Probe {
-            history: row.0,
-            state: row.1,
-            audit: row.2.then_some(row.3),
-            invalid_indexes: row.4,
-        })
+        Ok(exists.then_some(credentials))
     }
 
     /// Whether refinery's history table exists.

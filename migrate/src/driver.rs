@@ -173,16 +173,14 @@ pub(crate) async fn sqlite_probe_and_history(
     let sql = format!(
         "SELECT ({}), \
            EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'), \
-           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state'), \
-           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_audit'), \
-           EXISTS (SELECT 1 FROM pragma_table_info('appenv_migration_audit') WHERE name = 'credentials')",
+           EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'appenv_migration_state')",
         fold_sqlite(&format!(
             "SELECT version, name, applied_on, checksum FROM {table} ORDER BY version ASC"
         ))
     );
-    let read: Result<(String, bool, bool, bool, bool), sqlx::Error> =
+    let read: Result<(String, bool, bool), sqlx::Error> =
         sqlx::query_as(AssertSqlSafe(sql)).fetch_one(&mut *c).await;
-    let (doc, history, state, audit, credentials) = match read {
+    let (doc, history, state) = match read {
         Ok(row) => row,
         Err(sqlx::Error::Database(err)) if err.message().starts_with("no such table") => {
             return Ok(None);
@@ -199,7 +197,6 @@ pub(crate) async fn sqlite_probe_and_history(
     let probe = crate::backend::Probe {
         history,
         state,
-        audit: audit.then_some(credentials),
         invalid_indexes: false,
     };
     Ok(Some((probe, applied)))

@@ -249,11 +249,6 @@ impl Migrator {
     /// over from a run that stopped. Otherwise a mark whose migrator still
     /// holds the lock is a run in progress, not a partial apply.
     async fn read_status(&self, conn: &mut Conn, locked: bool) -> Result<Status, Error> {
-        Ok(self.probe_status(conn, locked).await?.0)
-    }
-
-    /// [`read_status`](Self::read_status) and what the probe found.
-    async fn probe_status(&self, conn: &mut Conn, locked: bool) -> Result<(Status, Probe), Error> {
         let (probe, applied) = read_history(conn).await?;
         let exists = probe.history;
         let mut status =
@@ -273,7 +268,7 @@ impl Migrator {
                 status.invalid_indexes.clear();
             }
         }
-        Ok((status, probe))
+        Ok(status)
     }
 
     /// Reads the history and compares it with this binary's migrations,
@@ -369,14 +364,7 @@ impl Migrator {
     pub async fn verify(&self) -> Result<Status, Error> {
         let started = OffsetDateTime::now_utc();
         let mut conn = self.database.connect().await?;
-        let probed = self.probe_status(&mut conn, false).await;
-        // Nothing was written since the probe: the audit table is as found.
-        let audit_table = probed
-            .as_ref()
-            .map_or(Table::Unknown { alter: false }, |(_, probe)| {
-                Table::Known(probe.audit)
-            });
-        let result = probed.and_then(|(status, _)| {
+        let result = self.read_status(&mut conn, false).await.and_then(|status| {
             for w in status.warnings() {
                 tracing::warn!("{w}");
             }
@@ -399,7 +387,7 @@ impl Migrator {
                 (started, Duration::ZERO),
                 (versions, checksums),
                 result.as_ref().map(|_| ()),
-                audit_table,
+                Table::Unknown { alter: false },
             )
             .await;
         }
@@ -463,11 +451,7 @@ impl Migrator {
             // Replicas creating the table at once race on Postgres; the
             // second try finds it.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let again = match table {
-                Table::Known(_) => Table::Unknown { alter: false },
-                unknown => unknown,
-            };
-            written = audit::write(conn, &record, again).await;
+            written = audit::write(conn, &record, table).await;
         }
         if let Err(err) = written {
             tracing::warn!(error = %err, "could not write the migration audit row");
