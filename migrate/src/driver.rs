@@ -16,6 +16,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::backend::{Conn, on_conn};
+#[cfg(feature = "sqlite")]
+use crate::status::AppliedMigration;
 
 /// A refinery driver over the run's dedicated connection.
 #[derive(Debug)]
@@ -61,17 +63,9 @@ fn decode_err(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }
 
-fn to_migration(
-    version: i64,
-    name: String,
-    applied_on: String,
-    checksum: String,
-) -> Result<Migration, sqlx::Error> {
-    let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|err| {
-        decode_err(format!(
-            "refinery_schema_history version {version}: applied_on `{applied_on}` is not RFC 3339: {err}"
-        ))
-    })?;
+/// A history row's checksum as refinery's `u64` and its version as
+/// refinery's version type, or the decode error naming the row.
+fn checked(version: i64, checksum: &str) -> Result<(i32, u64), sqlx::Error> {
     let checksum = checksum.parse::<u64>().map_err(|err| {
         decode_err(format!(
             "refinery_schema_history version {version}: checksum `{checksum}` is not a u64: {err}"
@@ -82,7 +76,27 @@ fn to_migration(
             "refinery_schema_history version {version} does not fit refinery's version type"
         ))
     })?;
-    Ok(Migration::applied(version, name, applied_on, checksum))
+    Ok((version, checksum))
+}
+
+fn to_migration(
+    version: i64,
+    name: String,
+    applied_on: String,
+    checksum: String,
+) -> Result<Migration, sqlx::Error> {
+    let (refinery_version, checksum) = checked(version, &checksum)?;
+    let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|err| {
+        decode_err(format!(
+            "refinery_schema_history version {version}: applied_on `{applied_on}` is not RFC 3339: {err}"
+        ))
+    })?;
+    Ok(Migration::applied(
+        refinery_version,
+        name,
+        applied_on,
+        checksum,
+    ))
 }
 
 impl AsyncQuery<Vec<Migration>> for Driver<'_> {
@@ -168,7 +182,7 @@ fn fold_sqlite(query: &str) -> String {
 #[cfg(feature = "sqlite")]
 pub(crate) async fn sqlite_probe_and_history(
     c: &mut sqlx::SqliteConnection,
-) -> Result<Option<(crate::backend::Probe, Vec<Migration>)>, sqlx::Error> {
+) -> Result<Option<(crate::backend::Probe, Vec<AppliedMigration>)>, sqlx::Error> {
     let table = crate::history::HISTORY_TABLE;
     let sql = format!(
         "SELECT ({}), \
@@ -192,8 +206,19 @@ pub(crate) async fn sqlite_probe_and_history(
     }
     let applied = rows_of_json(&doc)?
         .into_iter()
-        .map(|(v, n, a, c)| to_migration(v, n, a, c))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(version, name, applied_on, checksum)| {
+            // What `to_migration` checks, without the round trip through
+            // refinery's `Migration` (its time parsed, then formatted back).
+            checked(version, &checksum)?;
+            Ok(AppliedMigration {
+                file: format!("V{version}__{name}.sql"),
+                version,
+                name,
+                applied_on,
+                checksum,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let probe = crate::backend::Probe {
         history,
         state,

@@ -252,7 +252,7 @@ impl Migrator {
         let (probe, applied) = read_history(conn).await?;
         let exists = probe.history;
         let mut status =
-            Status::compare(self.database.backend(), exists, &self.migrations, &applied);
+            Status::compare(self.database.backend(), exists, &self.migrations, applied);
         if probe.state {
             status.dirty = dirty::read_rows(conn).await?;
         }
@@ -700,7 +700,9 @@ pub(crate) fn migration_database(
 /// statement when the history table exists (each statement there is a
 /// round trip to sqlx's worker thread), else the probe, then refinery's
 /// query if the table exists.
-async fn read_history(conn: &mut Conn) -> Result<(Probe, Vec<refinery_core::Migration>), Error> {
+async fn read_history(
+    conn: &mut Conn,
+) -> Result<(Probe, Vec<crate::status::AppliedMigration>), Error> {
     #[cfg(feature = "sqlite")]
     if let Conn::Sqlite(c) = conn
         && let Some(read) = crate::driver::sqlite_probe_and_history(c)
@@ -715,6 +717,9 @@ async fn read_history(conn: &mut Conn) -> Result<(Probe, Vec<refinery_core::Migr
             .get_applied_migrations(HISTORY_TABLE)
             .await
             .map_err(|e| Error::Refinery(Box::new(e)))?
+            .iter()
+            .map(crate::status::AppliedMigration::from_refinery)
+            .collect()
     } else {
         Vec::new()
     };

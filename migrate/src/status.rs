@@ -113,10 +113,10 @@ impl Status {
         backend: DatabaseKind,
         history_table: bool,
         local: &Migrations,
-        applied: &[Migration],
+        applied: Vec<AppliedMigration>,
     ) -> Status {
         let newest_local = local.iter().map(|m| m.version()).max();
-        let newest_applied = applied.iter().map(|m| i64::from(m.version())).max();
+        let newest_applied = applied.iter().map(|m| m.version).max();
         // The first file of a version, as `Migrations::get` finds it.
         let mut by_version: std::collections::HashMap<i64, &crate::source::MigrationFile> =
             std::collections::HashMap::with_capacity(local.len());
@@ -124,7 +124,7 @@ impl Status {
             by_version.entry(f.version()).or_insert(f);
         }
         let applied_versions: std::collections::HashSet<i64> =
-            applied.iter().map(|m| i64::from(m.version())).collect();
+            applied.iter().map(|m| m.version).collect();
         let mut status = Status {
             backend,
             history_table,
@@ -137,11 +137,12 @@ impl Status {
             invalid_indexes: Vec::new(),
             in_progress: Vec::new(),
         };
-        for m in applied {
-            let row = AppliedMigration::from_refinery(m);
+        for row in applied {
             match by_version.get(&row.version) {
                 Some(file) => {
-                    if file.name() != row.name || file.checksum() != m.checksum() {
+                    if file.name() != row.name
+                        || row.checksum.parse::<u64>().ok() != Some(file.checksum())
+                    {
                         status.divergent.push(DivergentMigration {
                             version: row.version,
                             file: file.file().to_owned(),
@@ -300,13 +301,13 @@ mod tests {
     use super::*;
     use crate::source::MigrationFile;
 
-    fn applied(file: &MigrationFile) -> Migration {
-        Migration::applied(
+    fn applied(file: &MigrationFile) -> AppliedMigration {
+        AppliedMigration::from_refinery(&Migration::applied(
             file.refinery().version(),
             file.name().to_owned(),
             time::OffsetDateTime::UNIX_EPOCH,
             file.checksum(),
-        )
+        ))
     }
 
     #[test]
@@ -318,8 +319,8 @@ mod tests {
         let v9 = MigrationFile::new("V9__future.sql", "SELECT 1;").unwrap();
 
         let local = Migrations::from_files([v1.clone(), v2_edited, v3.clone()]);
-        let db = [applied(&v1), applied(&v2), applied(&v9)];
-        let s = Status::compare(DatabaseKind::Sqlite, true, &local, &db);
+        let db = vec![applied(&v1), applied(&v2), applied(&v9)];
+        let s = Status::compare(DatabaseKind::Sqlite, true, &local, db);
         assert_eq!(s.divergent.len(), 1);
         assert_eq!(s.divergent[0].file, "V2__b.sql");
         assert_eq!(s.future.len(), 1);
@@ -336,7 +337,7 @@ mod tests {
             DatabaseKind::Sqlite,
             true,
             &local,
-            &[applied(&v1), applied(&v2)],
+            vec![applied(&v1), applied(&v2)],
         );
         assert_eq!(s.missing.len(), 1, "V2 deleted while V3 exists");
         assert!(s.problems().unwrap().is_divergent());
@@ -346,7 +347,7 @@ mod tests {
             DatabaseKind::Sqlite,
             true,
             &local,
-            &[applied(&v1), applied(&v2)],
+            vec![applied(&v1), applied(&v2)],
         );
         assert!(s.is_current(), "V2 is a future migration: allowed");
         assert_eq!(s.warnings().len(), 1);
