@@ -21,7 +21,9 @@ mod problem;
 
 use std::process::ExitCode;
 
-use appenv_config::{ConfigArgs, EXIT_CONFIG, LiveExplain, Loaded, ServerConfig};
+use appenv_config::{
+    ConfigArgs, EXIT_CONFIG, ExitCoded, Failure, LiveExplain, Loaded, ServerConfig,
+};
 use appenv_migrate::{CredentialRotation, MigrateArgs, Migrator, StartupOutcome};
 use appenv_observability::{
     DatabaseIdentity, Health, HttpTelemetryLayer, REQUEST_ID_HEADER, TelemetryBuilder,
@@ -163,20 +165,16 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
     }
     let telemetry = match telemetry.init() {
         Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("example-api: {err}");
-            return match err {
-                appenv_observability::Error::InvalidConfig { .. }
-                | appenv_observability::Error::Filter { .. } => exit(EXIT_CONFIG),
-                _ => exit(1),
-            };
-        }
+        Err(err) => return config_error(&err),
     };
     loaded.log_startup();
 
     match run(&loaded, telemetry).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(code) => exit(code),
+        Err(failure) => {
+            tracing::error!("{failure}");
+            failure.exit_code()
+        }
     }
 }
 
@@ -184,45 +182,31 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
 /// serves until SIGTERM or SIGINT, then drains and flushes `telemetry`
 /// (dropping it on an early return flushes too). `Err` carries the exit
 /// status; the reason is already logged.
-async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i32> {
+async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), Failure> {
     let env = loaded.env();
     let config = loaded.config();
 
     let rotation = CredentialRotation::new();
-    let db = Db::connect_lazy(&config.database, &rotation).map_err(|err| {
-        tracing::error!(key = "database.url", "cannot use the database URL: {err}");
-        EXIT_CONFIG
-    })?;
+    let db = Db::connect_lazy(&config.database, &rotation)?;
     // From DATABASE_URL_FILE the URL is re-read while serving: new
     // connections (the migrator's and readiness' too) use the new
     // credentials, connections opened with the old ones are retired.
-    let url = loaded.secret_handle("database.url").map_err(|err| {
-        tracing::error!("{err}");
-        err.exit_code()
-    })?;
-    db.follow(&rotation, &url);
-    let database = db.database().map_err(|err| {
-        tracing::error!("{err}");
-        err.exit_code()
-    })?;
-    let migrations = db::migrations(db.backend()).map_err(|err| {
-        tracing::error!("{err}");
-        err.exit_code()
-    })?;
+    db.follow(&rotation, &loaded.secret_handle("database.url")?);
+    let database = db.database()?;
+    let migrations = db::migrations(db.backend())?;
     match appenv_migrate::run_startup(env, &config.database, &database, migrations.clone()).await {
         Ok(StartupOutcome::Applied(report)) => {
             tracing::info!(applied = ?report.files, "migrations applied")
         }
         Ok(_) => tracing::info!("migrations verified: the database is current"),
         Err(err) => {
-            tracing::error!(error = %err, "startup refused: migrations are not current");
-            return Err(err.exit_code());
+            let message = format!("startup refused: migrations are not current: {err}");
+            return Err(Failure::new(err.exit_code(), message));
         }
     }
 
     // Readiness: the database answers and no migration is pending.
-    let migrator = Migrator::with_config(database, migrations, env, &config.database)
-        .map_err(|err| err.exit_code())?;
+    let migrator = Migrator::with_config(database, migrations, env, &config.database)?;
     let health = db
         .readiness(Health::new(), "database")
         .migrations("migrations", migrator);
@@ -231,11 +215,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // resolve (trusted proxies, the header they write).
     let rate_limit = RateLimitLayer::builder(&config.rate_limit)
         .client_addr(config.server.client_addr())
-        .build()
-        .map_err(|err| {
-            tracing::error!("rate_limit: {err}");
-            EXIT_CONFIG
-        })?;
+        .build()?;
     // Connect to Redis before serving. A replica that cannot reach it still
     // starts, deciding with the failure mode (production: its own quota)
     // until Redis answers; the layer has logged a warning saying so.
@@ -245,12 +225,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // From RATE_LIMIT_REDIS_URL_FILE a rotated Redis password is taken
     // without a restart.
     if config.rate_limit.enabled && !config.rate_limit.redis_url.is_empty() {
-        let redis_url = loaded
-            .secret_handle("rate_limit.redis_url")
-            .map_err(|err| {
-                tracing::error!("{err}");
-                err.exit_code()
-            })?;
+        let redis_url = loaded.secret_handle("rate_limit.redis_url")?;
         drop(rate_limit.follow_redis_url(&redis_url));
     }
     // Its decisions as OpenTelemetry metrics (`appenv.rate_limit.*`) while
@@ -262,12 +237,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     // they come from files; a previous key that fails the secret rules
     // refuses startup like the key itself.
     let ring = match config.jwt_secret.as_ref() {
-        Some(secret) if !secret.expose().is_empty() => {
-            Some(loaded.key_ring("jwt_secret").map_err(|err| {
-                tracing::error!("{err}");
-                err.exit_code()
-            })?)
-        }
+        Some(secret) if !secret.expose().is_empty() => Some(loaded.key_ring("jwt_secret")?),
         _ => None,
     };
     let state = AppState {
@@ -299,8 +269,10 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
     }
     let addr = config.server.bind_addr();
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
-        tracing::error!(%addr, "cannot listen (server.host, server.port): {err}");
-        1
+        Failure::new(
+            1,
+            format!("cannot listen on {addr} (server.host, server.port): {err}"),
+        )
     })?;
     let health = state.health.clone();
     // SIGTERM/SIGINT: readiness 503, pre-drain delay, drain, telemetry flush.
@@ -308,10 +280,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), i
         appenv_observability::serve(listener, app(state), telemetry, &health, &config.lifecycle)
             .await;
     db.close().await;
-    served.map_err(|err| {
-        tracing::error!("server error: {err}");
-        1
-    })
+    Ok(served?)
 }
 
 /// `CORS_ORIGIN` (none when empty; the origins come from the config, the
@@ -358,9 +327,10 @@ fn token(config: &Config, sub: String, ttl: u64) -> ExitCode {
     }
 }
 
-/// Prints a configuration error (it names the key and source, never a
-/// secret) and returns exit status 78.
-fn config_error(err: &appenv_config::Error) -> ExitCode {
+/// Prints an error of startup before logging is set up (it names the key
+/// and source, never a secret) and returns its exit status (78 for
+/// configuration).
+fn config_error(err: &(impl std::fmt::Display + ExitCoded)) -> ExitCode {
     eprintln!("example-api: {err}");
     exit(err.exit_code())
 }
