@@ -418,7 +418,7 @@ impl RateLimitConfig {
             ));
         }
         out.extend(crate::allow::problems(&self.allow));
-        out.extend(crate::route::problems(&self.routes));
+        out.extend(crate::route::problems(&self.routes, &self.policy));
         if self.policy.is_empty() || sfv::StringRef::from_str(&self.policy).is_err() {
             out.push((
                 "policy",

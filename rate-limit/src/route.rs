@@ -266,11 +266,15 @@ impl RoutePattern {
 }
 
 /// What is wrong with the routes, keyed like the configuration.
-pub(crate) fn problems(routes: &BTreeMap<String, RouteQuota>) -> Vec<(&'static str, String)> {
+pub(crate) fn problems(
+    routes: &BTreeMap<String, RouteQuota>,
+    layer_policy: &str,
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let mut seen: Vec<RoutePattern> = Vec::new();
     // Route state is stored under the policy name (Redis keys included), so
-    // two routes under one name would share one quota.
+    // two routes under one name would share one quota, and a route named
+    // like the layer's own policy would share the layer's.
     let mut policies: BTreeMap<&str, &str> = BTreeMap::new();
     for (pattern, quota) in routes {
         match pattern.parse::<RoutePattern>() {
@@ -311,6 +315,14 @@ pub(crate) fn problems(routes: &BTreeMap<String, RouteQuota>) -> Vec<(&'static s
             out.push((
                 "routes",
                 format!("`{pattern}`: the policy name must be printable ASCII"),
+            ));
+        }
+        if policy == layer_policy.trim() {
+            out.push((
+                "routes",
+                format!(
+                    "`{pattern}` has the layer's own policy name `{policy}`, so the route and every other path would share one quota (and one Redis key per client); give the route its own `policy`"
+                ),
             ));
         }
         if let Some(other) = policies.insert(policy, pattern) {
@@ -394,8 +406,18 @@ mod tests {
             "/v1/g".to_owned(),
             RouteQuota::new(1, 1000).with_policy("shared"),
         );
-        let found = problems(&routes);
-        assert_eq!(found.len(), 6, "{found:?}");
+        routes.insert(
+            "/v1/h".to_owned(),
+            RouteQuota::new(1, 1000).with_policy("default"),
+        );
+        let found = problems(&routes, "default");
+        assert_eq!(found.len(), 7, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("`/v1/h` has the layer's own policy name `default`")),
+            "{found:?}"
+        );
         assert!(
             found
                 .iter()
