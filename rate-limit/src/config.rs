@@ -62,6 +62,7 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// | `rate-limit.shadow` | `shadow` on | violation |
 /// | `rate-limit.fail-open` | `failure_mode = "open"` | violation |
 /// | `rate-limit.overflow-pass` | `overflow = "pass"` | violation |
+/// | `rate-limit.header-key` | a `key` of request headers alone (`header:x-api-key`, `header:a+header:b`): clients choose their own keys | warning |
 ///
 /// Trusted proxies are a server setting (`server.trusted_proxies` /
 /// `TRUSTED_PROXIES`, `server.client_ip_header` / `CLIENT_IP_HEADER`, with
@@ -178,6 +179,18 @@ impl fmt::Display for KeyPart {
         match self {
             KeyPart::Ip => f.write_str("ip"),
             KeyPart::Header(name) => write!(f, "header:{name}"),
+        }
+    }
+}
+
+impl KeyKind {
+    /// Whether the client alone chooses the key: headers only, no address.
+    /// A client can then take a fresh quota with each new value.
+    pub fn is_client_chosen(&self) -> bool {
+        match self {
+            KeyKind::Header(_) => true,
+            KeyKind::Composite(parts) => parts.iter().all(|p| matches!(p, KeyPart::Header(_))),
+            KeyKind::Ip | KeyKind::Global => false,
         }
     }
 }
@@ -512,6 +525,21 @@ impl Section for RateLimitConfig {
                         "failure_mode",
                         "when Redis fails every request passes unlimited",
                         "set RATE_LIMIT_FAILURE_MODE=local (per-replica fallback) or closed",
+                    );
+                }
+                Ok(())
+            })
+            .rule("rate-limit.header-key", |check, cfg: &Self| {
+                // Also while limiting is off (the local default): the developer
+                // sees what production will say.
+                if cfg.key.is_client_chosen() {
+                    check.warn(
+                        "key",
+                        format!(
+                            "the key `{}` is made of request headers alone: a client that sends a new value with each request gets a new quota each time (until max_tracked_keys, then the overflow bucket)",
+                            cfg.key
+                        ),
+                        "add the client address (`ip+header:<name>`), or verify the header first and key by the verified identity (RateLimitBuilder::key_with)",
                     );
                 }
                 Ok(())

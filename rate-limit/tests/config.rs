@@ -126,6 +126,38 @@ fn production_refuses_shadow_fail_open_overflow_pass_and_trust_all() {
 }
 
 #[test]
+fn a_key_of_headers_alone_is_a_warning_in_every_environment() {
+    for env in ["local", "staging", "production"] {
+        for key in ["header:x-api-key", "header:x-a+header:x-b"] {
+            let loaded = load(&[("APP_ENV", env), ("RATE_LIMIT_KEY", key)]).unwrap();
+            let found = loaded
+                .policy()
+                .warnings
+                .iter()
+                .find(|f| f.rule == "rate-limit.header-key")
+                .unwrap_or_else(|| panic!("{env} {key}: no warning"));
+            assert_eq!(found.key, "rate_limit.key");
+            assert!(
+                found.message.contains("new quota each time"),
+                "{}",
+                found.message
+            );
+            loaded.enforce().unwrap();
+        }
+        // With the client address in the key, nothing to say.
+        let loaded = load(&[("APP_ENV", env), ("RATE_LIMIT_KEY", "ip+header:x-api-key")]).unwrap();
+        assert!(
+            loaded
+                .policy()
+                .warnings
+                .iter()
+                .all(|f| f.rule != "rate-limit.header-key"),
+            "{env}"
+        );
+    }
+}
+
+#[test]
 fn invalid_values_are_startup_errors_naming_the_key() {
     let err = load(&[("APP_ENV", "staging"), ("RATE_LIMIT_KEY", "cookie")])
         .unwrap_err()
