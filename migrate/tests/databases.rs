@@ -728,15 +728,8 @@ async fn run_startup_applies_in_local_and_verifies_elsewhere() {
     pool.close().await;
 }
 
-/// The mounted command runs migrations against `database.migrate_url` when
-/// it is set (a direct URL beside a transaction pooler), as startup does;
-/// the service's own URL is never touched. Per-backend sets follow the
-/// backend of the URL the command connects to, and `lint --dialect` needs
-/// no database at all.
-#[tokio::test]
-async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_backend() {
-    use appenv_config::{SecretUrl, Section};
-    use appenv_migrate::{DatabaseKind, MigrateArgs};
+/// `argv` parsed by a service's own CLI with `migrate` mounted in it.
+fn mounted(argv: &[&str]) -> appenv_migrate::MigrateArgs {
     use clap::Parser;
 
     #[derive(Parser)]
@@ -746,12 +739,22 @@ async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_b
     }
     #[derive(clap::Subcommand)]
     enum Command {
-        Migrate(MigrateArgs),
+        Migrate(appenv_migrate::MigrateArgs),
     }
-    fn args(argv: &[&str]) -> MigrateArgs {
-        let Command::Migrate(args) = Cli::parse_from(argv).command;
-        args
-    }
+    let Command::Migrate(args) = Cli::parse_from(argv).command;
+    args
+}
+
+/// The mounted command runs migrations against `database.migrate_url` when
+/// it is set (a direct URL beside a transaction pooler), as startup does;
+/// the service's own URL is never touched. Per-backend sets follow the
+/// backend of the URL the command connects to, and `lint --dialect` needs
+/// no database at all.
+#[tokio::test]
+async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_backend() {
+    use appenv_config::{SecretUrl, Section};
+    use appenv_migrate::DatabaseKind;
+    let args = mounted;
 
     let Some(db) = TestDb::new(Kind::Sqlite).await else {
         return;
@@ -840,31 +843,18 @@ async fn the_mounted_command_migrates_through_migrate_url_with_the_sets_of_its_b
 #[tokio::test]
 async fn migrate_subcommand_mounts_in_a_service_cli() {
     use appenv_config::Section;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: Command,
-    }
-    #[derive(clap::Subcommand)]
-    enum Command {
-        Migrate(appenv_migrate::MigrateArgs),
-    }
 
     let Some(db) = TestDb::new(Kind::Sqlite).await else {
         return;
     };
     let config = appenv_migrate::DatabaseConfig::defaults(AppEnv::Local);
-    let Command::Migrate(args) =
-        Cli::parse_from(["example-api", "migrate", "--env", "local", "up"]).command;
+    let args = mounted(&["example-api", "migrate", "--env", "local", "up"]);
     assert_eq!(
         args.run(AppEnv::Local, &config, db.url.as_str(), migrations(2))
             .await,
         exit::OK
     );
-    let Command::Migrate(args) =
-        Cli::parse_from(["example-api", "migrate", "--format", "json", "verify"]).command;
+    let args = mounted(&["example-api", "migrate", "--format", "json", "verify"]);
     assert_eq!(
         args.run(AppEnv::Production, &config, db.url.as_str(), migrations(3))
             .await,
