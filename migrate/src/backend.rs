@@ -127,6 +127,9 @@ impl Database {
     /// Parses a `postgres://`, `postgresql://`, `mysql://`, `mariadb://` or
     /// `sqlite:` URL. SQLite files are created when missing.
     pub fn from_url(url: &str) -> Result<Database, Error> {
+        if url.trim().is_empty() {
+            return Err(Error::MissingDatabaseUrl);
+        }
         let redacted = redact_url(url).into_owned();
         let invalid = |source| Error::InvalidUrl {
             url: redacted.clone(),
@@ -142,7 +145,11 @@ impl Database {
             UrlBackend::Postgres => DatabaseKind::Postgres,
             UrlBackend::MySql => DatabaseKind::MySql,
             UrlBackend::Sqlite => DatabaseKind::Sqlite,
-            _ => return Err(Error::UnsupportedUrl { url: redacted }),
+            _ => {
+                return Err(Error::UnsupportedUrl {
+                    url: shown_scheme(url),
+                });
+            }
         };
         match backend {
             #[cfg(feature = "postgres")]
@@ -333,6 +340,23 @@ fn invalid_url(url: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     }
 }
 
+/// How an unsupported database URL is named in errors: by its scheme
+/// alone, since the rest may be anything (a libpq keyword string with its
+/// password, a password pasted into the wrong variable).
+fn shown_scheme(url: &str) -> String {
+    let scheme = url.trim().split(':').next().unwrap_or_default();
+    let looks_like_scheme = url.trim().contains(':')
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if looks_like_scheme {
+        format!("`{scheme}:…`")
+    } else {
+        "(a value that is not a URL; not shown, since it may hold a password)".to_owned()
+    }
+}
+
 /// Creates the directory of a SQLite file that may be created, so
 /// `sqlite://data/app.db` works on a fresh checkout (for the pool and the
 /// migrator alike).
@@ -345,7 +369,7 @@ fn create_sqlite_dir(options: &SqliteConnectOptions) -> Result<(), Error> {
                 && !file.to_string_lossy().starts_with(':')
                 && !dir.exists() =>
         {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            std::fs::create_dir_all(dir).map_err(|source| Error::SqliteDirectory {
                 path: dir.to_path_buf(),
                 source,
             })
@@ -464,9 +488,9 @@ pub(crate) struct Probe {
     pub(crate) history: bool,
     /// appenv's dirty-state table exists.
     pub(crate) state: bool,
-    /// Indexes may have been left invalid (Postgres, once appenv has run a
-    /// migration without a transaction, which creates the state table
-    /// first): the status read lists them.
+    /// Some index is invalid (Postgres; it may be one a concurrent build
+    /// is still making, or outside the search path): the status read lists
+    /// those on the search path.
     pub(crate) invalid_indexes: bool,
 }
 
@@ -523,30 +547,31 @@ impl Conn {
     }
 
     /// What a status read needs to know before reading anything, in one
-    /// query: which of appenv's tables exist.
+    /// query: which of appenv's tables exist and (Postgres) whether any
+    /// index is invalid.
     ///
     /// Postgres: `to_regclass` resolves each name through the search path
     /// as the queries that follow will (so a view named like refinery's
-    /// history is read as the history, as refinery reads it). The query
-    /// names no catalog table: on a fresh backend, planning one (its
-    /// statistics and indexes into cold caches) cost more than the rest of
-    /// an up-to-date verify. Invalid indexes are looked for only where
-    /// appenv ran a migration without a transaction, the only kind that
-    /// can leave one: the state table exists from its first such run on.
+    /// history is read as the history, as refinery reads it; MySQL's
+    /// `information_schema.tables` lists views too). The query plans over
+    /// one catalog, `pg_index`, for any invalid index anywhere; which of
+    /// them are on the search path is asked only when there is one. On a
+    /// fresh backend each catalog a query plans over costs a fraction of a
+    /// millisecond of cold caches, and the old probe's four (`pg_tables`'
+    /// `pg_class` and `pg_namespace`, `pg_attribute`, `pg_index`) were most
+    /// of an up-to-date verify's own time.
     pub(crate) async fn probe(&mut self) -> Result<Probe, Error> {
         let err = Error::db("checking for appenv's tables");
         let (history, state, may_have_invalid_indexes): (bool, bool, bool) = match self {
             #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => {
-                let (history, state): (bool, bool) = sqlx::query_as(
-                    "SELECT to_regclass('refinery_schema_history') IS NOT NULL, \
-                            to_regclass('appenv_migration_state') IS NOT NULL",
-                )
-                .fetch_one(&mut *c)
-                .await
-                .map_err(err)?;
-                (history, state, state)
-            }
+            Conn::Postgres(c) => sqlx::query_as(
+                "SELECT to_regclass('refinery_schema_history') IS NOT NULL, \
+                        to_regclass('appenv_migration_state') IS NOT NULL, \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_index WHERE NOT indisvalid)",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(err)?,
             #[cfg(feature = "mysql")]
             Conn::MySql(c) => {
                 let (history, state): (bool, bool) = sqlx::query_as(
@@ -664,6 +689,34 @@ impl Conn {
 mod tests {
     use super::*;
 
+    /// A value that is not a URL the crate drives is named by its scheme
+    /// alone: a libpq keyword string or a pasted password never shows.
+    #[test]
+    fn an_unsupported_url_never_shows_its_value() {
+        for (url, shown) in [
+            ("host=db user=app password=hunter2-secret", "not a URL"),
+            ("hunter2-secret", "not a URL"),
+            ("redis://:hunter2-secret@cache:6379", "`redis:…`"),
+            (
+                "jdbc:postgresql://db/app?password=hunter2-secret",
+                "`jdbc:…`",
+            ),
+        ] {
+            let err = Database::from_url(url).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::UnsupportedUrl { .. }), "{text}");
+            assert!(text.contains(shown), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert_eq!(err.exit_code(), crate::exit::CONFIG);
+        }
+        for empty in ["", "  "] {
+            assert!(matches!(
+                Database::from_url(empty),
+                Err(Error::MissingDatabaseUrl)
+            ));
+        }
+    }
+
     /// A build without a driver reports the feature to enable, through
     /// `DatabaseConfig::problems` (so `config check` and startup say it).
     #[test]
@@ -717,10 +770,7 @@ mod tests {
         );
 
         let err = Database::from_url("mongodb://u:hunter2-secret@h/db").unwrap_err();
-        assert!(
-            err.to_string().contains("mongodb://u:[REDACTED]@h/db"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`mongodb:…`"), "{err}");
         assert!(!err.to_string().contains("hunter2"));
         let err = Database::from_url("postgres://u:hunter2-secret@h:notaport/db").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");

@@ -205,7 +205,8 @@ impl StandaloneCli {
 
 impl MigrateArgs {
     /// Runs the command against `database` with `migrations` (a service
-    /// passes its pool and embedded migrations). Prints text or JSON and
+    /// passes its pool and embedded migrations), or against
+    /// `config.migrate_url` when that is set, as startup does. Prints text or JSON and
     /// returns the exit code. `--env` / `APP_ENV`, when given, overrides
     /// `env`.
     pub async fn run(

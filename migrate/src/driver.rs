@@ -79,6 +79,16 @@ fn checked(version: i64, checksum: &str) -> Result<(i32, u64), sqlx::Error> {
     Ok((version, checksum))
 }
 
+/// A history row's `applied_on` as a time, or the decode error naming the
+/// row (refinery writes RFC 3339).
+fn applied_at(version: i64, applied_on: &str) -> Result<OffsetDateTime, sqlx::Error> {
+    OffsetDateTime::parse(applied_on, &Rfc3339).map_err(|err| {
+        decode_err(format!(
+            "refinery_schema_history version {version}: applied_on `{applied_on}` is not RFC 3339: {err}"
+        ))
+    })
+}
+
 fn to_migration(
     version: i64,
     name: String,
@@ -86,11 +96,7 @@ fn to_migration(
     checksum: String,
 ) -> Result<Migration, sqlx::Error> {
     let (refinery_version, checksum) = checked(version, &checksum)?;
-    let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|err| {
-        decode_err(format!(
-            "refinery_schema_history version {version}: applied_on `{applied_on}` is not RFC 3339: {err}"
-        ))
-    })?;
+    let applied_on = applied_at(version, &applied_on)?;
     Ok(Migration::applied(
         refinery_version,
         name,
@@ -210,6 +216,7 @@ pub(crate) async fn sqlite_probe_and_history(
             // What `to_migration` checks, without the round trip through
             // refinery's `Migration` (its time parsed, then formatted back).
             checked(version, &checksum)?;
+            applied_at(version, &applied_on)?;
             Ok(AppliedMigration {
                 file: format!("V{version}__{name}.sql"),
                 version,

@@ -15,11 +15,24 @@ use crate::status::Problems;
 pub enum Error {
     /// The database URL has a scheme this crate does not drive.
     #[error(
-        "unsupported database URL `{url}`: expected a postgres://, postgresql://, mysql://, mariadb:// or sqlite: URL"
+        "unsupported database URL {url}: expected a postgres://, postgresql://, mysql://, mariadb:// or sqlite: URL"
     )]
     UnsupportedUrl {
-        /// The URL, password redacted.
+        /// What the value looks like, never the value: its scheme
+        /// (`` `redis:…` ``), or that it has none. A value that is not a URL
+        /// may be a libpq keyword string (`host=db password=…`) or a
+        /// password pasted into the wrong variable.
         url: String,
+    },
+
+    /// The directory of a SQLite database file could not be created.
+    #[error("cannot create the directory {} of the SQLite database: {source}", path.display())]
+    SqliteDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
     },
 
     /// A URL of a database engine whose driver this build leaves out (its
@@ -54,7 +67,9 @@ pub enum Error {
     },
 
     /// No database URL was given.
-    #[error("no database URL: pass --database-url or set DATABASE_URL")]
+    #[error(
+        "no database URL: set DATABASE_URL (or DATABASE_URL_FILE; --database-url for the standalone binary)"
+    )]
     MissingDatabaseUrl,
 
     /// The database URL could not be parsed by the driver.
@@ -269,6 +284,7 @@ impl Error {
             | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
+            | Error::SqliteDirectory { .. }
             | Error::InvalidConfig { .. } => exit::CONFIG,
             _ => exit::FAILURE,
         }
@@ -282,6 +298,7 @@ impl Error {
             | Error::BackendNotCompiled { .. }
             | Error::InvalidUrl { .. }
             | Error::MissingDatabaseUrl
+            | Error::SqliteDirectory { .. }
             | Error::InvalidConfig { .. } => "config",
             Error::Connect { .. } => "connect",
             Error::Database { .. } => "database",

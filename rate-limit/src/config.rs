@@ -189,7 +189,9 @@ impl KeyKind {
     pub fn is_client_chosen(&self) -> bool {
         match self {
             KeyKind::Header(_) => true,
-            KeyKind::Composite(parts) => parts.iter().all(|p| matches!(p, KeyPart::Header(_))),
+            KeyKind::Composite(parts) => {
+                !parts.is_empty() && parts.iter().all(|p| matches!(p, KeyPart::Header(_)))
+            }
             KeyKind::Ip | KeyKind::Global => false,
         }
     }
@@ -536,10 +538,10 @@ impl Section for RateLimitConfig {
                     check.warn(
                         "key",
                         format!(
-                            "the key `{}` is made of request headers alone: a client that sends a new value with each request gets a new quota each time (until max_tracked_keys, then the overflow bucket)",
+                            "the key `{}` is made of request headers alone, which the client chooses: a client that sends a new value with each request gets a new quota each time (in memory until max_tracked_keys, then the shared overflow bucket; in Redis without bound)",
                             cfg.key
                         ),
-                        "add the client address (`ip+header:<name>`), or verify the header first and key by the verified identity (RateLimitBuilder::key_with)",
+                        "verify the header first (an API key, a token) and key by the verified identity with RateLimitBuilder::key_with; `ip+header:<name>` at least keeps the new quotas to the client's own address",
                     );
                 }
                 Ok(())

@@ -317,11 +317,11 @@ pub(crate) fn problems(
                 format!("`{pattern}`: the policy name must be printable ASCII"),
             ));
         }
-        if policy == layer_policy.trim() {
+        if policy == layer_policy {
             out.push((
                 "routes",
                 format!(
-                    "`{pattern}` has the layer's own policy name `{policy}`, so the route and every other path would share one quota (and one Redis key per client); give the route its own `policy`"
+                    "`{pattern}` has the layer's own policy name `{policy}`: with the Redis backend the route and every other path would share one quota (one Redis key per client), and clients would see two `RateLimit-Policy` entries of one name; give the route its own `policy`"
                 ),
             ));
         }

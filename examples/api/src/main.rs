@@ -171,23 +171,58 @@ async fn serve(loaded: Loaded<Config>) -> ExitCode {
 
     match run(&loaded, telemetry).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            tracing::error!("{failure}");
-            failure.exit_code()
-        }
+        Err(failure) => failure.exit_code(),
     }
 }
 
-/// Connects, migrates (local) or verifies (staging, production), and
-/// serves until SIGTERM or SIGINT, then drains and flushes `telemetry`
-/// (dropping it on an early return flushes too). `Err` carries the exit
-/// status; the reason is already logged.
+/// What serving needs, made by [`prepare`].
+struct Ready {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    db: Db,
+    /// Reports the rate limiter's decisions while it lives.
+    _rate_limit_metrics: Option<appenv_observability::RateLimitMetrics>,
+}
+
+/// Serves until SIGTERM or SIGINT, then drains and flushes `telemetry`.
+/// A failure is logged here, while `telemetry` still exports it (the
+/// refusal of a production start reaches the log backend, not only
+/// stdout); `Err` carries its exit status.
 async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), Failure> {
+    let ready = match prepare(loaded, &telemetry).await {
+        Ok(ready) => ready,
+        Err(failure) => {
+            tracing::error!(exit_code = failure.code(), "{failure}");
+            return Err(failure);
+        }
+    };
+    let health = ready.state.health.clone();
+    // SIGTERM/SIGINT: readiness 503, pre-drain delay, drain, telemetry flush.
+    let lifecycle = &loaded.config().lifecycle;
+    let served = appenv_observability::serve(
+        ready.listener,
+        app(ready.state),
+        telemetry,
+        &health,
+        lifecycle,
+    )
+    .await;
+    ready.db.close().await;
+    served.map_err(|err| {
+        tracing::error!("server error: {err}");
+        Failure::from(err)
+    })
+}
+
+/// Connects, migrates (local) or verifies (staging, production), builds
+/// the layers and binds the listener.
+async fn prepare(loaded: &Loaded<Config>, telemetry: &TelemetryGuard) -> Result<Ready, Failure> {
     let env = loaded.env();
     let config = loaded.config();
 
     let rotation = CredentialRotation::new();
-    let db = Db::connect_lazy(&config.database, &rotation)?;
+    let db = Db::connect_lazy(&config.database, &rotation)
+        .map_err(|err| Failure::new(err.exit_code(), format!("database.url: {err}")))?;
     // From DATABASE_URL_FILE the URL is re-read while serving: new
     // connections (the migrator's and readiness' too) use the new
     // credentials, connections opened with the old ones are retired.
@@ -230,7 +265,7 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), F
     }
     // Its decisions as OpenTelemetry metrics (`appenv.rate_limit.*`) while
     // metrics are exported; reported until the server stops.
-    let _rate_limit_metrics = telemetry.meter_provider().map(|provider| {
+    let rate_limit_metrics = telemetry.meter_provider().map(|provider| {
         appenv_observability::rate_limit_metrics(&rate_limit, &config.rate_limit.policy, provider)
     });
     // The signing key and its previous keys, re-read while serving when
@@ -274,13 +309,12 @@ async fn run(loaded: &Loaded<Config>, telemetry: TelemetryGuard) -> Result<(), F
             format!("cannot listen on {addr} (server.host, server.port): {err}"),
         )
     })?;
-    let health = state.health.clone();
-    // SIGTERM/SIGINT: readiness 503, pre-drain delay, drain, telemetry flush.
-    let served =
-        appenv_observability::serve(listener, app(state), telemetry, &health, &config.lifecycle)
-            .await;
-    db.close().await;
-    Ok(served?)
+    Ok(Ready {
+        listener,
+        state,
+        db,
+        _rate_limit_metrics: rate_limit_metrics,
+    })
 }
 
 /// `CORS_ORIGIN` (none when empty; the origins come from the config, the

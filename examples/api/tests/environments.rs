@@ -392,6 +392,14 @@ fn migrate_lint_checks_each_backends_migrations_without_a_database() {
             run.stdout
         );
     }
+    // Any other migrate command needs the URL, and says which variable.
+    let status = setup.run(&["migrate", "status"]);
+    assert_eq!(status.code(), Some(EXIT_CONFIG), "{}", status.output());
+    assert!(
+        status.output().contains("set DATABASE_URL"),
+        "{}",
+        status.output()
+    );
     // Serving without a database is a configuration error naming the key.
     let mut server = setup.spawn();
     assert_eq!(server.wait_ready(), Err(Some(EXIT_CONFIG)));

@@ -2,7 +2,6 @@
 use appenv_config::{Failure, Section, ServerConfig};
 use appenv_observability::{Health, LifecycleConfig, TelemetryConfig};
 use appenv_rate_limit::{RateLimitConfig, RateLimitLayer};
-use axum::{Router, routing::get};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Section)]
 struct Config {
@@ -29,8 +28,8 @@ async fn run() -> Result<(), Failure> {
     let client = config.server.client_addr();
     let rate_limit = RateLimitLayer::builder(&config.rate_limit).client_addr(client.clone());
     let health = Health::new();
-    let app = Router::new()
-        .route("/", get(|| async { "hello\n" }))
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "hello\n" }))
         .layer(rate_limit.build()?)
         .layer(telemetry.http_layer().with_client_addr(client))
         .merge(health.clone().router());
