@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use appenv_config::{AppEnv, Registry, SecretUrl, Section};
+use appenv_config::{AppEnv, Check, SecretUrl};
 use serde::{Deserialize, Serialize};
 
 /// Rule id: startup auto-apply outside local (refused in production unless
@@ -59,32 +59,45 @@ pub const RULE_URL_REQUIRED: &str = "database.url-required";
 /// | `migrate_lock_timeout_ms` (Postgres `lock_timeout`, 0 = off) | 0 | 10000 | 5000 |
 /// | `migrate_statement_timeout_ms` (Postgres `statement_timeout`, 0 = off) | 0 | 900000 | 900000 |
 /// | `migrate_audit_verify` (`DATABASE_MIGRATE_AUDIT_VERIFY`) | false | false | false |
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, appenv_config::Section)]
 #[non_exhaustive]
+#[config(rule(id = RULE_INVALID, check = invalid))]
+#[config(rule(id = RULE_URL_REQUIRED, check = url_required))]
+#[config(rule(id = RULE_AUTO_APPLY, check = auto_apply))]
 pub struct DatabaseConfig {
     /// The database URL; its password is redacted in every output.
+    #[config(database_url)]
     pub url: SecretUrl,
     /// A direct URL for migrations when `url` goes through a
     /// transaction-pooling proxy such as PgBouncer (session advisory locks
     /// need a real session). [`run_startup`](crate::run_startup) and
     /// [`MigrateArgs::run`](crate::MigrateArgs::run) use it instead of the
     /// pool when set (`DATABASE_MIGRATE_URL`).
+    #[config(database_url)]
     pub migrate_url: Option<SecretUrl>,
     /// Pool size.
+    #[config(local = 5, staging = 10, production = 20)]
     pub max_connections: u32,
     /// Connections kept open.
+    #[config(local = 0, staging = 1, production = 2)]
     pub min_connections: u32,
     /// How long acquiring a connection may take.
+    #[config(local = 5_000, default = 10_000)]
     pub connect_timeout_ms: u64,
     /// Idle connections are closed after this long.
+    #[config(default = 600_000)]
     pub idle_timeout_ms: u64,
     /// Apply pending migrations at startup (`true`) or only verify them.
+    #[config(alias = "MIGRATE_ON_STARTUP", local = true)]
     pub migrate_on_startup: bool,
     /// How long a migrator waits for another replica's migration lock.
+    #[config(local = 30_000, staging = 120_000, production = 300_000)]
     pub migrate_lock_wait_ms: u64,
     /// Postgres `lock_timeout` for migration statements (0 = off).
+    #[config(local = 0, staging = 10_000, production = 5_000)]
     pub migrate_lock_timeout_ms: u64,
     /// Postgres `statement_timeout` for migration statements (0 = off).
+    #[config(local = 0, default = 900_000)]
     pub migrate_statement_timeout_ms: u64,
     /// Audit every verify, not only a refused one (default off in every
     /// environment): with it each replica start writes a row, so the table
@@ -219,51 +232,34 @@ impl DatabaseConfig {
     }
 }
 
-impl Section for DatabaseConfig {
-    fn defaults(env: AppEnv) -> Self {
-        let (max, min, connect, wait, lock, statement) = match env {
-            AppEnv::Local => (5, 0, 5_000, 30_000, 0, 0),
-            AppEnv::Staging => (10, 1, 10_000, 120_000, 10_000, 900_000),
-            _ => (20, 2, 10_000, 300_000, 5_000, 900_000),
-        };
-        DatabaseConfig {
-            url: SecretUrl::default(),
-            migrate_url: None,
-            max_connections: max,
-            min_connections: min,
-            connect_timeout_ms: connect,
-            idle_timeout_ms: 600_000,
-            migrate_on_startup: env == AppEnv::Local,
-            migrate_lock_wait_ms: wait,
-            migrate_lock_timeout_ms: lock,
-            migrate_statement_timeout_ms: statement,
-            migrate_audit_verify: false,
-        }
+/// Rule [`RULE_INVALID`]: the values no pool or migrator can be built from.
+fn invalid(check: &mut Check<'_>, cfg: &DatabaseConfig) -> Result<(), appenv_config::Error> {
+    for (key, message) in cfg.problems() {
+        check.forbid(
+            key,
+            message,
+            "fix the value; see DatabaseConfig in the appenv-migrate docs",
+        );
     }
+    Ok(())
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.database_url("url")
-            .database_url("migrate_url")
-            .alias("MIGRATE_ON_STARTUP", "migrate_on_startup")
-            .rule(RULE_INVALID, |check, cfg: &DatabaseConfig| {
-                for (key, message) in cfg.problems() {
-                    check.forbid(key, message, "fix the value; see DatabaseConfig in the appenv-migrate docs");
-                }
-                Ok(())
-            })
-            .rule(RULE_URL_REQUIRED, |check, cfg: &DatabaseConfig| {
-                if check.env() != AppEnv::Local && cfg.url.expose().trim().is_empty() {
-                    check.deny(
+/// Rule [`RULE_URL_REQUIRED`]: no database URL outside local.
+fn url_required(check: &mut Check<'_>, cfg: &DatabaseConfig) -> Result<(), appenv_config::Error> {
+    if check.env() != AppEnv::Local && cfg.url.expose().trim().is_empty() {
+        check.deny(
                         "url",
                         format!("no database URL is set in {}", check.env()),
                         "set DATABASE_URL (or DATABASE_URL_FILE for a secret file) to this environment's database",
                     );
-                }
-                Ok(())
-            })
-            .rule(RULE_AUTO_APPLY, |check, cfg: &DatabaseConfig| {
-                if cfg.migrate_on_startup && check.env() != AppEnv::Local {
-                    check.violation(
+    }
+    Ok(())
+}
+
+/// Rule [`RULE_AUTO_APPLY`]: migrations applied at startup outside local.
+fn auto_apply(check: &mut Check<'_>, cfg: &DatabaseConfig) -> Result<(), appenv_config::Error> {
+    if cfg.migrate_on_startup && check.env() != AppEnv::Local {
+        check.violation(
                         "migrate_on_startup",
                         format!(
                             "migrations are applied at startup in {}: replicas race the release, and a failed migration crash-loops every pod",
@@ -271,8 +267,45 @@ impl Section for DatabaseConfig {
                         ),
                         "set MIGRATE_ON_STARTUP=false and run `appenv-migrate up` (or `<service> migrate up`) as a release step; startup then only verifies",
                     );
-                }
-                Ok(())
-            });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appenv_config::Section;
+
+    /// The derived defaults are the table of the type's docs, environment
+    /// by environment.
+    #[test]
+    fn the_defaults_are_the_documented_table() {
+        type Row = (u32, u32, u64, u64, bool, u64, u64, u64);
+        let table: [(AppEnv, Row); 3] = [
+            (AppEnv::Local, (5, 0, 5_000, 600_000, true, 30_000, 0, 0)),
+            (
+                AppEnv::Staging,
+                (10, 1, 10_000, 600_000, false, 120_000, 10_000, 900_000),
+            ),
+            (
+                AppEnv::Production,
+                (20, 2, 10_000, 600_000, false, 300_000, 5_000, 900_000),
+            ),
+        ];
+        for (env, row) in table {
+            let c = DatabaseConfig::defaults(env);
+            let got: Row = (
+                c.max_connections,
+                c.min_connections,
+                c.connect_timeout_ms,
+                c.idle_timeout_ms,
+                c.migrate_on_startup,
+                c.migrate_lock_wait_ms,
+                c.migrate_lock_timeout_ms,
+                c.migrate_statement_timeout_ms,
+            );
+            assert_eq!(got, row, "{env}");
+            assert!(c.url.is_empty() && c.migrate_url.is_none() && !c.migrate_audit_verify);
+        }
     }
 }

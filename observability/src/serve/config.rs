@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use appenv_config::{AppEnv, Registry, Section};
+use appenv_config::Check;
 use serde::{Deserialize, Serialize};
 
 /// The longest pre-drain delay plus drain deadline the
@@ -40,20 +40,36 @@ pub const EXIT_BUDGET: Duration = Duration::from_secs(25);
 /// everywhere, not waivable) and `lifecycle.exit-budget` (delay plus drain
 /// above [`EXIT_BUDGET`]: refused in production unless waived, a warning
 /// elsewhere).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, appenv_config::Section)]
 #[serde(deny_unknown_fields)]
+#[config(rule(id = "lifecycle.invalid", check = invalid))]
+#[config(rule(id = "lifecycle.exit-budget", check = exit_budget))]
 pub struct LifecycleConfig {
     /// After the signal, how long requests are still served while
     /// readiness already answers 503, in milliseconds.
+    #[config(
+        alias = "SHUTDOWN_DELAY_MS",
+        local = 0,
+        staging = 2_000,
+        production = 5_000
+    )]
     pub shutdown_delay_ms: u64,
     /// How long in-flight requests get to finish once the listener is
     /// closed, in milliseconds.
+    #[config(
+        alias = "SHUTDOWN_DRAIN_MS",
+        local = 2_000,
+        staging = 10_000,
+        production = 15_000
+    )]
     pub shutdown_drain_ms: u64,
     /// How long a client may take to send a request's headers, in
     /// milliseconds.
+    #[config(alias = "HTTP_HEADER_READ_TIMEOUT_MS", default = 10_000)]
     pub header_read_timeout_ms: u64,
     /// How long a connection may stay open without a request, in
     /// milliseconds.
+    #[config(alias = "HTTP_IDLE_TIMEOUT_MS", default = 75_000)]
     pub idle_timeout_ms: u64,
 }
 
@@ -96,57 +112,37 @@ impl LifecycleConfig {
     }
 }
 
-impl Section for LifecycleConfig {
-    fn defaults(env: AppEnv) -> Self {
-        let (delay, drain) = if env.is_production() {
-            (5_000, 15_000)
-        } else if env.is_local() {
-            (0, 2_000)
-        } else {
-            (2_000, 10_000)
-        };
-        LifecycleConfig {
-            shutdown_delay_ms: delay,
-            shutdown_drain_ms: drain,
-            header_read_timeout_ms: 10_000,
-            idle_timeout_ms: 75_000,
-        }
+/// Rule `lifecycle.invalid`: the values no server can work with.
+fn invalid(check: &mut Check<'_>, cfg: &LifecycleConfig) -> Result<(), appenv_config::Error> {
+    for (key, message) in cfg.problems() {
+        check.forbid(key, message, "set a positive number of milliseconds");
     }
+    Ok(())
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.alias("SHUTDOWN_DELAY_MS", "shutdown_delay_ms")
-            .alias("SHUTDOWN_DRAIN_MS", "shutdown_drain_ms")
-            .alias("HTTP_HEADER_READ_TIMEOUT_MS", "header_read_timeout_ms")
-            .alias("HTTP_IDLE_TIMEOUT_MS", "idle_timeout_ms")
-            .rule("lifecycle.invalid", |check, cfg: &Self| {
-                for (key, message) in cfg.problems() {
-                    check.forbid(key, message, "set a positive number of milliseconds");
-                }
-                Ok(())
-            })
-            .rule("lifecycle.exit-budget", |check, cfg: &Self| {
-                let total = cfg.shutdown_delay_ms.saturating_add(cfg.shutdown_drain_ms);
-                let budget = EXIT_BUDGET.as_millis();
-                if u128::from(total) > budget {
-                    check.violation(
-                        "shutdown_drain_ms",
-                        format!(
-                            "shutdown delay plus drain is {total} ms, above {budget} ms: with the \
-                             telemetry flush the exit outlasts Kubernetes' default 30 s grace \
-                             period and the process is killed before telemetry is flushed"
-                        ),
-                        "lower SHUTDOWN_DELAY_MS and SHUTDOWN_DRAIN_MS (or raise the grace \
-                         period and waive lifecycle.exit-budget)",
-                    );
-                }
-                Ok(())
-            });
+/// Rule `lifecycle.exit-budget`: an exit that outlasts the grace period.
+fn exit_budget(check: &mut Check<'_>, cfg: &LifecycleConfig) -> Result<(), appenv_config::Error> {
+    let total = cfg.shutdown_delay_ms.saturating_add(cfg.shutdown_drain_ms);
+    let budget = EXIT_BUDGET.as_millis();
+    if u128::from(total) > budget {
+        check.violation(
+            "shutdown_drain_ms",
+            format!(
+                "shutdown delay plus drain is {total} ms, above {budget} ms: with the \
+                 telemetry flush the exit outlasts Kubernetes' default 30 s grace \
+                 period and the process is killed before telemetry is flushed"
+            ),
+            "lower SHUTDOWN_DELAY_MS and SHUTDOWN_DRAIN_MS (or raise the grace \
+             period and waive lifecycle.exit-budget)",
+        );
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appenv_config::{AppEnv, Section};
 
     #[test]
     fn every_environment_exits_within_the_budget_by_default() {
@@ -155,10 +151,22 @@ mod tests {
             assert!(cfg.problems().is_empty(), "{env}: {:?}", cfg.problems());
             assert!(cfg.shutdown_delay() + cfg.shutdown_drain() <= EXIT_BUDGET);
         }
-        assert_eq!(
-            LifecycleConfig::defaults(AppEnv::Local).shutdown_delay_ms,
-            0
-        );
+        // The derived defaults are the table of the type's docs.
+        let table = [
+            (AppEnv::Local, [0, 2_000, 10_000, 75_000]),
+            (AppEnv::Staging, [2_000, 10_000, 10_000, 75_000]),
+            (AppEnv::Production, [5_000, 15_000, 10_000, 75_000]),
+        ];
+        for (env, row) in table {
+            let c = LifecycleConfig::defaults(env);
+            let got = [
+                c.shutdown_delay_ms,
+                c.shutdown_drain_ms,
+                c.header_read_timeout_ms,
+                c.idle_timeout_ms,
+            ];
+            assert_eq!(got, row, "{env}");
+        }
     }
 
     #[test]
