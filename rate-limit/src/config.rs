@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use appenv_config::{AppEnv, Registry, SecretUrl, Section};
+use appenv_config::{Check, SecretUrl};
 use http::HeaderName;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -76,19 +76,33 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Violations are refused in production and warnings elsewhere, so staging
 /// may run with `overflow = "pass"` and `failure_mode = "open"` (its
 /// defaults) while production may not.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, appenv_config::Section)]
 #[serde(deny_unknown_fields)]
+#[config(rule(id = "rate-limit.invalid", check = invalid))]
+#[config(rule(id = "rate-limit.disabled", check = disabled))]
+#[config(rule(id = "rate-limit.shadow", check = shadow))]
+#[config(rule(id = "rate-limit.fail-open", check = fail_open))]
+#[config(rule(id = "rate-limit.header-key", check = header_key))]
+#[config(rule(id = "rate-limit.overflow-pass", check = overflow_pass))]
 pub struct RateLimitConfig {
     /// Whether requests are limited at all. When off, the layer passes every
     /// request through untouched.
+    #[config(
+        alias_inverted = "DISABLE_RATE_LIMITING",
+        default = true,
+        local = false
+    )]
     pub enabled: bool,
     /// The quota window in milliseconds.
+    #[config(default = 60_000)]
     pub window_ms: u64,
     /// Requests allowed per window.
+    #[config(default = 100)]
     pub max: u32,
     /// Requests allowed at once; `0` means `max`.
     pub burst: u32,
     /// What identifies a client.
+    #[config(default = KeyKind::Ip)]
     pub key: KeyKind,
     /// Clients never limited: addresses or CIDRs of the client, `key:<value>`
     /// for a header value or supplied identity, `hdr:<hex>`/`id:<hex>` for a
@@ -107,9 +121,11 @@ pub struct RateLimitConfig {
     #[serde(deserialize_with = "appenv_config::deserialize_trusted_proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Where the limiter state lives.
+    #[config(default = StateStore::Memory)]
     pub backend: StateStore,
     /// The Redis URL for `backend = "redis"`; its password is redacted in
     /// every output.
+    #[config(alias = "RATE_LIMIT_REDIS_URL")]
     pub redis_url: SecretUrl,
     /// A PEM file of the CA certificates that sign the Redis server's
     /// certificate (`rediss://` only), trusted instead of the system roots;
@@ -117,25 +133,33 @@ pub struct RateLimitConfig {
     pub redis_ca_file: String,
     /// Deadline for one Redis decision's round trip, in milliseconds
     /// (connecting is bounded by `redis_connect_timeout_ms` instead).
+    #[config(default = DEFAULT_REDIS_TIMEOUT_MS)]
     pub redis_timeout_ms: u64,
     /// Deadline for making a Redis connection (and loading the script), in
     /// milliseconds.
+    #[config(default = DEFAULT_REDIS_CONNECT_TIMEOUT_MS)]
     pub redis_connect_timeout_ms: u64,
     /// Prefix of every Redis key the limiter writes.
+    #[config(default = "appenv-rl")]
     pub redis_prefix: String,
     /// What happens when Redis cannot answer.
+    #[config(default = FailureMode::Open, production = FailureMode::Local)]
     pub failure_mode: FailureMode,
     /// Hard cap on client keys tracked in memory.
+    #[config(default = 100_000)]
     pub max_tracked_keys: usize,
     /// What happens to requests that cannot be identified, and to new keys
     /// beyond `max_tracked_keys`.
+    #[config(default = Overflow::Pass, production = Overflow::Shared)]
     pub overflow: Overflow,
     /// Which rate-limit response headers are sent.
+    #[config(default = HeaderStyle::Ietf)]
     pub header_style: HeaderStyle,
     /// Count and log decisions but never reject.
     pub shadow: bool,
     /// The policy name used in `RateLimit`/`RateLimit-Policy` and in Redis
     /// keys; give each route group its own.
+    #[config(default = "default")]
     pub policy: String,
 }
 
@@ -444,98 +468,67 @@ impl RateLimitConfig {
     }
 }
 
-impl Section for RateLimitConfig {
-    fn defaults(env: AppEnv) -> Self {
-        RateLimitConfig {
-            enabled: !env.is_local(),
-            window_ms: 60_000,
-            max: 100,
-            burst: 0,
-            key: KeyKind::Ip,
-            allow: Vec::new(),
-            routes: BTreeMap::new(),
-            trusted_proxies: Vec::new(),
-            backend: StateStore::Memory,
-            redis_url: SecretUrl::default(),
-            redis_ca_file: String::new(),
-            redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
-            redis_connect_timeout_ms: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
-            redis_prefix: "appenv-rl".to_owned(),
-            failure_mode: if env.is_production() {
-                FailureMode::Local
-            } else {
-                FailureMode::Open
-            },
-            max_tracked_keys: 100_000,
-            overflow: if env.is_production() {
-                Overflow::Shared
-            } else {
-                Overflow::Pass
-            },
-            header_style: HeaderStyle::Ietf,
-            shadow: false,
-            policy: "default".to_owned(),
+/// Rule `rate-limit.invalid`.
+fn invalid(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    let production = check.env().is_production();
+    for (key, message) in cfg.problems(production) {
+        check.forbid(key, message, "fix the value; see RateLimitConfig docs");
+    }
+    #[cfg(feature = "redis")]
+    if !production && cfg.backend == StateStore::Redis {
+        for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
+            check.warn(
+                "redis_url",
+                crate::redis_url::insecure_message(&shown),
+                "refused in production; remove `#insecure`",
+            );
         }
     }
+    Ok(())
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.alias_inverted("DISABLE_RATE_LIMITING", "enabled")
-            .alias("RATE_LIMIT_REDIS_URL", "redis_url")
-            .rule("rate-limit.invalid", |check, cfg: &Self| {
-                let production = check.env().is_production();
-                for (key, message) in cfg.problems(production) {
-                    check.forbid(key, message, "fix the value; see RateLimitConfig docs");
-                }
-                #[cfg(feature = "redis")]
-                if !production && cfg.backend == StateStore::Redis {
-                    for shown in crate::redis_url::insecure_nodes(&cfg.redis_url) {
-                        check.warn(
-                            "redis_url",
-                            crate::redis_url::insecure_message(&shown),
-                            "refused in production; remove `#insecure`",
-                        );
-                    }
-                }
-                Ok(())
-            })
-            .rule("rate-limit.disabled", |check, cfg: &Self| {
-                if !cfg.enabled {
-                    check.violation(
-                        "enabled",
-                        "rate limiting is off",
-                        "unset DISABLE_RATE_LIMITING (or set it to false)",
-                    );
-                }
-                Ok(())
-            })
-            .rule("rate-limit.shadow", |check, cfg: &Self| {
-                if cfg.enabled && cfg.shadow {
-                    check.violation(
-                        "shadow",
-                        "shadow mode logs rate-limit decisions but rejects nothing",
-                        "set RATE_LIMIT_SHADOW=false once the quotas are tuned",
-                    );
-                }
-                Ok(())
-            })
-            .rule("rate-limit.fail-open", |check, cfg: &Self| {
-                if cfg.enabled
-                    && cfg.backend == StateStore::Redis
-                    && cfg.failure_mode == FailureMode::Open
-                {
-                    check.violation(
-                        "failure_mode",
-                        "when Redis fails every request passes unlimited",
-                        "set RATE_LIMIT_FAILURE_MODE=local (per-replica fallback) or closed",
-                    );
-                }
-                Ok(())
-            })
-            .rule("rate-limit.header-key", |check, cfg: &Self| {
-                // Also while limiting is off (the local default): the developer
-                // sees what production will say.
-                if cfg.key.is_client_chosen() {
-                    check.warn(
+/// Rule `rate-limit.disabled`.
+fn disabled(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    if !cfg.enabled {
+        check.violation(
+            "enabled",
+            "rate limiting is off",
+            "unset DISABLE_RATE_LIMITING (or set it to false)",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `rate-limit.shadow`.
+fn shadow(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    if cfg.enabled && cfg.shadow {
+        check.violation(
+            "shadow",
+            "shadow mode logs rate-limit decisions but rejects nothing",
+            "set RATE_LIMIT_SHADOW=false once the quotas are tuned",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `rate-limit.fail-open`.
+fn fail_open(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    if cfg.enabled && cfg.backend == StateStore::Redis && cfg.failure_mode == FailureMode::Open {
+        check.violation(
+            "failure_mode",
+            "when Redis fails every request passes unlimited",
+            "set RATE_LIMIT_FAILURE_MODE=local (per-replica fallback) or closed",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `rate-limit.header-key`.
+fn header_key(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    // Also while limiting is off (the local default): the developer
+    // sees what production will say.
+    if cfg.key.is_client_chosen() {
+        check.warn(
                         "key",
                         format!(
                             "the key `{}` is made of request headers alone, which the client chooses: a client that sends a new value with each request gets a new quota each time (in memory until max_tracked_keys, then the shared overflow bucket; in Redis without bound)",
@@ -543,25 +536,26 @@ impl Section for RateLimitConfig {
                         ),
                         "verify the header first (an API key, a token) and key by the verified identity with RateLimitBuilder::key_with; `ip+header:<name>` at least keeps the new quotas to the client's own address",
                     );
-                }
-                Ok(())
-            })
-            .rule("rate-limit.overflow-pass", |check, cfg: &Self| {
-                if cfg.enabled && cfg.overflow == Overflow::Pass {
-                    check.violation(
-                        "overflow",
-                        "unidentified clients and keys beyond max_tracked_keys pass unlimited",
-                        "set RATE_LIMIT_OVERFLOW=shared",
-                    );
-                }
-                Ok(())
-            });
     }
+    Ok(())
+}
+
+/// Rule `rate-limit.overflow-pass`.
+fn overflow_pass(check: &mut Check<'_>, cfg: &RateLimitConfig) -> Result<(), appenv_config::Error> {
+    if cfg.enabled && cfg.overflow == Overflow::Pass {
+        check.violation(
+            "overflow",
+            "unidentified clients and keys beyond max_tracked_keys pass unlimited",
+            "set RATE_LIMIT_OVERFLOW=shared",
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appenv_config::{AppEnv, Section};
 
     /// Without the `redis` feature, `backend = "redis"` is a configuration
     /// problem naming the feature (so `config check` reports it).

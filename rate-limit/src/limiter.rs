@@ -78,7 +78,10 @@ pub(crate) enum Keyed {
 }
 
 impl Core {
-    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(unused_variables, clippy::only_used_in_recursion)
+    )]
     pub(crate) fn new(
         config: &RateLimitConfig,
         weigher: Weigher,
