@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use appenv_config::{AppEnv, Registry, Section, redact_url};
+use appenv_config::{Check, redact_url};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tracing_subscriber::filter::EnvFilter;
 
@@ -55,60 +55,93 @@ use crate::error::Error;
 /// `telemetry.console-exporter` (production violations), `telemetry.otlp-missing` (production warning) and
 /// `telemetry.otlp-plaintext` (an `http://` endpoint to a host other than
 /// loopback, in production).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, appenv_config::Section)]
 #[serde(deny_unknown_fields)]
+#[config(rule(id = "telemetry.invalid", check = invalid))]
+#[config(rule(id = "telemetry.debug-level", check = debug_level))]
+#[config(rule(id = "telemetry.pretty-format", check = pretty_format))]
+#[config(rule(id = "telemetry.otlp-missing", check = otlp_missing))]
+#[config(rule(id = "telemetry.console-exporter", check = console_exporter))]
+#[config(rule(id = "telemetry.otlp-plaintext", check = otlp_plaintext))]
 pub struct TelemetryConfig {
     /// The level below which events are dropped (unless `rust_log` is set).
+    #[config(alias = "LOG_LEVEL", default = LogLevel::Debug, production = LogLevel::Info)]
     pub log_level: LogLevel,
     /// The console format.
+    #[config(alias = "LOG_FORMAT", default = LogFormat::Json, local = LogFormat::Pretty)]
     pub log_format: LogFormat,
     /// `tracing` filter directives (`RUST_LOG` syntax); when set they replace
     /// `log_level` for the console and the log export.
+    #[config(alias = "RUST_LOG")]
     pub rust_log: String,
     /// `service.name`.
+    #[config(
+        alias = "SERVICE_NAME",
+        alias = "OTEL_SERVICE_NAME",
+        default = "unknown_service"
+    )]
     pub service_name: String,
     /// `service.version` (empty: not reported).
+    #[config(alias = "SERVICE_VERSION")]
     pub service_version: String,
     /// Base OTLP endpoint for all signals (empty: no export unless a
     /// per-signal endpoint is set).
+    #[config(alias = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: String,
     /// OTLP endpoint for traces, used as is.
+    #[config(alias = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
     pub otlp_traces_endpoint: String,
     /// OTLP endpoint for metrics, used as is.
+    #[config(alias = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
     pub otlp_metrics_endpoint: String,
     /// OTLP endpoint for logs, used as is.
+    #[config(alias = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")]
     pub otlp_logs_endpoint: String,
     /// OTLP transport.
+    #[config(alias = "OTEL_EXPORTER_OTLP_PROTOCOL", default = OtlpProtocol::default_for_build().into())]
     pub otlp_protocol: Choice<OtlpProtocol>,
     /// `otlp` (when an endpoint is set), `console` (stdout, for local
     /// debugging) or `none`: where traces are exported.
+    #[config(alias = "OTEL_TRACES_EXPORTER", default = ExporterKind::Otlp.into())]
     pub traces_exporter: Choice<ExporterKind>,
     /// `otlp`, `console` or `none`: where metrics are exported.
+    #[config(alias = "OTEL_METRICS_EXPORTER", default = ExporterKind::Otlp.into())]
     pub metrics_exporter: Choice<ExporterKind>,
     /// `otlp`, `console` or `none`: where log records are exported.
+    #[config(alias = "OTEL_LOGS_EXPORTER", default = ExporterKind::Otlp.into())]
     pub logs_exporter: Choice<ExporterKind>,
     /// Compression of OTLP export requests, for every signal.
+    #[config(alias = "OTEL_EXPORTER_OTLP_COMPRESSION", default = OtlpCompression::None.into())]
     pub otlp_compression: Choice<OtlpCompression>,
     /// Timeout of one export, in milliseconds.
+    #[config(alias = "OTEL_EXPORTER_OTLP_TIMEOUT", default = 10_000)]
     pub otlp_timeout_ms: u64,
     /// The trace sampler.
+    #[config(alias = "OTEL_TRACES_SAMPLER", default = SamplerKind::ParentBasedAlwaysOn.into(), production = SamplerKind::ParentBasedTraceIdRatio.into())]
     pub traces_sampler: Choice<SamplerKind>,
     /// The ratio for the `traceidratio` samplers, between 0 and 1.
+    #[config(alias = "OTEL_TRACES_SAMPLER_ARG", default = 1.0, production = 0.1)]
     pub traces_sampler_arg: f64,
     /// Turns every OpenTelemetry signal off (console logging stays).
+    #[config(alias = "OTEL_SDK_DISABLED")]
     pub sdk_disabled: bool,
     /// Interval between metric exports, in milliseconds.
+    #[config(alias = "OTEL_METRIC_EXPORT_INTERVAL", default = 60_000)]
     pub metric_export_interval_ms: u64,
     /// Deadline for flushing everything at shutdown, in milliseconds.
+    #[config(alias = "OTEL_SHUTDOWN_TIMEOUT", default = 5_000)]
     pub shutdown_timeout_ms: u64,
     /// Field names redacted in addition to the built-in ones (password,
     /// secret, token, authorization, cookie, api_key, jwt).
+    #[config(alias = "LOG_REDACT_FIELDS")]
     pub redact_fields: Vec<String>,
     /// The context propagators for incoming requests: W3C `tracecontext`,
     /// W3C `baggage`, or `none`.
+    #[config(alias = "OTEL_PROPAGATORS", default = vec![Propagator::TraceContext.into(), Propagator::Baggage.into()])]
     pub propagators: Vec<Choice<Propagator>>,
     /// The access log: one INFO line per request (`on`, health probes
     /// left out), `all` (probes too) or `off`.
+    #[config(alias = "LOG_ACCESS", default = AccessLog::On)]
     pub log_access: AccessLog,
     /// Whether exported spans (and their events) carry `tracing`'s details:
     /// the source location (`code.file.path`, `code.line.number`,
@@ -116,11 +149,13 @@ pub struct TelemetryConfig {
     /// busy and idle times (`busy_ns`, `idle_ns`). Off by default: they
     /// repeat on every span, name registry paths, and say little that the
     /// span's name and timing do not.
+    #[config(alias = "TRACE_SPAN_DETAILS")]
     pub span_details: bool,
     /// Whether responses carry the server span's W3C `traceparent`, so a
     /// client (a browser's developer tools, a support ticket) can name the
     /// trace of its request. Off by default: it tells every caller the
     /// trace id and whether it was sampled.
+    #[config(alias = "TRACE_RESPONSE_HEADER")]
     pub trace_response_header: bool,
 }
 
@@ -399,148 +434,86 @@ impl Signal {
     }
 }
 
-impl Section for TelemetryConfig {
-    fn defaults(env: AppEnv) -> Self {
-        let production = env.is_production();
-        TelemetryConfig {
-            log_level: if production {
-                LogLevel::Info
-            } else {
-                LogLevel::Debug
-            },
-            log_format: if env.is_local() {
-                LogFormat::Pretty
-            } else {
-                LogFormat::Json
-            },
-            rust_log: String::new(),
-            service_name: "unknown_service".into(),
-            service_version: String::new(),
-            otlp_endpoint: String::new(),
-            otlp_traces_endpoint: String::new(),
-            otlp_metrics_endpoint: String::new(),
-            otlp_logs_endpoint: String::new(),
-            otlp_protocol: OtlpProtocol::default_for_build().into(),
-            traces_exporter: ExporterKind::Otlp.into(),
-            metrics_exporter: ExporterKind::Otlp.into(),
-            logs_exporter: ExporterKind::Otlp.into(),
-            otlp_compression: OtlpCompression::None.into(),
-            otlp_timeout_ms: 10_000,
-            traces_sampler: if production {
-                SamplerKind::ParentBasedTraceIdRatio.into()
-            } else {
-                SamplerKind::ParentBasedAlwaysOn.into()
-            },
-            traces_sampler_arg: if production { 0.1 } else { 1.0 },
-            sdk_disabled: false,
-            metric_export_interval_ms: 60_000,
-            shutdown_timeout_ms: 5_000,
-            redact_fields: Vec::new(),
-            propagators: vec![Propagator::TraceContext.into(), Propagator::Baggage.into()],
-            log_access: AccessLog::On,
-            span_details: false,
-            trace_response_header: false,
-        }
+/// Rule `telemetry.invalid`.
+fn invalid(check: &mut Check<'_>, cfg: &TelemetryConfig) -> Result<(), appenv_config::Error> {
+    for problem in cfg.problems() {
+        check.forbid(
+            problem.key,
+            format!(
+                "{} = \"{}\" cannot be used: expected {}",
+                problem.variable, problem.value, problem.expected
+            ),
+            problem.fix(),
+        );
     }
+    Ok(())
+}
 
-    fn register(reg: &mut Registry<'_, Self>) {
-        reg.alias("LOG_LEVEL", "log_level")
-            .alias("LOG_FORMAT", "log_format")
-            .alias("RUST_LOG", "rust_log")
-            .alias("SERVICE_NAME", "service_name")
-            .alias("OTEL_SERVICE_NAME", "service_name")
-            .alias("SERVICE_VERSION", "service_version")
-            .alias("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint")
-            .alias("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otlp_traces_endpoint")
-            .alias(
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                "otlp_metrics_endpoint",
-            )
-            .alias("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "otlp_logs_endpoint")
-            .alias("OTEL_EXPORTER_OTLP_PROTOCOL", "otlp_protocol")
-            .alias("OTEL_EXPORTER_OTLP_COMPRESSION", "otlp_compression")
-            .alias("OTEL_EXPORTER_OTLP_TIMEOUT", "otlp_timeout_ms")
-            .alias("OTEL_TRACES_EXPORTER", "traces_exporter")
-            .alias("OTEL_METRICS_EXPORTER", "metrics_exporter")
-            .alias("OTEL_LOGS_EXPORTER", "logs_exporter")
-            .alias("OTEL_TRACES_SAMPLER", "traces_sampler")
-            .alias("OTEL_TRACES_SAMPLER_ARG", "traces_sampler_arg")
-            .alias("OTEL_SDK_DISABLED", "sdk_disabled")
-            .alias("OTEL_METRIC_EXPORT_INTERVAL", "metric_export_interval_ms")
-            .alias("OTEL_SHUTDOWN_TIMEOUT", "shutdown_timeout_ms")
-            .alias("LOG_REDACT_FIELDS", "redact_fields")
-            .alias("LOG_ACCESS", "log_access")
-            .alias("OTEL_PROPAGATORS", "propagators")
-            .alias("TRACE_SPAN_DETAILS", "span_details")
-            .alias("TRACE_RESPONSE_HEADER", "trace_response_header")
-            .rule("telemetry.invalid", |check, cfg: &Self| {
-                for problem in cfg.problems() {
-                    check.forbid(
-                        problem.key,
-                        format!(
-                            "{} = \"{}\" cannot be used: expected {}",
-                            problem.variable, problem.value, problem.expected
-                        ),
-                        problem.fix(),
-                    );
-                }
-                Ok(())
-            })
-            .rule("telemetry.debug-level", |check, cfg: &Self| {
-                if !check.env().is_production() {
-                    return Ok(());
-                }
-                if cfg.log_level.is_verbose() {
-                    check.violation(
-                        "log_level",
-                        format!(
-                            "log level {} in production logs request data and costs throughput",
-                            cfg.log_level
-                        ),
-                        "set LOG_LEVEL=info (or warn)",
-                    );
-                }
-                if directives_are_verbose(&cfg.rust_log) {
-                    check.violation(
-                        "rust_log",
-                        "RUST_LOG enables debug or trace output in production",
-                        "remove RUST_LOG or limit it to info and above",
-                    );
-                }
-                Ok(())
-            })
-            .rule("telemetry.pretty-format", |check, cfg: &Self| {
-                if check.env().is_production() && cfg.log_format == LogFormat::Pretty {
-                    check.violation(
-                        "log_format",
-                        "pretty multi-line logs cannot be parsed by log collectors",
-                        "set LOG_FORMAT=json (or unset it)",
-                    );
-                }
-                Ok(())
-            })
-            .rule("telemetry.otlp-missing", |check, cfg: &Self| {
-                if check.env().is_production() && !cfg.sdk_disabled && !cfg.exports() {
-                    check.warn(
-                        "otlp_endpoint",
-                        "no OTLP endpoint: traces, metrics and logs are not exported",
-                        "set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true to say so)",
-                    );
-                }
-                Ok(())
-            })
-            .rule("telemetry.console-exporter", |check, cfg: &Self| {
-                if !check.env().is_production() {
-                    return Ok(());
-                }
-                for signal in Signal::ALL {
-                    if cfg.console_for(signal) {
-                        let key = match signal {
-                            Signal::Traces => "traces_exporter",
-                            Signal::Metrics => "metrics_exporter",
-                            Signal::Logs => "logs_exporter",
-                        };
-                        check.violation(
+/// Rule `telemetry.debug-level`.
+fn debug_level(check: &mut Check<'_>, cfg: &TelemetryConfig) -> Result<(), appenv_config::Error> {
+    if !check.env().is_production() {
+        return Ok(());
+    }
+    if cfg.log_level.is_verbose() {
+        check.violation(
+            "log_level",
+            format!(
+                "log level {} in production logs request data and costs throughput",
+                cfg.log_level
+            ),
+            "set LOG_LEVEL=info (or warn)",
+        );
+    }
+    if directives_are_verbose(&cfg.rust_log) {
+        check.violation(
+            "rust_log",
+            "RUST_LOG enables debug or trace output in production",
+            "remove RUST_LOG or limit it to info and above",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `telemetry.pretty-format`.
+fn pretty_format(check: &mut Check<'_>, cfg: &TelemetryConfig) -> Result<(), appenv_config::Error> {
+    if check.env().is_production() && cfg.log_format == LogFormat::Pretty {
+        check.violation(
+            "log_format",
+            "pretty multi-line logs cannot be parsed by log collectors",
+            "set LOG_FORMAT=json (or unset it)",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `telemetry.otlp-missing`.
+fn otlp_missing(check: &mut Check<'_>, cfg: &TelemetryConfig) -> Result<(), appenv_config::Error> {
+    if check.env().is_production() && !cfg.sdk_disabled && !cfg.exports() {
+        check.warn(
+            "otlp_endpoint",
+            "no OTLP endpoint: traces, metrics and logs are not exported",
+            "set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true to say so)",
+        );
+    }
+    Ok(())
+}
+
+/// Rule `telemetry.console-exporter`.
+fn console_exporter(
+    check: &mut Check<'_>,
+    cfg: &TelemetryConfig,
+) -> Result<(), appenv_config::Error> {
+    if !check.env().is_production() {
+        return Ok(());
+    }
+    for signal in Signal::ALL {
+        if cfg.console_for(signal) {
+            let key = match signal {
+                Signal::Traces => "traces_exporter",
+                Signal::Metrics => "metrics_exporter",
+                Signal::Logs => "logs_exporter",
+            };
+            check.violation(
                             key,
                             format!(
                                 "the console exporter prints every {} to stdout as multi-line text, which log collectors cannot parse",
@@ -552,29 +525,32 @@ impl Section for TelemetryConfig {
                             ),
                             "export over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or set the exporter to none",
                         );
-                    }
-                }
-                Ok(())
-            })
-            .rule("telemetry.otlp-plaintext", |check, cfg: &Self| {
-                if !check.env().is_production() || cfg.sdk_disabled {
-                    return Ok(());
-                }
-                for (key, variable, value) in cfg.endpoints() {
-                    if is_plaintext_remote(value) {
-                        check.violation(
-                            key,
-                            format!(
-                                "{variable} sends telemetry unencrypted to {}",
-                                redact_url(value.trim())
-                            ),
-                            "use an https:// endpoint, or a collector on localhost",
-                        );
-                    }
-                }
-                Ok(())
-            });
+        }
     }
+    Ok(())
+}
+
+/// Rule `telemetry.otlp-plaintext`.
+fn otlp_plaintext(
+    check: &mut Check<'_>,
+    cfg: &TelemetryConfig,
+) -> Result<(), appenv_config::Error> {
+    if !check.env().is_production() || cfg.sdk_disabled {
+        return Ok(());
+    }
+    for (key, variable, value) in cfg.endpoints() {
+        if is_plaintext_remote(value) {
+            check.violation(
+                key,
+                format!(
+                    "{variable} sends telemetry unencrypted to {}",
+                    redact_url(value.trim())
+                ),
+                "use an https:// endpoint, or a collector on localhost",
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn directives_are_verbose(directives: &str) -> bool {
@@ -867,6 +843,7 @@ string_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appenv_config::{AppEnv, Section};
 
     #[test]
     fn defaults_follow_the_environment() {
@@ -881,6 +858,22 @@ mod tests {
         assert_eq!(prod.log_format, LogFormat::Json);
         assert_eq!(prod.traces_sampler, SamplerKind::ParentBasedTraceIdRatio);
         assert!(!prod.exports());
+        // The rest of the derived defaults, the same in every environment
+        // but the sampler's ratio.
+        for (cfg, ratio) in [(&local, 1.0), (&staging, 1.0), (&prod, 0.1)] {
+            assert!((cfg.traces_sampler_arg - ratio).abs() < f64::EPSILON);
+            assert_eq!(cfg.service_name, "unknown_service");
+            assert_eq!(cfg.otlp_protocol, OtlpProtocol::default_for_build());
+            assert_eq!(cfg.traces_exporter, ExporterKind::Otlp);
+            assert_eq!(cfg.otlp_compression, OtlpCompression::None);
+            assert_eq!(cfg.otlp_timeout_ms, 10_000);
+            assert_eq!(cfg.metric_export_interval_ms, 60_000);
+            assert_eq!(cfg.shutdown_timeout_ms, 5_000);
+            assert_eq!(cfg.propagators.len(), 2);
+            assert_eq!(cfg.log_access, AccessLog::On);
+            assert!(!cfg.sdk_disabled && !cfg.span_details && !cfg.trace_response_header);
+        }
+        assert_eq!(local.traces_sampler, SamplerKind::ParentBasedAlwaysOn);
     }
 
     #[test]
