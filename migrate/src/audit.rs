@@ -213,14 +213,16 @@ fn timestamp(conn: &Conn, t: OffsetDateTime) -> String {
     }
 }
 
-/// What the writer of an audit row knows of the table.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Table {
-    /// Not read yet. `alter`: the run holds the migration lock with its
-    /// session's lock and statement timeouts, so it may add the
-    /// `credentials` column to an older table (an `ALTER TABLE` takes the
-    /// table's strongest lock; a startup verify never waits on that).
-    Unknown { alter: bool },
+/// Whether the writer of an audit row may alter an older table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Columns {
+    /// Write the row to the table as it is (a verify, a refused
+    /// confirmation: no lock, so never an `ALTER TABLE`, which takes the
+    /// table's strongest lock).
+    AsTheyAre,
+    /// Add a missing `credentials` column first: the run holds the
+    /// migration lock with its session's lock and statement timeouts.
+    AddMissing,
 }
 
 /// The column added after the first release; a table made before it lacks
@@ -262,10 +264,13 @@ async fn add_credentials_column(conn: &mut Conn) -> bool {
 /// with DML rights alone can verify and apply, and a verify of an
 /// up-to-date database runs no DDL). A table from before the `credentials`
 /// column gets it added; a role that may not add it writes rows without it.
-/// `table` says what the caller knows of the table and whether it may
-/// alter it.
-pub(crate) async fn write(conn: &mut Conn, record: &Record<'_>, table: Table) -> Result<(), Error> {
-    let Table::Unknown { alter } = table;
+/// `columns` says whether the caller may alter the table.
+pub(crate) async fn write(
+    conn: &mut Conn,
+    record: &Record<'_>,
+    columns: Columns,
+) -> Result<(), Error> {
+    let alter = columns == Columns::AddMissing;
     let found = conn.audit_shape().await?;
     let with_credentials = match found {
         None => {

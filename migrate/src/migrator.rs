@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::apply::{self, Script};
-use crate::audit::{self, Actor, Record, Table};
+use crate::audit::{self, Actor, Columns, Record};
 use crate::backend::{Conn, Database, DatabaseKind, IntoDatabase, Probe};
 use crate::config::DatabaseConfig;
 use crate::dirty;
@@ -387,7 +387,7 @@ impl Migrator {
                 (started, Duration::ZERO),
                 (versions, checksums),
                 result.as_ref().map(|_| ()),
-                Table::Unknown { alter: false },
+                Columns::AsTheyAre,
             )
             .await;
         }
@@ -407,7 +407,7 @@ impl Migrator {
                     (started, Duration::ZERO),
                     (Vec::new(), Vec::new()),
                     Err(err),
-                    Table::Unknown { alter: false },
+                    Columns::AsTheyAre,
                 )
                 .await;
                 conn.close().await;
@@ -423,7 +423,7 @@ impl Migrator {
         (started, lock_wait): (OffsetDateTime, Duration),
         (versions, checksums): (Vec<i64>, Vec<String>),
         result: Result<(), &Error>,
-        table: Table,
+        columns: Columns,
     ) {
         if !self.audit {
             return;
@@ -446,12 +446,12 @@ impl Migrator {
             error: result.err().map(ToString::to_string),
             credentials: self.database.credentials(),
         };
-        let mut written = audit::write(conn, &record, table).await;
+        let mut written = audit::write(conn, &record, columns).await;
         if written.is_err() {
             // Replicas creating the table at once race on Postgres; the
             // second try finds it.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            written = audit::write(conn, &record, table).await;
+            written = audit::write(conn, &record, columns).await;
         }
         if let Err(err) = written {
             tracing::warn!(error = %err, "could not write the migration audit row");
@@ -566,7 +566,7 @@ impl Migrator {
                     (started, waited),
                     (Vec::new(), Vec::new()),
                     Err(&err),
-                    Table::Unknown { alter: false },
+                    Columns::AsTheyAre,
                 )
                 .await;
                 conn.close().await;
@@ -597,7 +597,7 @@ impl Migrator {
             (started, lock_wait),
             (versions, checksums),
             result.as_ref().map(|_| ()),
-            Table::Unknown { alter: true },
+            Columns::AddMissing,
         )
         .await;
         let released = lock::release(&mut conn, held).await;

@@ -513,18 +513,18 @@ fn console_exporter(
                 Signal::Metrics => "metrics_exporter",
                 Signal::Logs => "logs_exporter",
             };
+            let what = match signal {
+                Signal::Traces => "span",
+                Signal::Metrics => "metric",
+                Signal::Logs => "log record",
+            };
             check.violation(
-                            key,
-                            format!(
-                                "the console exporter prints every {} to stdout as multi-line text, which log collectors cannot parse",
-                                match signal {
-                                    Signal::Traces => "span",
-                                    Signal::Metrics => "metric",
-                                    Signal::Logs => "log record",
-                                }
-                            ),
-                            "export over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or set the exporter to none",
-                        );
+                key,
+                format!(
+                    "the console exporter prints every {what} to stdout as multi-line text, which log collectors cannot parse"
+                ),
+                "export over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or set the exporter to none",
+            );
         }
     }
     Ok(())
