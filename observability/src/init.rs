@@ -142,7 +142,7 @@ impl<'a> TelemetryBuilder<'a> {
             .writer
             .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
 
-        let mut layers: Vec<BoxedLayer> = Vec::with_capacity(3);
+        let mut layers: Vec<BoxedLayer> = Vec::with_capacity(5);
         let console = console_layer(&self.name, config, &redactor, writer, ansi);
         layers.push(console.with_filter(directives.console()?).boxed());
 
@@ -230,6 +230,10 @@ impl<'a> TelemetryBuilder<'a> {
             }
         }
 
+        if let Some(providers) = &providers {
+            // Last in the list, so dropped after every layer above it.
+            layers.push(ReleaseOffThread::new(providers).boxed());
+        }
         let dispatch = Dispatch::new(Registry::default().with(layers));
         let guard = TelemetryGuard {
             providers,
@@ -444,6 +448,44 @@ impl Directives {
 
     fn export(&self) -> Result<EnvFilter, Error> {
         self.parse(&self.text)
+    }
+}
+
+/// Holds the subscriber's own references to the providers and releases
+/// them on a thread of their own when the subscriber drops.
+///
+/// tracing-core can drop a `Dispatch` while it holds its callsite
+/// registry's lock: another thread registering a callsite upgrades the
+/// subscriber's weak reference, and when the application drops its last
+/// `Dispatch` meanwhile, the drop runs there (tokio-rs/tracing#3269). A
+/// provider dropped in that drop logs through `tracing` (the SDK's
+/// diagnostics), which needs the same lock: the process hangs. Tests that
+/// build a subscriber per test on parallel threads hit it under load.
+///
+/// Layers drop in list order and this one comes last, so when the
+/// subscriber goes, it holds the last of its references and nothing is
+/// released (or logged) on the dropping thread. The guard keeps its own
+/// references, released by shutdown on the shutdown thread.
+struct ReleaseOffThread(Option<(SdkTracerProvider, Option<SdkLoggerProvider>)>);
+
+impl ReleaseOffThread {
+    fn new(providers: &Providers) -> Self {
+        ReleaseOffThread(Some((providers.tracer.clone(), providers.logger.clone())))
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for ReleaseOffThread {}
+
+impl Drop for ReleaseOffThread {
+    fn drop(&mut self) {
+        let Some(providers) = self.0.take() else {
+            return;
+        };
+        // When no thread can start, the closure and the providers with it
+        // drop here: no better place is left.
+        let _ = std::thread::Builder::new()
+            .name("appenv-otel-release".into())
+            .spawn(move || drop(providers));
     }
 }
 
