@@ -173,7 +173,7 @@ fn local_events_round_trip_with_bearer_auth_validation_and_cors() {
 #[test]
 fn staging_with_postgres_verifies_migrations_logs_json_and_rate_limits() {
     let Some(admin) = postgres_url() else { return };
-    let db = TempDatabase::postgres(&admin);
+    let db = TempDatabase::postgres(&admin, "example_api");
     let mut setup = Setup::new(&[
         ("APP_ENV", "staging"),
         ("JWT_SECRET", SENTINEL_JWT),
@@ -287,7 +287,7 @@ fn production_refuses_an_unsafe_setup_listing_every_violation() {
 #[test]
 fn production_with_a_valid_setup_starts_strict_and_hides_debug_endpoints() {
     let Some(admin) = postgres_url() else { return };
-    let db = TempDatabase::postgres(&admin);
+    let db = TempDatabase::postgres(&admin, "example_api");
     let mut setup = Setup::new(&[
         ("APP_ENV", "production"),
         ("JWT_SECRET", SENTINEL_JWT),
@@ -359,7 +359,7 @@ fn production_with_a_valid_setup_starts_strict_and_hides_debug_endpoints() {
 #[test]
 fn local_with_mysql_applies_its_own_migrations() {
     let Some(admin) = mysql_url() else { return };
-    let db = TempDatabase::mysql(&admin);
+    let db = TempDatabase::mysql(&admin, "example_api");
     let mut setup = Setup::new(&[("JWT_SECRET", SENTINEL_JWT)]);
     setup.set("DATABASE_URL", db.url.clone());
     let server = setup.spawn().ready();

@@ -36,7 +36,7 @@ fn local_explain_and_debug_config_redact_the_jwt_secret() {
 #[test]
 fn staging_never_prints_the_database_password_or_jwt_secret() {
     let Some(admin) = postgres_url() else { return };
-    let db = TempDatabase::postgres(&admin);
+    let db = TempDatabase::postgres(&admin, "example_api");
     let mut setup = Setup::new(&[("APP_ENV", "staging"), ("JWT_SECRET", SENTINEL_JWT)]);
     setup.set("DATABASE_URL", db.url_with_password(SENTINEL_DB_PASSWORD));
 

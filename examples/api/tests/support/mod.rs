@@ -1,15 +1,18 @@
 //! Spawning the real `example-api` binary and talking HTTP to it, plus
-//! uniquely named databases on the test services.
+//! uniquely named databases on the test services (appenv-testkit's).
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
+// Each test binary uses its own subset.
+#[allow(unused_imports)]
+pub use appenv_testkit::{
+    TempDatabase, free_port, mysql_url, postgres_url, redis_url, service, unique,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_example-api");
 pub const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
@@ -18,14 +21,6 @@ pub const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
 pub const SENTINEL_JWT: &str = "sentinel-jwt-5f1c9a7e-never-print-this-0123456789";
 /// A database password, easy to grep for.
 pub const SENTINEL_DB_PASSWORD: &str = "sentinelDbPw7731";
-
-/// A port nobody listens on right now (bound, read, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
 
 /// How the binary is started: variables (the process environment is
 /// cleared first, so nothing leaks in from the test runner) and a scratch
@@ -209,150 +204,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether a test service at `url` accepts TCP connections. When it does
-/// not: a loud skip locally (`None`), a failure when `CI` is set.
-pub fn service(var: &str, default: &str) -> Option<String> {
-    let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("{var}={url} is not a URL: {e}"));
-    let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or(match parsed.scheme() {
-            "postgres" | "postgresql" => 5432,
-            "mysql" | "mariadb" => 3306,
-            _ => 6379,
-        });
-    let reachable = (host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
-    if reachable {
-        return Some(url);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{var}: {host}:{port} is unreachable and CI is set: the service is required");
-    }
-    eprintln!(
-        "\n*** SKIPPED: {var} ({host}:{port}) is unreachable; start the service to run this test ***\n"
-    );
-    None
-}
-
-pub fn postgres_url() -> Option<String> {
-    service(
-        "TEST_POSTGRES_URL",
-        "postgres://postgres@127.0.0.1:5432/test",
-    )
-}
-
-pub fn mysql_url() -> Option<String> {
-    service("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-}
-
-pub fn redis_url() -> Option<String> {
-    service("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-fn block_on<F: Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(fut)
-}
-
-/// A database created for one test on the server of `admin_url`, dropped
-/// on drop. `url` points at it.
-pub struct TempDatabase {
-    admin_url: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl TempDatabase {
-    pub fn postgres(admin_url: &str) -> TempDatabase {
-        let name = unique("example_api");
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(admin_url)
-                .await
-                .expect("connect to Postgres");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            conn.close().await.ok();
-        });
-        TempDatabase {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-
-    pub fn mysql(admin_url: &str) -> TempDatabase {
-        let name = unique("example_api");
-        block_on(async {
-            let mut conn = sqlx::MySqlConnection::connect(admin_url)
-                .await
-                .expect("connect to MySQL");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            conn.close().await.ok();
-        });
-        TempDatabase {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-
-    /// The database URL with a password added (trust auth ignores it), to
-    /// prove it is never printed.
-    pub fn url_with_password(&self, password: &str) -> String {
-        let mut url = url::Url::parse(&self.url).unwrap();
-        url.set_password(Some(password)).unwrap();
-        url.to_string()
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            block_on(async {
-                if admin.starts_with("postgres") {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                            .execute(&mut conn)
-                            .await;
-                    }
-                } else if let Ok(mut conn) = sqlx::MySqlConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name}");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let mut url = url::Url::parse(url).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
 }
 
 /// An HS256 token for `sub`, valid for an hour.
