@@ -123,11 +123,44 @@ impl fmt::Debug for Failure {
     }
 }
 
-/// Ends `main`: `Ok` is 0; a [`Failure`] prints `error: {message}` to
+/// What a command hands to [`exit`] when it succeeds: nothing (`()`, exit
+/// 0), or the exit status of a command that has already reported its own
+/// outcome, such as `ConfigArgs::run` or appenv-migrate's `MigrateArgs::run`
+/// (`i32`; `migrate status` with pending migrations is 3, not an error to
+/// print again).
+pub trait CommandStatus {
+    /// The exit status.
+    fn code(self) -> i32;
+}
+
+impl CommandStatus for () {
+    fn code(self) -> i32 {
+        0
+    }
+}
+
+impl CommandStatus for i32 {
+    fn code(self) -> i32 {
+        self
+    }
+}
+
+/// Ends `main`: `Ok(())` is 0 and `Ok(code)` that code (a command that
+/// reported its own outcome); a [`Failure`] prints `error: {message}` to
 /// stderr and exits with its code.
-pub fn exit(result: Result<(), Failure>) -> ExitCode {
+///
+/// ```
+/// use appenv_config::{Failure, exit};
+/// fn migrate() -> Result<i32, Failure> {
+///     // Loading could fail (`?`, printed); the command reports itself.
+///     Ok(3)
+/// }
+/// assert_eq!(exit(migrate()), std::process::ExitCode::from(3));
+/// assert_eq!(exit(Ok::<(), Failure>(())), std::process::ExitCode::SUCCESS);
+/// ```
+pub fn exit(result: Result<impl CommandStatus, Failure>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => code_to_exit(status.code()),
         Err(failure) => {
             eprintln!("error: {failure}");
             failure.exit_code()

@@ -43,7 +43,7 @@ pub use client_addr::{
 };
 pub use env::{APP_ENV_VAR, AppEnv, Environment};
 pub use error::{EXIT_CONFIG, Error, MAX_SECRET_FILE_BYTES};
-pub use exit::{ExitCoded, Failure, code_to_exit, exit};
+pub use exit::{CommandStatus, ExitCoded, Failure, code_to_exit, exit};
 pub use lists::deserialize_string_list;
 pub use loaded::Loaded;
 pub use loader::{CONFIG_DIR_VAR, Loader, POLICY_ALLOW_VAR, load};
