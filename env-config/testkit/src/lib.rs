@@ -140,19 +140,7 @@ impl TempDatabase {
     /// When the server refuses the connection or the `CREATE DATABASE`.
     #[cfg(feature = "postgres")]
     pub fn postgres(admin_url: &str, prefix: &str) -> TempDatabase {
-        use sqlx::Connection;
-        let name = unique(prefix);
-        block_on(async {
-            let mut conn = sqlx::PgConnection::connect(admin_url)
-                .await
-                .expect("connect to PostgreSQL");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            conn.close().await.ok();
-        });
-        TempDatabase::named(admin_url, name)
+        TempDatabase::create(admin_url, prefix)
     }
 
     /// A new MySQL/MariaDB database named after `prefix`.
@@ -162,18 +150,13 @@ impl TempDatabase {
     /// When the server refuses the connection or the `CREATE DATABASE`.
     #[cfg(feature = "mysql")]
     pub fn mysql(admin_url: &str, prefix: &str) -> TempDatabase {
-        use sqlx::Connection;
+        TempDatabase::create(admin_url, prefix)
+    }
+
+    fn create(admin_url: &str, prefix: &str) -> TempDatabase {
         let name = unique(prefix);
-        block_on(async {
-            let mut conn = sqlx::MySqlConnection::connect(admin_url)
-                .await
-                .expect("connect to MySQL");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            conn.close().await.ok();
-        });
+        block_on(execute(admin_url, format!("CREATE DATABASE {name}")))
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
         TempDatabase::named(admin_url, name)
     }
 
@@ -203,28 +186,38 @@ impl TempDatabase {
 impl Drop for TempDatabase {
     fn drop(&mut self) {
         let admin = self.admin_url.clone();
-        let name = self.name.clone();
+        let sql = if admin.starts_with("postgres") {
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+        } else {
+            format!("DROP DATABASE IF EXISTS {}", self.name)
+        };
         // Its own thread: a test may drop it inside an async runtime.
-        let _ = std::thread::spawn(move || block_on(drop_database(admin, name))).join();
+        let _ = std::thread::spawn(move || block_on(execute(&admin, sql))).join();
     }
 }
 
+/// Runs `sql` on a connection of its own to the server of `admin` (the
+/// driver its scheme names).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn drop_database(admin: String, name: String) {
+async fn execute(admin: &str, sql: String) -> Result<(), sqlx::Error> {
     use sqlx::Connection;
-    let postgres = admin.starts_with("postgres");
     #[cfg(feature = "postgres")]
-    if postgres && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+    if admin.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut conn)
-            .await;
+            .await?;
+        return conn.close().await;
     }
     #[cfg(feature = "mysql")]
-    if !postgres && let Ok(mut conn) = sqlx::MySqlConnection::connect(&admin).await {
-        let sql = format!("DROP DATABASE IF EXISTS {name}");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+    if admin.starts_with("mysql") || admin.starts_with("mariadb") {
+        let mut conn = sqlx::MySqlConnection::connect(admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut conn)
-            .await;
+            .await?;
+        return conn.close().await;
     }
+    Err(sqlx::Error::Configuration(
+        "appenv-testkit has no driver for this URL's scheme".into(),
+    ))
 }
